@@ -1,0 +1,140 @@
+import type {
+  Annotation,
+  Attempts,
+  CompensationRecord,
+  Json,
+  SubmitRequest,
+  TaskError,
+  TaskRecord,
+  TaskState,
+} from '../protocol/task.ts';
+
+/**
+ * A task as the runtime works with it: the external record plus the persisted saga snapshot.
+ * `history` and `annotations` are only filled by `get` and `query`; hot paths (claim,
+ * transition) return `StoredTask` without them to keep writes O(1) in the history length.
+ */
+export interface StoredTask extends Omit<TaskRecord, 'history' | 'annotations'> {
+  /** The saga actor's persisted snapshot (`getPersistedSnapshot()`), if it ever ran. */
+  snapshot?: unknown;
+  /** Set by `requestCancel` on a task some node owns; that node sees it on its next write. */
+  cancelRequested?: { at: number; reason: string };
+  /** The last `details` given to `heartbeat`. */
+  progress?: Json;
+}
+
+/** A task with its history and annotations, as `get` returns it. */
+export type FullTask = TaskRecord & StoredTask;
+
+export interface SubmitResult {
+  task: StoredTask;
+  /** false when a task with this id already existed: the existing record is returned unchanged. */
+  created: boolean;
+}
+
+export interface ClaimRequest {
+  /** `nodeId:incarnation`: who will hold the leases. */
+  owner: string;
+  /** How many tasks at most (1..1000). */
+  limit: number;
+  leaseTtlMs: number;
+  /** Breaker keys whose breaker is open: their tasks are not claimed. */
+  excludeBreakerKeys?: readonly string[];
+  /** Only these kinds (when a per-kind slot limit leaves room for some kinds only). */
+  kinds?: readonly string[];
+}
+
+export interface TransitionRequest {
+  id: string;
+  /** The revision the writer read; any other stored revision is a STORE_CONFLICT. */
+  revision: number;
+  /**
+   * The lease holder making this write (fenced: LEASE_LOST unless it still holds a live lease).
+   * Omitted for an unowned write (an operator, or the dispatcher finishing a cancel), which is
+   * allowed only while nobody holds the task.
+   */
+  owner?: string;
+  to: TaskState;
+  reason: string;
+  /** `null` clears it. */
+  step?: string | null;
+  attempts?: Attempts;
+  result?: Json;
+  error?: TaskError | null;
+  availableAt?: number;
+  compensations?: CompensationRecord[];
+  snapshot?: unknown;
+  /** Renew the lease to now + this, when `to` is a leased state. */
+  leaseTtlMs?: number;
+}
+
+export interface HeartbeatRequest {
+  id: string;
+  owner: string;
+  revision: number;
+  leaseTtlMs: number;
+  details?: Json;
+}
+
+export interface StaleRequeueOptions {
+  /** The crash that brings `attempts.crashes` to this number quarantines the task (default 3). */
+  crashLimit: number;
+}
+
+export interface TaskQuery {
+  state?: TaskState;
+  kind?: string;
+  /** Default 100. */
+  limit?: number;
+}
+
+export interface DeadLetterInput {
+  /** Where it came from: `nats:reeve.submit`, `cli`, `http`. */
+  source: string;
+  code: string;
+  reason: string;
+  id?: string;
+  /** The raw payload as received (kept whole up to 1 MiB, then truncated). */
+  payload: string;
+}
+
+export interface DeadLetter extends DeadLetterInput {
+  seq: number;
+  receivedAt: number;
+  excerpt: string;
+}
+
+/**
+ * Everything the runtime needs from durable state. Every adapter (SQLite, NATS KV) passes
+ * the same conformance suite (`test/conformance/task-store.suite.ts`).
+ *
+ * Errors: STORE_CONFLICT (stale revision), LEASE_LOST (fencing), TASK_TERMINAL,
+ * INVALID_TRANSITION, TASK_NOT_FOUND, INVALID_INPUT. A rejected write changes nothing.
+ */
+export interface TaskStore {
+  /** Idempotent on id: a second submit with the same id returns the first task. */
+  submit(request: SubmitRequest): Promise<SubmitResult>;
+  get(id: string): Promise<FullTask | undefined>;
+  /** Atomically leases up to `limit` claimable tasks, highest priority first, FIFO within one. */
+  claim(request: ClaimRequest): Promise<StoredTask[]>;
+  /** Extends the lease; owner, revision and a live lease are checked. Returns the new revision. */
+  heartbeat(request: HeartbeatRequest): Promise<StoredTask>;
+  /** Compare-and-set write of a state change (or of progress in the same state). */
+  transition(request: TransitionRequest): Promise<StoredTask>;
+  /** Tasks whose lease has expired, oldest expiry first. */
+  listStale(limit?: number): Promise<StoredTask[]>;
+  /** Returns an expired lease's task to the queue with `crashes + 1`, or quarantines it. */
+  requeueStale(id: string, revision: number, options: StaleRequeueOptions): Promise<StoredTask>;
+  /** Asks the owner of a running task to cancel it (bumps the revision so the owner re-reads). */
+  requestCancel(id: string, reason: string): Promise<StoredTask>;
+  /** Adds an audit note; allowed in every state, terminal ones included. */
+  annotate(id: string, note: Omit<Annotation, 'at'>): Promise<void>;
+  /** `failed | cancelled | quarantined → queued` with fresh budgets: the one write out of a terminal state. */
+  reopen(id: string, reason: string): Promise<StoredTask>;
+  /** Full records, newest first. */
+  query(query?: TaskQuery): Promise<TaskRecord[]>;
+  countByState(): Promise<Partial<Record<TaskState, number>>>;
+  addDeadLetter(letter: DeadLetterInput): Promise<DeadLetter>;
+  listDeadLetters(limit?: number): Promise<DeadLetter[]>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,119 @@
+import { z } from 'zod';
+import { TASK_STATES, type TaskState } from './task-states.ts';
+
+/** Safe as a NATS subject token and a file name. */
+export const TASK_ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
+export const NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+/** Largest task input, measured as UTF-8 JSON. */
+export const MAX_INPUT_BYTES = 1024 * 1024;
+
+export const taskIdSchema = z
+  .string()
+  .regex(TASK_ID_PATTERN, 'must be 1-128 characters of A-Z, a-z, 0-9, "_" or "-" (it is used as a NATS subject token)');
+export const kindNameSchema = z
+  .string()
+  .regex(NAME_PATTERN, 'must be 1-64 characters of A-Z, a-z, 0-9, "_" or "-"');
+export const breakerKeySchema = kindNameSchema;
+export const taskStateSchema = z.enum(TASK_STATES, {
+  error: (issue) => `must be one of ${TASK_STATES.join(', ')} (got ${JSON.stringify(issue.input)})`,
+});
+
+const positiveMs = z.number().int('must be an integer number of milliseconds').positive('must be > 0 ms');
+
+function jsonBytes(value: unknown): number {
+  return Buffer.byteLength(JSON.stringify(value) ?? '', 'utf8');
+}
+
+export const taskInputSchema = z.json().superRefine((value, ctx) => {
+  const bytes = jsonBytes(value);
+  if (bytes > MAX_INPUT_BYTES) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `is ${bytes} bytes as JSON, over the ${MAX_INPUT_BYTES}-byte limit; pass a path or URL to large data instead`,
+    });
+  }
+});
+
+/** What a publisher sends: CLI `--input`, the API, or a `reeve.submit` message body. */
+export const submitRequestSchema = z.strictObject({
+  id: taskIdSchema.optional(),
+  kind: kindNameSchema,
+  input: taskInputSchema.optional(),
+  priority: z.number().int('must be an integer').min(-1_000_000).max(1_000_000).optional(),
+  breakerKey: breakerKeySchema.optional(),
+  timeoutMs: positiveMs.optional(),
+  labels: z.record(z.string().regex(/^[A-Za-z0-9_.\/-]{1,64}$/, 'label names: 1-64 of A-Z a-z 0-9 _ . / -'), z.string().max(256)).optional(),
+});
+export type SubmitRequest = z.infer<typeof submitRequestSchema>;
+
+export type Json = z.infer<ReturnType<typeof z.json>>;
+
+/** The class of a failed attempt (see DESIGN.md, "Failures, retries, breaker"). */
+export const FAILURE_CLASSES = ['transient', 'permanent', 'timeout', 'cancelled', 'lost-lease'] as const;
+export type FailureClass = (typeof FAILURE_CLASSES)[number];
+
+/** Failed attempts per class; `crashes` counts lost leases and dead nodes. */
+export interface Attempts {
+  transient: number;
+  permanent: number;
+  crashes: number;
+}
+
+export interface TaskError {
+  class: FailureClass | 'compensation' | 'poison';
+  code?: string;
+  message: string;
+}
+
+export interface HistoryEntry {
+  at: number;
+  from: TaskState | null;
+  to: TaskState;
+  reason: string;
+}
+
+export type CompensationStatus = 'done' | 'failed' | 'skipped';
+export interface CompensationRecord {
+  step: string;
+  status: CompensationStatus;
+  at: number;
+  reason?: string;
+  error?: string;
+}
+
+export interface Annotation {
+  at: number;
+  author: string;
+  text: string;
+}
+
+/** `reeve show ID --json`: the external shape of a task. */
+export interface TaskRecord {
+  id: string;
+  kind: string;
+  state: TaskState;
+  step?: string;
+  input?: Json;
+  priority: number;
+  breakerKey: string;
+  timeoutMs?: number;
+  labels?: Record<string, string>;
+  attempts: Attempts;
+  owner?: string;
+  leaseExpiresAt?: number;
+  heartbeatAt?: number;
+  availableAt: number;
+  createdAt: number;
+  updatedAt: number;
+  result?: Json;
+  error?: TaskError;
+  history: HistoryEntry[];
+  compensations: CompensationRecord[];
+  annotations: Annotation[];
+  /** Compare-and-set revision: every write bumps it. */
+  revision: number;
+}
+
+export const ZERO_ATTEMPTS: Readonly<Attempts> = Object.freeze({ transient: 0, permanent: 0, crashes: 0 });
+
+export type { TaskState };

@@ -1,0 +1,89 @@
+import { z } from 'zod';
+import { breakerKeySchema, kindNameSchema, taskIdSchema, taskStateSchema } from '../protocol/task.ts';
+import { FAILURE_CLASSES } from '../protocol/task.ts';
+
+/**
+ * Zod schemas for the arguments of every TaskStore method. Adapters validate with these before
+ * touching storage, so bad input never leaves a partial write, whatever the backend.
+ */
+const ms = (what: string) => z.number().int(`${what} must be an integer number of ms`).min(0, `${what} must be >= 0`);
+const positiveMs = (what: string) =>
+  z.number().int(`${what} must be an integer number of ms`).positive(`${what} must be > 0 (a ${what} of 0 would expire at once)`);
+export const ownerSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9_.:-]{1,200}$/, 'owner must be "nodeId:incarnation" (1-200 of A-Z a-z 0-9 _ . : -)');
+const count = z.number().int().min(0, 'must be >= 0');
+const reason = z.string().min(1, 'give a reason: it is recorded in the task history').max(2000);
+
+export const attemptsSchema = z.strictObject({ transient: count, permanent: count, crashes: count });
+export const taskErrorSchema = z.strictObject({
+  class: z.enum([...FAILURE_CLASSES, 'compensation', 'poison']),
+  code: z.string().max(200).optional(),
+  message: z.string().max(64 * 1024),
+});
+export const compensationRecordSchema = z.strictObject({
+  step: z.string().min(1),
+  status: z.enum(['done', 'failed', 'skipped']),
+  at: ms('at'),
+  reason: z.string().optional(),
+  error: z.string().optional(),
+});
+
+export const claimRequestSchema = z.strictObject({
+  owner: ownerSchema,
+  limit: z.number().int('limit must be an integer').min(1, 'limit must be >= 1').max(1000, 'limit must be <= 1000'),
+  leaseTtlMs: positiveMs('leaseTtlMs'),
+  excludeBreakerKeys: z.array(breakerKeySchema).optional(),
+  kinds: z.array(kindNameSchema).optional(),
+});
+
+export const heartbeatRequestSchema = z.strictObject({
+  id: taskIdSchema,
+  owner: ownerSchema,
+  revision: z.number().int().positive('revision must be a positive integer'),
+  leaseTtlMs: positiveMs('leaseTtlMs'),
+  details: z.json().optional(),
+});
+
+export const transitionRequestSchema = z.strictObject({
+  id: taskIdSchema,
+  revision: z.number().int().positive('revision must be a positive integer'),
+  owner: ownerSchema.optional(),
+  to: taskStateSchema,
+  reason,
+  step: z.string().min(1).max(64).nullable().optional(),
+  attempts: attemptsSchema.optional(),
+  result: z.json().optional(),
+  error: taskErrorSchema.nullable().optional(),
+  availableAt: ms('availableAt').optional(),
+  compensations: z.array(compensationRecordSchema).optional(),
+  snapshot: z.unknown().optional(),
+  leaseTtlMs: positiveMs('leaseTtlMs').optional(),
+});
+
+export const staleOptionsSchema = z.strictObject({
+  crashLimit: z.number().int('crashLimit must be an integer').min(1, 'crashLimit must be >= 1'),
+});
+
+export const taskQuerySchema = z.strictObject({
+  state: taskStateSchema.optional(),
+  kind: kindNameSchema.optional(),
+  limit: z.number().int('limit must be an integer').positive('limit must be a positive integer').optional(),
+});
+
+export const annotationSchema = z.strictObject({
+  author: z.string().min(1, 'author is required').max(200),
+  text: z.string().min(1, 'text is required').max(64 * 1024),
+});
+
+export const deadLetterSchema = z.strictObject({
+  source: z.string().min(1).max(200),
+  code: z.string().min(1).max(200),
+  reason: z.string().max(64 * 1024),
+  id: z.string().max(1024).optional(),
+  payload: z.string(),
+});
+
+export const idArg = taskIdSchema;
+export const reasonArg = reason;
+export const limitArg = z.number().int('limit must be an integer').positive('limit must be a positive integer');

@@ -1,0 +1,110 @@
+import type Database from 'better-sqlite3';
+import { ErrorCode, ReeveError } from '../../errors.ts';
+
+/**
+ * Versioned migrations, tracked in `PRAGMA user_version`. Each runs in its own IMMEDIATE
+ * transaction and re-checks the version inside it, so two processes opening a fresh file at
+ * once apply each migration exactly once. Never edit a shipped migration: append a new one.
+ */
+const MIGRATIONS: ReadonlyArray<(db: Database.Database) => void> = [
+  // 1: tasks, history, annotations, dead letters.
+  (db) => {
+    db.exec(`
+      CREATE TABLE tasks (
+        seq                INTEGER PRIMARY KEY AUTOINCREMENT, -- FIFO order within a priority
+        id                 TEXT NOT NULL UNIQUE,
+        kind               TEXT NOT NULL,
+        state              TEXT NOT NULL,
+        step               TEXT,
+        priority           INTEGER NOT NULL DEFAULT 0,
+        breaker_key        TEXT NOT NULL,
+        timeout_ms         INTEGER,
+        labels             TEXT,
+        input              TEXT,
+        attempts_transient INTEGER NOT NULL DEFAULT 0,
+        attempts_permanent INTEGER NOT NULL DEFAULT 0,
+        crashes            INTEGER NOT NULL DEFAULT 0,
+        owner              TEXT,
+        lease_expires_at   INTEGER,
+        heartbeat_at       INTEGER,
+        progress           TEXT,
+        available_at       INTEGER NOT NULL,
+        created_at         INTEGER NOT NULL,
+        updated_at         INTEGER NOT NULL,
+        result             TEXT,
+        error              TEXT,
+        compensations      TEXT NOT NULL DEFAULT '[]',
+        snapshot           TEXT,
+        cancel_requested   TEXT,
+        history_count      INTEGER NOT NULL DEFAULT 0,
+        revision           INTEGER NOT NULL
+      );
+      -- Claim walks this in order and stops at the first N available rows.
+      CREATE INDEX tasks_claimable ON tasks (priority DESC, seq)
+        WHERE owner IS NULL AND state IN ('queued', 'backoff');
+      CREATE INDEX tasks_cleanup ON tasks (seq)
+        WHERE owner IS NULL AND state IN ('cancelling', 'compensating');
+      CREATE INDEX tasks_leases ON tasks (lease_expires_at) WHERE owner IS NOT NULL;
+      CREATE INDEX tasks_state ON tasks (state, seq);
+      CREATE INDEX tasks_kind ON tasks (kind, seq);
+
+      CREATE TABLE task_history (
+        task_id    TEXT NOT NULL,
+        n          INTEGER NOT NULL,
+        at         INTEGER NOT NULL,
+        from_state TEXT,
+        to_state   TEXT NOT NULL,
+        reason     TEXT NOT NULL,
+        PRIMARY KEY (task_id, n)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE task_annotations (
+        task_id TEXT NOT NULL,
+        n       INTEGER NOT NULL,
+        at      INTEGER NOT NULL,
+        author  TEXT NOT NULL,
+        text    TEXT NOT NULL,
+        PRIMARY KEY (task_id, n)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE dead_letters (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        received_at INTEGER NOT NULL,
+        source      TEXT NOT NULL,
+        code        TEXT NOT NULL,
+        reason      TEXT NOT NULL,
+        task_id     TEXT,
+        excerpt     TEXT NOT NULL,
+        payload     TEXT NOT NULL
+      );
+    `);
+  },
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+function userVersion(db: Database.Database): number {
+  return db.pragma('user_version', { simple: true }) as number;
+}
+
+/** Brings the file to SCHEMA_VERSION. Idempotent; refuses a file written by a newer Reeve. */
+export function migrate(db: Database.Database, file: string): void {
+  for (;;) {
+    const applied = db.transaction(() => {
+      const version = userVersion(db);
+      if (version > SCHEMA_VERSION) {
+        throw new ReeveError(
+          ErrorCode.StoreSchema,
+          `${file} has schema version ${version}, newer than this Reeve understands (${SCHEMA_VERSION}); upgrade Reeve`,
+          { data: { file, version, supported: SCHEMA_VERSION } },
+        );
+      }
+      const migration = MIGRATIONS[version];
+      if (!migration) return false;
+      migration(db);
+      db.pragma(`user_version = ${version + 1}`);
+      return true;
+    }).immediate();
+    if (!applied) return;
+  }
+}

@@ -1,0 +1,374 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { ErrorCode, ReeveError, TaskNotFoundError, toError } from '../../errors.ts';
+import type { Clock } from '../../ports/clock.ts';
+import type {
+  ClaimRequest,
+  DeadLetter,
+  DeadLetterInput,
+  FullTask,
+  HeartbeatRequest,
+  StaleRequeueOptions,
+  StoredTask,
+  SubmitResult,
+  TaskQuery,
+  TaskStore,
+  TransitionRequest,
+} from '../../ports/task-store.ts';
+import type { TaskState } from '../../protocol/task-states.ts';
+import { submitRequestSchema, type Annotation, type SubmitRequest, type TaskRecord } from '../../protocol/task.ts';
+import { parseOrThrow } from '../../protocol/validate.ts';
+import { systemClock } from '../../system-clock.ts';
+import { deadLetterExcerpt, truncatePayload } from '../dead-letters.ts';
+import * as schemas from '../request-schemas.ts';
+import { newTaskId } from '../task-id.ts';
+import * as rules from '../write-rules.ts';
+import { annotationsFromRows, historyFromRows, rowToTask, toJsonColumn, type TaskRow } from './rows.ts';
+import { migrate } from './schema.ts';
+import { prepareStatements, type Statements } from './statements.ts';
+
+export interface SqliteTaskStoreOptions {
+  /** Database file (its directory is created), or `:memory:` for a throwaway store. */
+  path: string;
+  clock?: Clock;
+  /**
+   * `normal` (default): WAL with synchronous=NORMAL; a power cut may lose the last commits,
+   * never corrupt the file. `full`: every commit is fsynced; survives power loss, ~2-5x slower.
+   */
+  durability?: 'normal' | 'full';
+  /** How long a write waits for another process's write lock before failing (default 5000). */
+  busyTimeoutMs?: number;
+}
+
+const view = (row: TaskRow): rules.WriteTarget => ({
+  id: row.id,
+  state: row.state,
+  owner: row.owner ?? undefined,
+  leaseExpiresAt: row.lease_expires_at ?? undefined,
+  revision: row.revision,
+});
+
+/** The embedded TaskStore: one SQLite file, safe to share between processes (WAL + IMMEDIATE transactions). */
+export class SqliteTaskStore implements TaskStore {
+  readonly #db: Database.Database;
+  readonly #sql: Statements;
+  readonly #clock: Clock;
+
+  constructor(options: SqliteTaskStoreOptions) {
+    this.#clock = options.clock ?? systemClock;
+    if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
+    try {
+      this.#db = new Database(options.path, { timeout: options.busyTimeoutMs ?? 5000 });
+      this.#db.pragma('journal_mode = WAL');
+      this.#db.pragma(`synchronous = ${options.durability === 'full' ? 'FULL' : 'NORMAL'}`);
+      this.#db.pragma('foreign_keys = ON');
+      migrate(this.#db, options.path);
+    } catch (err) {
+      if (err instanceof ReeveError) throw err;
+      throw new ReeveError(ErrorCode.StoreUnavailable, `cannot open the task store at ${options.path}: ${toError(err).message}`, {
+        cause: err,
+        data: { path: options.path },
+      });
+    }
+    this.#sql = prepareStatements(this.#db);
+  }
+
+  /** Runs `fn` in a BEGIN IMMEDIATE transaction: the write lock is taken up front, so
+   * read-check-write sequences are atomic across processes. */
+  #write<T>(fn: () => T): T {
+    return this.#db.transaction(fn).immediate();
+  }
+
+  #row(id: string): TaskRow {
+    const row = this.#sql.getRow.get(id);
+    if (!row) throw new TaskNotFoundError(id);
+    return row;
+  }
+
+  #history(row: TaskRow, from: TaskState | null, to: TaskState, reason: string, now: number, n = row.history_count + 1): void {
+    this.#sql.insertHistory.run(row.id, n, now, from, to, reason);
+  }
+
+  async submit(request: SubmitRequest): Promise<SubmitResult> {
+    const req = parseOrThrow(submitRequestSchema, request, 'task submission');
+    const now = this.#clock.now();
+    const id = req.id ?? newTaskId(now);
+    return this.#write(() => {
+      const existing = this.#sql.getRow.get(id);
+      if (existing) return { task: rowToTask(existing), created: false };
+      const row = this.#sql.insertTask.get({
+        id,
+        kind: req.kind,
+        priority: req.priority ?? 0,
+        breakerKey: req.breakerKey ?? req.kind,
+        timeoutMs: req.timeoutMs ?? null,
+        labels: toJsonColumn(req.labels),
+        input: toJsonColumn(req.input),
+        now,
+      })!;
+      this.#history(row, null, 'queued', 'submitted', now, 1);
+      return { task: rowToTask(row), created: true };
+    });
+  }
+
+  async get(id: string): Promise<FullTask | undefined> {
+    parseOrThrow(schemas.idArg, id, 'task id');
+    const row = this.#sql.getRow.get(id);
+    return row ? this.#full(row) : undefined;
+  }
+
+  #full(row: TaskRow): FullTask {
+    return {
+      ...rowToTask(row),
+      history: historyFromRows(this.#sql.history.all(row.id)),
+      annotations: annotationsFromRows(this.#sql.annotations.all(row.id)),
+    };
+  }
+
+  async claim(request: ClaimRequest): Promise<StoredTask[]> {
+    const req = parseOrThrow(schemas.claimRequestSchema, request, 'claim request');
+    const now = this.#clock.now();
+    return this.#write(() => {
+      const filter = {
+        now,
+        excluded: JSON.stringify(req.excludeBreakerKeys ?? []),
+        kinds: req.kinds ? JSON.stringify(req.kinds) : null,
+        limit: req.limit,
+      };
+      const picked = this.#sql.selectCleanup.all(filter);
+      if (picked.length < req.limit) picked.push(...this.#sql.selectClaimable.all({ ...filter, limit: req.limit - picked.length }));
+      const expires = now + req.leaseTtlMs;
+      return picked.map((p) => {
+        const row = this.#sql.leaseOne.get({ id: p.id, owner: req.owner, expires, now })!;
+        const from = p.state as TaskState;
+        this.#history(row, from, row.state, `claimed by ${req.owner}`, now, p.history_count + 1);
+        return rowToTask(row);
+      });
+    });
+  }
+
+  async heartbeat(request: HeartbeatRequest): Promise<StoredTask> {
+    const req = parseOrThrow(schemas.heartbeatRequestSchema, request, 'heartbeat');
+    const now = this.#clock.now();
+    return this.#write(() => {
+      const row = this.#row(req.id);
+      rules.checkHeartbeat(view(row), req, now);
+      const updated = this.#sql.heartbeat.get({
+        id: req.id,
+        expires: now + req.leaseTtlMs,
+        now,
+        progress: toJsonColumn(req.details),
+      })!;
+      return rowToTask(updated);
+    });
+  }
+
+  async transition(request: TransitionRequest): Promise<StoredTask> {
+    const req = parseOrThrow(schemas.transitionRequestSchema, request, 'transition');
+    const now = this.#clock.now();
+    return this.#write(() => {
+      const row = this.#row(req.id);
+      rules.checkTransition(view(row), req, now);
+      const lease = rules.leaseAfter(view(row), req, now);
+      const step = req.step === undefined ? row.step : req.step;
+      const recorded = req.to !== row.state || step !== row.step;
+      const attempts = req.attempts ?? {
+        transient: row.attempts_transient,
+        permanent: row.attempts_permanent,
+        crashes: row.crashes,
+      };
+      const updated = this.#sql.update.get({
+        id: req.id,
+        state: req.to,
+        step,
+        ...attempts,
+        owner: lease.owner ?? null,
+        leaseExpiresAt: lease.leaseExpiresAt ?? null,
+        heartbeatAt: lease.owner ? row.heartbeat_at : null,
+        progress: row.progress,
+        availableAt: req.availableAt ?? row.available_at,
+        result: req.result === undefined ? row.result : toJsonColumn(req.result),
+        error: req.error === undefined ? row.error : toJsonColumn(req.error),
+        compensations: req.compensations ? JSON.stringify(req.compensations) : row.compensations,
+        snapshot: req.snapshot === undefined ? row.snapshot : toJsonColumn(req.snapshot),
+        cancelRequested: row.cancel_requested,
+        historyCount: row.history_count + (recorded ? 1 : 0),
+        now,
+      })!;
+      if (recorded) this.#history(row, row.state, req.to, step && step !== row.step ? `${req.reason} [step ${step}]` : req.reason, now);
+      return rowToTask(updated);
+    });
+  }
+
+  async listStale(limit = 100): Promise<StoredTask[]> {
+    parseOrThrow(schemas.limitArg, limit, 'limit');
+    return this.#sql.listStale.all(this.#clock.now(), limit).map(rowToTask);
+  }
+
+  async requeueStale(id: string, revision: number, options: StaleRequeueOptions): Promise<StoredTask> {
+    parseOrThrow(schemas.idArg, id, 'task id');
+    const { crashLimit } = parseOrThrow(schemas.staleOptionsSchema, options, 'stale requeue options');
+    const now = this.#clock.now();
+    return this.#write(() => {
+      const row = this.#row(id);
+      rules.checkStaleRequeue(view(row), revision, now);
+      const outcome = rules.staleOutcome(view(row), row.crashes, crashLimit);
+      const updated = this.#sql.update.get({
+        ...this.#unchanged(row, now),
+        state: outcome.to,
+        crashes: outcome.crashes,
+        availableAt: now,
+        error: outcome.quarantined
+          ? JSON.stringify({ class: 'lost-lease', code: 'CRASH_LIMIT', message: outcome.reason })
+          : row.error,
+      })!;
+      this.#history(row, row.state, outcome.to, outcome.reason, now);
+      return rowToTask(updated);
+    });
+  }
+
+  /** The `update` parameters that leave a row as it is, released from its owner. */
+  #unchanged(row: TaskRow, now: number): Record<string, unknown> {
+    return {
+      id: row.id,
+      state: row.state,
+      step: row.step,
+      transient: row.attempts_transient,
+      permanent: row.attempts_permanent,
+      crashes: row.crashes,
+      owner: null,
+      leaseExpiresAt: null,
+      heartbeatAt: null,
+      progress: row.progress,
+      availableAt: row.available_at,
+      result: row.result,
+      error: row.error,
+      compensations: row.compensations,
+      snapshot: row.snapshot,
+      cancelRequested: row.cancel_requested,
+      historyCount: row.history_count + 1,
+      now,
+    };
+  }
+
+  async requestCancel(id: string, reason: string): Promise<StoredTask> {
+    parseOrThrow(schemas.idArg, id, 'task id');
+    parseOrThrow(schemas.reasonArg, reason, 'cancel reason');
+    const now = this.#clock.now();
+    return this.#write(() => {
+      const row = this.#row(id);
+      const outcome = rules.cancelRequestOutcome({ ...view(row), hasRun: row.snapshot !== null });
+      if (outcome.flagOnly && row.cancel_requested !== null) return rowToTask(row);
+      const flag = JSON.stringify({ at: now, reason });
+      const base = this.#unchanged(row, now);
+      const updated = this.#sql.update.get({
+        ...base,
+        owner: row.owner,
+        leaseExpiresAt: row.lease_expires_at,
+        heartbeatAt: row.heartbeat_at,
+        state: outcome.to,
+        availableAt: outcome.flagOnly ? row.available_at : now,
+        cancelRequested: flag,
+        historyCount: row.history_count + (outcome.flagOnly ? 0 : 1),
+      })!;
+      if (!outcome.flagOnly) this.#history(row, row.state, outcome.to, `cancel requested: ${reason}`, now);
+      return rowToTask(updated);
+    });
+  }
+
+  async annotate(id: string, note: Omit<Annotation, 'at'>): Promise<void> {
+    parseOrThrow(schemas.idArg, id, 'task id');
+    const { author, text } = parseOrThrow(schemas.annotationSchema, note, 'annotation');
+    const now = this.#clock.now();
+    this.#write(() => {
+      this.#row(id);
+      this.#sql.insertAnnotation.run(id, id, now, author, text);
+    });
+  }
+
+  async reopen(id: string, reason: string): Promise<StoredTask> {
+    parseOrThrow(schemas.idArg, id, 'task id');
+    parseOrThrow(schemas.reasonArg, reason, 'reopen reason');
+    const now = this.#clock.now();
+    return this.#write(() => {
+      const row = this.#row(id);
+      rules.checkReopen(view(row));
+      const updated = this.#sql.update.get({
+        ...this.#unchanged(row, now),
+        state: 'queued',
+        step: null,
+        transient: 0,
+        permanent: 0,
+        crashes: 0,
+        availableAt: now,
+        result: null,
+        error: null,
+        compensations: '[]',
+        snapshot: null,
+        cancelRequested: null,
+      })!;
+      this.#history(row, row.state, 'queued', `reopened: ${reason} (${reopenSummary(row)})`, now);
+      return rowToTask(updated);
+    });
+  }
+
+  async query(query: TaskQuery = {}): Promise<TaskRecord[]> {
+    const q = parseOrThrow(schemas.taskQuerySchema, query, 'task query');
+    const rows = this.#sql.query.all({ state: q.state ?? null, kind: q.kind ?? null, limit: q.limit ?? 100 });
+    return rows.map((row) => {
+      const { snapshot: _snapshot, ...record } = this.#full(row);
+      return record;
+    });
+  }
+
+  async countByState(): Promise<Partial<Record<TaskState, number>>> {
+    return Object.fromEntries(this.#sql.countByState.all().map((r) => [r.state, r.n]));
+  }
+
+  async addDeadLetter(letter: DeadLetterInput): Promise<DeadLetter> {
+    const input = parseOrThrow(schemas.deadLetterSchema, letter, 'dead letter');
+    const receivedAt = this.#clock.now();
+    const payload = truncatePayload(input.payload);
+    const excerpt = deadLetterExcerpt(input.payload);
+    const { seq } = this.#sql.insertDeadLetter.get({ ...input, id: input.id ?? null, payload, excerpt, receivedAt })!;
+    const { id, ...rest } = input;
+    return { ...rest, ...(id === undefined ? {} : { id }), payload, excerpt, receivedAt, seq };
+  }
+
+  async listDeadLetters(limit = 100): Promise<DeadLetter[]> {
+    parseOrThrow(schemas.limitArg, limit, 'limit');
+    return this.#sql.listDeadLetters.all(limit).map((r) => {
+      const letter: DeadLetter = {
+        seq: r.seq as number,
+        receivedAt: r.received_at as number,
+        source: r.source as string,
+        code: r.code as string,
+        reason: r.reason as string,
+        excerpt: r.excerpt as string,
+        payload: r.payload as string,
+      };
+      if (r.task_id !== null) letter.id = r.task_id as string;
+      return letter;
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#db.open) this.#db.close();
+  }
+}
+
+function reopenSummary(row: TaskRow): string {
+  const comps = JSON.parse(row.compensations) as Array<{ step: string; status: string }>;
+  const parts = [
+    `was ${row.state}`,
+    `attempts transient=${row.attempts_transient} permanent=${row.attempts_permanent} crashes=${row.crashes}`,
+  ];
+  if (row.error) parts.push(`error: ${(JSON.parse(row.error) as { message: string }).message}`);
+  if (comps.length) parts.push(`compensations: ${comps.map((c) => `${c.step}=${c.status}`).join(', ')}`);
+  return parts.join('; ');
+}
+
+export function openSqliteTaskStore(options: SqliteTaskStoreOptions): SqliteTaskStore {
+  return new SqliteTaskStore(options);
+}
