@@ -294,6 +294,23 @@ export function describeTaskStore(name: string, open: OpenHarness): void {
         await expect(store.transition({ id: 't', revision: 1, to: 'done' as never, reason: 'x' })).rejects.toThrow(/to: must be one of/);
       });
 
+      it('rejects a malformed write naming the field, and changes nothing', async () => {
+        await store.submit({ id: 't', kind: 'k' });
+        const t = await claimOne();
+        const bad = [
+          { id: 't', revision: t.revision, owner: A, to: 'backoff', reason: 'x', availableAt: -1 },
+          { id: 't', revision: t.revision, owner: A, to: 'running', reason: '' },
+          { id: 't', revision: t.revision, owner: A, to: 'running', reason: 'x', leaseTtlMs: 0 },
+          { id: 't', revision: t.revision, owner: A, to: 'running', reason: 'x', attempts: { transient: -1, permanent: 0, crashes: 0 } },
+          { id: 'bad id', revision: t.revision, owner: A, to: 'running', reason: 'x' },
+        ];
+        for (const request of bad) {
+          await expect(store.transition(request as never), JSON.stringify(request)).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+        }
+        await expect(store.heartbeat({ id: 't', owner: A, revision: t.revision, leaseTtlMs: -5 })).rejects.toThrow(/leaseTtlMs/);
+        expect(await store.get('t')).toMatchObject({ revision: t.revision, state: 'running' });
+      });
+
       it('reports a missing task as not found', async () => {
         await expect(store.transition({ id: 'nope', revision: 1, to: 'cancelled', reason: 'x' })).rejects.toMatchObject({ code: 'TASK_NOT_FOUND' });
         expect(await store.get('nope')).toBeUndefined();
