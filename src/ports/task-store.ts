@@ -26,6 +26,9 @@ export interface StoredTask extends Omit<TaskRecord, 'history' | 'annotations'> 
 /** A task with its history and annotations, as `get` returns it. */
 export type FullTask = TaskRecord & StoredTask;
 
+/** What a hot-path write (transition, heartbeat) returns: the fields the writer must track. */
+export type TaskWrite = Pick<StoredTask, 'id' | 'state' | 'step' | 'owner' | 'leaseExpiresAt' | 'heartbeatAt' | 'availableAt' | 'attempts' | 'revision' | 'updatedAt'>;
+
 export interface SubmitResult {
   task: StoredTask;
   /** false when a task with this id already existed: the existing record is returned unchanged. */
@@ -118,9 +121,14 @@ export interface TaskStore {
   /** Atomically leases up to `limit` claimable tasks, highest priority first, FIFO within one. */
   claim(request: ClaimRequest): Promise<StoredTask[]>;
   /** Extends the lease; owner, revision and a live lease are checked. Returns the new revision. */
-  heartbeat(request: HeartbeatRequest): Promise<StoredTask>;
+  heartbeat(request: HeartbeatRequest): Promise<TaskWrite>;
   /** Compare-and-set write of a state change (or of progress in the same state). */
-  transition(request: TransitionRequest): Promise<StoredTask>;
+  transition(request: TransitionRequest): Promise<TaskWrite>;
+  /**
+   * Group commit: applies each write on its own terms (checks, CAS) but commits them together.
+   * A refused write does not stop the others; its slot holds the error it would have thrown.
+   */
+  transitionMany(requests: readonly TransitionRequest[]): Promise<Array<TaskWrite | Error>>;
   /** Tasks whose lease has expired, oldest expiry first. */
   listStale(limit?: number): Promise<StoredTask[]>;
   /** Returns an expired lease's task to the queue with `crashes + 1`, or quarantines it. */

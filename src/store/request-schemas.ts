@@ -87,3 +87,6 @@ export const deadLetterSchema = z.strictObject({
 export const idArg = taskIdSchema;
 export const reasonArg = reason;
 export const limitArg = z.number().int('limit must be an integer').positive('limit must be a positive integer');
+
+export type ParsedClaim = z.output<typeof claimRequestSchema>;
+export type ParsedTransition = z.output<typeof transitionRequestSchema>;

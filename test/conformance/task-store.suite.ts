@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { StoredTask, TaskStore } from '../../src/ports/task-store.ts';
+import type { StoredTask, TaskStore, TaskWrite } from '../../src/ports/task-store.ts';
 import { FakeClock } from '../support/fake-clock.ts';
 
 /** What a backend gives the suite: a store, more connections to the same data, and cleanup. */
@@ -174,7 +174,7 @@ export function describeTaskStore(name: string, open: OpenHarness): void {
         const hb = await store.heartbeat({ id: 't', owner: A, revision: t.revision, leaseTtlMs: TTL, details: { pct: 40 } });
         expect(hb.leaseExpiresAt).toBe(clock.now() + TTL);
         expect(hb.heartbeatAt).toBe(clock.now());
-        expect(hb.progress).toEqual({ pct: 40 });
+        expect((await store.get('t'))?.progress).toEqual({ pct: 40 });
         expect(hb.revision).toBeGreaterThan(t.revision);
       });
 
@@ -317,8 +317,27 @@ export function describeTaskStore(name: string, open: OpenHarness): void {
       });
     });
 
+    describe('group commit', () => {
+      it('applies each write on its own terms and reports refused ones in place', async () => {
+        for (const id of ['a', 'b', 'c']) await store.submit({ id, kind: 'k' });
+        const [a, b, c] = await store.claim({ owner: A, limit: 3, leaseTtlMs: TTL });
+        const results = await store.transitionMany([
+          { id: a!.id, revision: a!.revision, owner: A, to: 'succeeded', reason: 'done', result: null },
+          { id: b!.id, revision: b!.revision + 5, owner: A, to: 'succeeded', reason: 'stale' },
+          { id: c!.id, revision: c!.revision, owner: B, to: 'succeeded', reason: 'not mine' },
+          { id: 'zz', revision: 1, owner: A, to: 'succeeded', reason: 'missing' },
+          { id: 'bad id', revision: 1, owner: A, to: 'succeeded', reason: 'malformed' },
+        ]);
+        expect(results[0]).toMatchObject({ id: 'a', state: 'succeeded' });
+        expect(results.slice(1).map((r) => (r as { code?: string }).code)).toEqual(['STORE_CONFLICT', 'LEASE_LOST', 'TASK_NOT_FOUND', 'INVALID_INPUT']);
+        expect(await store.get('a')).toMatchObject({ state: 'succeeded', result: null });
+        expect(await store.get('b')).toMatchObject({ state: 'running', revision: b!.revision });
+        expect(await store.get('c')).toMatchObject({ state: 'running', revision: c!.revision });
+      });
+    });
+
     describe('terminal states', () => {
-      async function succeeded(): Promise<StoredTask> {
+      async function succeeded(): Promise<TaskWrite> {
         await store.submit({ id: 't', kind: 'k' });
         const t = await claimOne();
         return store.transition({ id: 't', revision: t.revision, owner: A, to: 'succeeded', reason: 'done', result: { ok: true } });
@@ -326,8 +345,8 @@ export function describeTaskStore(name: string, open: OpenHarness): void {
 
       it('records the result and releases the lease', async () => {
         const done = await succeeded();
-        expect(done).toMatchObject({ state: 'succeeded', result: { ok: true } });
         expect(done.owner).toBeUndefined();
+        expect(await store.get('t')).toMatchObject({ state: 'succeeded', result: { ok: true }, revision: done.revision });
       });
 
       it('refuses every write but an annotation', async () => {

@@ -1,4 +1,4 @@
-import type { StoredTask } from '../../ports/task-store.ts';
+import type { StoredTask, TaskWrite } from '../../ports/task-store.ts';
 import type { TaskState } from '../../protocol/task-states.ts';
 import type { Annotation, HistoryEntry, Json } from '../../protocol/task.ts';
 
@@ -88,3 +88,27 @@ export function annotationsFromRows(rows: AnnotationRow[]): Annotation[] {
 
 /** JSON for a nullable column: `undefined` keeps nothing, `null` clears. */
 export const toJsonColumn = (value: unknown): string | null => (value === undefined || value === null ? null : JSON.stringify(value));
+
+/** The narrow read that write checks use (see LEASE_COLUMNS). */
+export type LeaseRow = Pick<
+  TaskRow,
+  | 'seq' | 'id' | 'state' | 'step' | 'owner' | 'lease_expires_at' | 'heartbeat_at' | 'available_at'
+  | 'attempts_transient' | 'attempts_permanent' | 'crashes' | 'revision' | 'history_count'
+>;
+
+/** The write result a hot-path write returns, built from the row it wrote. */
+export function leaseRowToWrite(row: LeaseRow, updatedAt: number): TaskWrite {
+  const write: TaskWrite = {
+    id: row.id,
+    state: row.state,
+    availableAt: row.available_at,
+    attempts: { transient: row.attempts_transient, permanent: row.attempts_permanent, crashes: row.crashes },
+    revision: row.revision,
+    updatedAt,
+  };
+  if (row.step !== null) write.step = row.step;
+  if (row.owner !== null) write.owner = row.owner;
+  if (row.lease_expires_at !== null) write.leaseExpiresAt = row.lease_expires_at;
+  if (row.heartbeat_at !== null) write.heartbeatAt = row.heartbeat_at;
+  return write;
+}

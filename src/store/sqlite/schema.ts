@@ -45,8 +45,9 @@ const MIGRATIONS: ReadonlyArray<(db: Database.Database) => void> = [
       CREATE INDEX tasks_cleanup ON tasks (seq)
         WHERE owner IS NULL AND state IN ('cancelling', 'compensating');
       CREATE INDEX tasks_leases ON tasks (lease_expires_at) WHERE owner IS NOT NULL;
-      CREATE INDEX tasks_state ON tasks (state, seq);
-      CREATE INDEX tasks_kind ON tasks (kind, seq);
+      -- No index on state or kind: each costs a page write on every state change (measured:
+      -- ~15 % of claim+complete throughput), while listing by state is an operator query that
+      -- scans newest-first and stops at its limit. See docs/ARCHITECTURE.md.
 
       CREATE TABLE task_history (
         task_id    TEXT NOT NULL,

@@ -14,6 +14,7 @@ import type {
   SubmitResult,
   TaskQuery,
   TaskStore,
+  TaskWrite,
   TransitionRequest,
 } from '../../ports/task-store.ts';
 import type { TaskState } from '../../protocol/task-states.ts';
@@ -24,9 +25,11 @@ import { deadLetterExcerpt, truncatePayload } from '../dead-letters.ts';
 import * as schemas from '../request-schemas.ts';
 import { newTaskId } from '../task-id.ts';
 import * as rules from '../write-rules.ts';
-import { annotationsFromRows, historyFromRows, rowToTask, toJsonColumn, type TaskRow } from './rows.ts';
+import { Claimer } from './claim.ts';
+import { annotationsFromRows, historyFromRows, leaseRowToWrite, rowToTask, toJsonColumn, type TaskRow } from './rows.ts';
 import { migrate } from './schema.ts';
 import { prepareStatements, type Statements } from './statements.ts';
+import { leaseView, requireLeaseRow, TransitionWriter } from './transition.ts';
 
 export interface SqliteTaskStoreOptions {
   /** Database file (its directory is created), or `:memory:` for a throwaway store. */
@@ -54,6 +57,8 @@ export class SqliteTaskStore implements TaskStore {
   readonly #db: Database.Database;
   readonly #sql: Statements;
   readonly #clock: Clock;
+  readonly #claimer: Claimer;
+  readonly #transitions: TransitionWriter;
 
   constructor(options: SqliteTaskStoreOptions) {
     this.#clock = options.clock ?? systemClock;
@@ -72,6 +77,8 @@ export class SqliteTaskStore implements TaskStore {
       });
     }
     this.#sql = prepareStatements(this.#db);
+    this.#claimer = new Claimer(this.#db, this.#sql);
+    this.#transitions = new TransitionWriter(this.#db, this.#sql);
   }
 
   /** Runs `fn` in a BEGIN IMMEDIATE transaction: the write lock is taken up front, so
@@ -129,76 +136,47 @@ export class SqliteTaskStore implements TaskStore {
   async claim(request: ClaimRequest): Promise<StoredTask[]> {
     const req = parseOrThrow(schemas.claimRequestSchema, request, 'claim request');
     const now = this.#clock.now();
-    return this.#write(() => {
-      const filter = {
-        now,
-        excluded: JSON.stringify(req.excludeBreakerKeys ?? []),
-        kinds: req.kinds ? JSON.stringify(req.kinds) : null,
-        limit: req.limit,
-      };
-      const picked = this.#sql.selectCleanup.all(filter);
-      if (picked.length < req.limit) picked.push(...this.#sql.selectClaimable.all({ ...filter, limit: req.limit - picked.length }));
-      const expires = now + req.leaseTtlMs;
-      return picked.map((p) => {
-        const row = this.#sql.leaseOne.get({ id: p.id, owner: req.owner, expires, now })!;
-        const from = p.state as TaskState;
-        this.#history(row, from, row.state, `claimed by ${req.owner}`, now, p.history_count + 1);
-        return rowToTask(row);
-      });
-    });
+    return this.#write(() => this.#claimer.claim(req, now));
   }
 
-  async heartbeat(request: HeartbeatRequest): Promise<StoredTask> {
+  async heartbeat(request: HeartbeatRequest): Promise<TaskWrite> {
     const req = parseOrThrow(schemas.heartbeatRequestSchema, request, 'heartbeat');
     const now = this.#clock.now();
     return this.#write(() => {
-      const row = this.#row(req.id);
-      rules.checkHeartbeat(view(row), req, now);
-      const updated = this.#sql.heartbeat.get({
-        id: req.id,
-        expires: now + req.leaseTtlMs,
-        now,
-        progress: toJsonColumn(req.details),
-      })!;
-      return rowToTask(updated);
+      const row = requireLeaseRow(this.#sql, req.id);
+      rules.checkHeartbeat(leaseView(row), req, now);
+      const expires = now + req.leaseTtlMs;
+      this.#sql.heartbeat.run({ seq: row.seq, expires, now, progress: toJsonColumn(req.details) });
+      return leaseRowToWrite({ ...row, lease_expires_at: expires, heartbeat_at: now, revision: row.revision + 1 }, now);
     });
   }
 
-  async transition(request: TransitionRequest): Promise<StoredTask> {
+  async transition(request: TransitionRequest): Promise<TaskWrite> {
     const req = parseOrThrow(schemas.transitionRequestSchema, request, 'transition');
     const now = this.#clock.now();
-    return this.#write(() => {
-      const row = this.#row(req.id);
-      rules.checkTransition(view(row), req, now);
-      const lease = rules.leaseAfter(view(row), req, now);
-      const step = req.step === undefined ? row.step : req.step;
-      const recorded = req.to !== row.state || step !== row.step;
-      const attempts = req.attempts ?? {
-        transient: row.attempts_transient,
-        permanent: row.attempts_permanent,
-        crashes: row.crashes,
-      };
-      const updated = this.#sql.update.get({
-        id: req.id,
-        state: req.to,
-        step,
-        ...attempts,
-        owner: lease.owner ?? null,
-        leaseExpiresAt: lease.leaseExpiresAt ?? null,
-        heartbeatAt: lease.owner ? row.heartbeat_at : null,
-        progress: row.progress,
-        availableAt: req.availableAt ?? row.available_at,
-        result: req.result === undefined ? row.result : toJsonColumn(req.result),
-        error: req.error === undefined ? row.error : toJsonColumn(req.error),
-        compensations: req.compensations ? JSON.stringify(req.compensations) : row.compensations,
-        snapshot: req.snapshot === undefined ? row.snapshot : toJsonColumn(req.snapshot),
-        cancelRequested: row.cancel_requested,
-        historyCount: row.history_count + (recorded ? 1 : 0),
-        now,
-      })!;
-      if (recorded) this.#history(row, row.state, req.to, step && step !== row.step ? `${req.reason} [step ${step}]` : req.reason, now);
-      return rowToTask(updated);
+    return this.#write(() => this.#transitions.apply(req, now));
+  }
+
+  async transitionMany(requests: readonly TransitionRequest[]): Promise<Array<TaskWrite | Error>> {
+    const parsed = requests.map((r) => {
+      try {
+        return parseOrThrow(schemas.transitionRequestSchema, r, 'transition');
+      } catch (err) {
+        return toError(err);
+      }
     });
+    const now = this.#clock.now();
+    return this.#write(() =>
+      parsed.map((req) => {
+        if (req instanceof Error) return req;
+        try {
+          return this.#transitions.apply(req, now);
+        } catch (err) {
+          // Checks throw before any statement runs, so a refused write leaves nothing behind.
+          return toError(err);
+        }
+      }),
+    );
   }
 
   async listStale(limit = 100): Promise<StoredTask[]> {
