@@ -1,0 +1,16 @@
+/**
+ * The logging surface actors use: pino's, so a pino logger satisfies it, and tests can pass a
+ * recorder. Fields first, short constant message: `log.warn({ err, code }, 'lease lost')`.
+ */
+export interface LogFn {
+  (obj: object, msg?: string): void;
+  (msg: string): void;
+}
+
+export interface Logger {
+  debug: LogFn;
+  info: LogFn;
+  warn: LogFn;
+  error: LogFn;
+  child(bindings: Record<string, unknown>): Logger;
+}
