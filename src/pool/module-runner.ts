@@ -1,0 +1,131 @@
+import { MessageChannel } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import { classifyFailure } from '../machines/failure-classifier.ts';
+import type { Clock } from '../ports/clock.ts';
+import type { AbortReason, RunOutcome, RunRequest } from '../ports/runner.ts';
+import type { Json } from '../protocol/task.ts';
+import type { ModuleTask, ModuleTaskResult } from './module-worker.ts';
+
+export interface ModuleRunnerOptions {
+  /** Worker threads at most (default: node concurrency). */
+  maxThreads: number;
+  clock: Clock;
+}
+
+const workerFile = new URL('./worker-entry.mjs', import.meta.url).href;
+
+type Stop = { kind: 'abort'; reason: AbortReason } | { kind: 'timeout'; message: string };
+
+/**
+ * Runs module agents on a piscina pool. A stop (abort, timeout, missed heartbeat) first fires
+ * the agent's `ctx.signal`; if it has not returned after `killGraceMs`, the worker thread is
+ * destroyed (piscina replaces it), so a CPU-bound hang cannot hold a slot.
+ */
+export class ModuleRunner {
+  readonly #pool: Piscina;
+  readonly #clock: Clock;
+
+  constructor(options: ModuleRunnerOptions) {
+    this.#clock = options.clock;
+    this.#pool = new Piscina({
+      filename: workerFile,
+      maxThreads: options.maxThreads,
+      minThreads: 1,
+      idleTimeout: 30_000,
+    });
+  }
+
+  async run(req: RunRequest): Promise<RunOutcome> {
+    if (req.handler.type !== 'module') throw new Error('ModuleRunner runs module handlers only');
+    const { port1, port2 } = new MessageChannel();
+    const hardAbort = new AbortController();
+    const timers: NodeJS.Timeout[] = [];
+    let stop: Stop | undefined;
+    let heartbeatWatch: NodeJS.Timeout | undefined;
+
+    const stopRun = (why: Stop) => {
+      if (stop) return;
+      stop = why;
+      port1.postMessage({ type: 'abort', reason: why.kind === 'abort' ? why.reason : 'timeout' });
+      timers.push(setTimeout(() => hardAbort.abort(), req.killGraceMs));
+    };
+    const armHeartbeatWatch = () => {
+      if (req.heartbeatTimeoutMs === undefined) return;
+      clearTimeout(heartbeatWatch);
+      heartbeatWatch = setTimeout(
+        () => stopRun({ kind: 'timeout', message: `no heartbeat for ${req.heartbeatTimeoutMs} ms (heartbeatTimeoutMs): the agent looks hung` }),
+        req.heartbeatTimeoutMs,
+      );
+    };
+    port1.on('message', (m: { type: string; details?: Json; level?: string; fields?: Record<string, unknown>; msg?: string }) => {
+      if (m.type === 'heartbeat') {
+        armHeartbeatWatch();
+        req.onHeartbeat(m.details);
+      } else if (m.type === 'log') {
+        const level = (['debug', 'info', 'warn', 'error'] as const).find((l) => l === m.level) ?? 'info';
+        req.log[level]({ ...m.fields, agent: true }, m.msg ?? 'agent log');
+      }
+    });
+    const onAbort = () => stopRun({ kind: 'abort', reason: (req.signal.reason as AbortReason) ?? 'cancel' });
+    if (req.signal.aborted) onAbort();
+    else req.signal.addEventListener('abort', onAbort, { once: true });
+    if (req.timeoutMs !== undefined) {
+      const ms = req.timeoutMs;
+      timers.push(setTimeout(() => stopRun({ kind: 'timeout', message: `timed out after ${ms} ms (timeoutMs)` }), ms));
+    }
+    armHeartbeatWatch();
+
+    const task: ModuleTask = {
+      file: req.handler.file,
+      exportName: req.handler.exportName,
+      input: req.input,
+      taskId: req.taskId,
+      kind: req.kind,
+      step: req.step,
+      attempt: req.attempt,
+      workspace: req.workspace,
+      steps: { ...req.steps },
+      port: port2,
+    };
+    try {
+      const result = (await this.#pool.run(task, { transferList: [port2], signal: hardAbort.signal })) as ModuleTaskResult;
+      if (stop) return this.#stopped(stop);
+      if (result.ok) return result.route ? { ok: true, output: result.output, route: result.route } : { ok: true, output: result.output };
+      const { class: explicit, code, message, retryAfterMs } = result.error;
+      return {
+        ok: false,
+        failure: classifyFailure({
+          message,
+          code,
+          patterns: req.retryOn,
+          now: this.#clock.now(),
+          ...(explicit ? { explicit: { class: explicit, code, retryAfterMs } } : {}),
+        }),
+      };
+    } catch (err) {
+      if (stop) return this.#stopped(stop);
+      const message = (err as Error).message;
+      // A worker that calls process.exit or crashes the thread: permanent, the pool replaces it.
+      const code = /worker exited/i.test(message) ? 'AGENT_EXITED' : 'AGENT_CRASHED';
+      return { ok: false, failure: { class: 'permanent', code, message: `module agent ${req.handler.file}: ${message}` } };
+    } finally {
+      timers.forEach(clearTimeout);
+      clearTimeout(heartbeatWatch);
+      req.signal.removeEventListener('abort', onAbort);
+      port1.close();
+    }
+  }
+
+  #stopped(stop: Stop): RunOutcome {
+    if (stop.kind === 'timeout') return { ok: false, failure: { class: 'timeout', code: 'RUN_TIMED_OUT', message: stop.message } };
+    return { ok: false, failure: { class: 'cancelled', message: `run stopped: ${stop.reason}` }, aborted: stop.reason };
+  }
+
+  get threads(): number {
+    return this.#pool.threads.length;
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.destroy();
+  }
+}

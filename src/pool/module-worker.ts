@@ -1,0 +1,161 @@
+/**
+ * The piscina worker entry: loads a module agent and calls it with `(input, ctx)`.
+ * Everything crossing back to the main thread is plain data: structured clone drops error
+ * classes, so failures travel as `{ class?, code?, message, retryAfterMs? }`.
+ */
+import type { MessagePort } from 'node:worker_threads';
+import { pathToFileURL } from 'node:url';
+import { tsImport } from 'tsx/esm/api';
+import type { AgentContext, AgentLog } from '../agent.ts';
+import type { StepRoute } from '../machines/task-saga-types.ts';
+import type { Json } from '../protocol/task.ts';
+
+export interface ModuleTask {
+  file: string;
+  exportName: string;
+  input: Json | undefined;
+  taskId: string;
+  kind: string;
+  step: string;
+  attempt: number;
+  workspace: string;
+  steps: Record<string, Json>;
+  /** heartbeats and logs go out, `{ type: 'abort', reason }` comes in. */
+  port: MessagePort;
+}
+
+export interface WorkerFailure {
+  class?: 'transient' | 'permanent';
+  code?: string;
+  message: string;
+  retryAfterMs?: number;
+}
+
+export type ModuleTaskResult =
+  | { ok: true; output: Json | undefined; route?: StepRoute }
+  | { ok: false; error: WorkerFailure };
+
+function describe(thrown: unknown): WorkerFailure {
+  if (thrown instanceof Error || (typeof thrown === 'object' && thrown !== null && 'message' in thrown)) {
+    const e = thrown as { message: unknown; reeveClass?: unknown; code?: unknown; retryAfterMs?: unknown; name?: unknown };
+    const failure: WorkerFailure = { message: String(e.message) };
+    if (e.reeveClass === 'transient' || e.reeveClass === 'permanent') failure.class = e.reeveClass;
+    if (typeof e.code === 'string') failure.code = e.code;
+    if (typeof e.retryAfterMs === 'number') failure.retryAfterMs = e.retryAfterMs;
+    return failure;
+  }
+  return { message: typeof thrown === 'string' ? thrown : `agent threw ${JSON.stringify(thrown)}` };
+}
+
+/** Where `value` stops being plain JSON, as a path (`$.a[2]`), or undefined when it is JSON. */
+function notJsonAt(value: unknown, path: string, seen: Set<object>): string | undefined {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return undefined;
+  if (typeof value === 'number') return Number.isFinite(value) ? undefined : `${path} is ${value}`;
+  if (typeof value !== 'object') return `${path} is a ${typeof value}`;
+  if (seen.has(value)) return `${path} is a circular reference`;
+  seen.add(value);
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const bad = notJsonAt(value[i], `${path}[${i}]`, seen);
+      if (bad) return bad;
+    }
+  } else {
+    const proto = Object.getPrototypeOf(value) as unknown;
+    if (proto !== Object.prototype && proto !== null) return `${path} is a ${(value as object).constructor?.name ?? 'class instance'}`;
+    for (const [key, item] of Object.entries(value)) {
+      const bad = notJsonAt(item, `${path}.${key}`, seen);
+      if (bad) return bad;
+    }
+  }
+  seen.delete(value);
+  return undefined;
+}
+
+/** Results are stored as JSON: a Map, a Date or a cycle would be silently lost or crash the write. */
+function checkSerialisable(value: unknown): WorkerFailure | undefined {
+  if (value === undefined) return undefined;
+  const bad = notJsonAt(value, '$', new Set());
+  if (!bad) return undefined;
+  return {
+    class: 'permanent',
+    code: 'RESULT_NOT_JSON',
+    message: `the agent returned a result that is not JSON-serialisable (${bad}); return plain objects, arrays, strings, finite numbers, booleans or null`,
+  };
+}
+
+function portLog(port: MessagePort): AgentLog {
+  const send = (level: string) => (obj: object | string, msg?: string) => {
+    const fields = typeof obj === 'string' ? {} : safeFields(obj);
+    port.postMessage({ type: 'log', level, fields, msg: typeof obj === 'string' ? obj : msg });
+  };
+  return { debug: send('debug'), info: send('info'), warn: send('warn'), error: send('error') };
+}
+
+function safeFields(obj: object): Record<string, unknown> {
+  try {
+    return JSON.parse(JSON.stringify(obj, (_k, v: unknown) => (v instanceof Error ? { message: v.message, name: v.name } : v))) as Record<string, unknown>;
+  } catch {
+    return { fields: '[unserialisable]' };
+  }
+}
+
+/** Agents load once per worker thread; TypeScript ones through tsx (no build step). */
+const loadedAgents = new Map<string, Promise<Record<string, unknown>>>();
+function loadAgent(file: string): Promise<Record<string, unknown>> {
+  let loading = loadedAgents.get(file);
+  if (!loading) {
+    const url = pathToFileURL(file).href;
+    loading = (/\.[mc]?tsx?$/.test(file) ? tsImport(url, import.meta.url) : import(url)) as Promise<Record<string, unknown>>;
+    loadedAgents.set(file, loading);
+    loading.catch(() => loadedAgents.delete(file));
+  }
+  return loading;
+}
+
+export default async function runModuleTask(task: ModuleTask): Promise<ModuleTaskResult> {
+  const { port } = task;
+  const controller = new AbortController();
+  port.on('message', (message: { type: string; reason?: string }) => {
+    if (message.type === 'abort') controller.abort(message.reason);
+  });
+  let route: StepRoute | undefined;
+  try {
+    const loaded = await loadAgent(task.file);
+    const fn = loaded[task.exportName];
+    if (typeof fn !== 'function') {
+      return {
+        ok: false,
+        error: {
+          class: 'permanent',
+          code: 'AGENT_NOT_A_FUNCTION',
+          message: `${task.file} has no function export "${task.exportName}"; write \`export default async function (input, ctx) { ... }\``,
+        },
+      };
+    }
+    const ctx: AgentContext = {
+      taskId: task.taskId,
+      kind: task.kind,
+      step: task.step,
+      attempt: task.attempt,
+      signal: controller.signal,
+      workspace: task.workspace,
+      steps: task.steps,
+      heartbeat: (details) => port.postMessage({ type: 'heartbeat', details: details === undefined ? undefined : safeFields({ details }).details }),
+      log: portLog(port),
+      goto: (step) => {
+        route = { goto: step };
+      },
+      waitForApproval: () => {
+        route = { wait: 'approval' };
+      },
+    };
+    const output = (await fn(task.input, ctx)) as Json | undefined;
+    const notJson = checkSerialisable(output);
+    if (notJson) return { ok: false, error: notJson };
+    return route ? { ok: true, output, route } : { ok: true, output };
+  } catch (err) {
+    return { ok: false, error: describe(err) };
+  } finally {
+    port.close();
+  }
+}

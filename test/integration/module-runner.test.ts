@@ -1,0 +1,86 @@
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunRequest } from '../../src/ports/runner.ts';
+import { ModuleRunner } from '../../src/pool/module-runner.ts';
+import { systemClock } from '../../src/system-clock.ts';
+import { recordingLogger } from '../support/recording-logger.ts';
+
+const agent = (name: string) => fileURLToPath(new URL(`../fixtures/agents/${name}`, import.meta.url));
+
+describe('module agents on worker threads', () => {
+  let runner: ModuleRunner;
+  beforeAll(() => {
+    runner = new ModuleRunner({ maxThreads: 2, clock: systemClock });
+  });
+  afterAll(() => runner.close());
+
+  function request(file: string, overrides: Partial<RunRequest> = {}): RunRequest & { beats: unknown[] } {
+    const beats: unknown[] = [];
+    return {
+      taskId: 't1', kind: 'k', step: 'run', attempt: 1, phase: 'run',
+      handler: { type: 'module', file: agent(file), exportName: 'default' },
+      input: { hello: 'world' }, steps: {}, workspace: '/tmp', signal: new AbortController().signal,
+      killGraceMs: 200, retryOn: [], onHeartbeat: (d) => beats.push(d), log: recordingLogger(), beats,
+      ...overrides,
+    };
+  }
+
+  it('runs a TypeScript agent without a build step and passes ctx through', async () => {
+    const log = recordingLogger();
+    const req = request('echo.ts', { log, attempt: 3, step: 'develop' });
+    const outcome = await runner.run(req);
+    expect(outcome).toEqual({ ok: true, output: { echo: { hello: 'world' }, step: 'develop', attempt: 3 } });
+    expect(req.beats).toEqual([{ pct: 50 }]);
+    expect(log.lines).toContainEqual(expect.objectContaining({ level: 'info', msg: 'echoing', fields: expect.objectContaining({ seen: { hello: 'world' } }) }));
+  });
+
+  it('keeps the class and Retry-After of a TransientError across the thread boundary', async () => {
+    const outcome = await runner.run(request('throws-transient.ts'));
+    expect(outcome).toEqual({ ok: false, failure: { class: 'transient', message: 'provider overloaded', retryAfterMs: 1234 } });
+  });
+
+  it('classifies a plain error by its message', async () => {
+    const outcome = await runner.run(request('throws-plain.mjs'));
+    expect(outcome).toMatchObject({ ok: false, failure: { class: 'transient', retryAfterMs: 7000 } });
+  });
+
+  it('records process.exit in an agent as a permanent failure and keeps the pool working', async () => {
+    const outcome = await runner.run(request('exits.ts'));
+    expect(outcome).toMatchObject({ ok: false, failure: { class: 'permanent', code: 'AGENT_EXITED' } });
+    expect(await runner.run(request('echo.ts'))).toMatchObject({ ok: true });
+  });
+
+  it('times out a CPU-bound hang by destroying its thread, and other runs go on', async () => {
+    const [hung, fine] = await Promise.all([runner.run(request('spins.ts', { timeoutMs: 300, killGraceMs: 100 })), runner.run(request('echo.ts'))]);
+    expect(hung).toMatchObject({ ok: false, failure: { class: 'timeout', code: 'RUN_TIMED_OUT' } });
+    expect(fine).toMatchObject({ ok: true });
+    expect(await runner.run(request('echo.ts'))).toMatchObject({ ok: true });
+  });
+
+  it('fires ctx.signal on abort and reports the run as stopped for that reason', async () => {
+    const controller = new AbortController();
+    const running = runner.run(request('waits-for-abort.ts', { signal: controller.signal }));
+    setTimeout(() => controller.abort('cancel'), 100);
+    expect(await running).toMatchObject({ ok: false, failure: { class: 'cancelled' }, aborted: 'cancel' });
+  });
+
+  it('treats an agent that stops heartbeating as hung', async () => {
+    const outcome = await runner.run(request('silent.ts', { heartbeatTimeoutMs: 200 }));
+    expect(outcome).toMatchObject({ ok: false, failure: { class: 'timeout', message: expect.stringMatching(/no heartbeat/) } });
+  });
+
+  it('fails a result that is not JSON permanently with a clear message', async () => {
+    const outcome = await runner.run(request('returns-map.ts'));
+    expect(outcome).toMatchObject({ ok: false, failure: { class: 'permanent', code: 'RESULT_NOT_JSON', message: expect.stringMatching(/not JSON-serialisable/) } });
+  });
+
+  it('passes routing decisions made through ctx', async () => {
+    expect(await runner.run(request('routes.ts', { input: { goto: 'develop' } }))).toEqual({ ok: true, output: 'routed', route: { goto: 'develop' } });
+    expect(await runner.run(request('routes.ts', { input: {} }))).toEqual({ ok: true, output: 'routed', route: { wait: 'approval' } });
+  });
+
+  it('names the file when the module has no such export', async () => {
+    const outcome = await runner.run(request('echo.ts', { handler: { type: 'module', file: agent('echo.ts'), exportName: 'nope' } }));
+    expect(outcome).toMatchObject({ ok: false, failure: { class: 'permanent', code: 'AGENT_NOT_A_FUNCTION', message: expect.stringContaining('echo.ts') } });
+  });
+});
