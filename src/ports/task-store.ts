@@ -69,6 +69,8 @@ export interface TransitionRequest {
   snapshot?: unknown;
   /** Renew the lease to now + this, when `to` is a leased state. */
   leaseTtlMs?: number;
+  /** Give the task up even in a leased state (a drain mid-compensation): it becomes claimable. */
+  release?: boolean;
 }
 
 export interface HeartbeatRequest {
@@ -82,6 +84,11 @@ export interface HeartbeatRequest {
 export interface StaleRequeueOptions {
   /** The crash that brings `attempts.crashes` to this number quarantines the task (default 3). */
   crashLimit: number;
+  /**
+   * The caller knows the owner is dead although its lease has not expired yet: a restarted
+   * node taking back its previous incarnation's tasks. Only that owner's tasks qualify.
+   */
+  deadOwner?: string;
 }
 
 export interface TaskQuery {
@@ -131,6 +138,8 @@ export interface TaskStore {
   transitionMany(requests: readonly TransitionRequest[]): Promise<Array<TaskWrite | Error>>;
   /** Tasks whose lease has expired, oldest expiry first. */
   listStale(limit?: number): Promise<StoredTask[]>;
+  /** Tasks held by owners whose name starts with `ownerPrefix` (a node's incarnations). */
+  listOwned(ownerPrefix: string, limit?: number): Promise<StoredTask[]>;
   /** Returns an expired lease's task to the queue with `crashes + 1`, or quarantines it. */
   requeueStale(id: string, revision: number, options: StaleRequeueOptions): Promise<StoredTask>;
   /** Asks the owner of a running task to cancel it (bumps the revision so the owner re-reads). */

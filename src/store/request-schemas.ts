@@ -59,10 +59,12 @@ export const transitionRequestSchema = z.strictObject({
   compensations: z.array(compensationRecordSchema).optional(),
   snapshot: z.unknown().optional(),
   leaseTtlMs: positiveMs('leaseTtlMs').optional(),
+  release: z.boolean().optional(),
 });
 
 export const staleOptionsSchema = z.strictObject({
   crashLimit: z.number().int('crashLimit must be an integer').min(1, 'crashLimit must be >= 1'),
+  deadOwner: ownerSchema.optional(),
 });
 
 export const taskQuerySchema = z.strictObject({

@@ -46,7 +46,7 @@ export function assertNotTerminal(task: WriteTarget): void {
 /** Checks a `transition` write. Order matters: a taken-over owner learns LEASE_LOST, not a conflict. */
 export function checkTransition(
   task: WriteTarget,
-  req: { revision: number; owner?: string | undefined; to: TaskState },
+  req: { revision: number; owner?: string | undefined; to: TaskState; release?: boolean | undefined },
   now: number,
 ): void {
   assertNotTerminal(task);
@@ -61,7 +61,7 @@ export function checkTransition(
   }
   assertRevision(task, req.revision);
   if (!canTransition(task.state, req.to)) throw new InvalidTransitionError(task.id, task.state, req.to);
-  if (req.to === 'running' && req.owner === undefined) {
+  if (req.to === 'running' && (req.owner === undefined || req.release)) {
     throw new InvalidTransitionError(task.id, task.state, req.to, 'a running task needs an owner (claim it)');
   }
 }
@@ -75,17 +75,18 @@ export function checkHeartbeat(task: WriteTarget, req: { owner: string; revision
 /** Who holds the task after a write to `to`: the writer keeps it only in a leased state. */
 export function leaseAfter(
   task: WriteTarget,
-  req: { owner?: string | undefined; to: TaskState; leaseTtlMs?: number | undefined },
+  req: { owner?: string | undefined; to: TaskState; leaseTtlMs?: number | undefined; release?: boolean | undefined },
   now: number,
 ): { owner?: string; leaseExpiresAt?: number } {
-  if (req.owner === undefined || !LEASED_STATES.has(req.to)) return {};
+  if (req.owner === undefined || req.release || !LEASED_STATES.has(req.to)) return {};
   const leaseExpiresAt = req.leaseTtlMs !== undefined ? now + req.leaseTtlMs : task.leaseExpiresAt;
   return leaseExpiresAt === undefined ? { owner: req.owner } : { owner: req.owner, leaseExpiresAt };
 }
 
-export function checkStaleRequeue(task: WriteTarget, revision: number, now: number): void {
+export function checkStaleRequeue(task: WriteTarget, revision: number, now: number, deadOwner?: string): void {
   assertNotTerminal(task);
   assertRevision(task, revision);
+  if (deadOwner !== undefined && task.owner === deadOwner) return;
   if (task.owner === undefined || task.leaseExpiresAt === undefined || task.leaseExpiresAt > now) {
     throw new InvalidTransitionError(
       task.id,
@@ -108,9 +109,9 @@ export interface StaleOutcome {
  * where they are (claimable) so the next owner finishes the cleanup. The crash that reaches
  * `crashLimit` quarantines the task as poison.
  */
-export function staleOutcome(task: WriteTarget, crashes: number, crashLimit: number): StaleOutcome {
+export function staleOutcome(task: WriteTarget, crashes: number, crashLimit: number, ownerDied = false): StaleOutcome {
   const next = crashes + 1;
-  const lease = `lease of ${task.owner} expired at ${task.leaseExpiresAt}`;
+  const lease = ownerDied ? `owner ${task.owner} died (its node restarted)` : `lease of ${task.owner} expired at ${task.leaseExpiresAt}`;
   if (next >= crashLimit) {
     return {
       to: 'quarantined',

@@ -80,6 +80,22 @@ const MIGRATIONS: ReadonlyArray<(db: Database.Database) => void> = [
       );
     `);
   },
+  // 2: node membership (heartbeats), so another process can report it.
+  (db) => {
+    db.exec(`
+      CREATE TABLE nodes (
+        id           TEXT PRIMARY KEY,
+        incarnation  TEXT NOT NULL,
+        state        TEXT NOT NULL,
+        capacity     INTEGER NOT NULL,
+        running      INTEGER NOT NULL,
+        started_at   INTEGER NOT NULL,
+        last_seen_at INTEGER NOT NULL,
+        pid          INTEGER NOT NULL,
+        host         TEXT NOT NULL
+      );
+    `);
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { ErrorCode, ReeveError, TaskNotFoundError, toError } from '../../errors.ts';
 import type { Clock } from '../../ports/clock.ts';
+import type { NodeInfo, NodeRegistry } from '../../ports/node-registry.ts';
 import type {
   ClaimRequest,
   DeadLetter,
@@ -53,7 +54,7 @@ const view = (row: TaskRow): rules.WriteTarget => ({
 });
 
 /** The embedded TaskStore: one SQLite file, safe to share between processes (WAL + IMMEDIATE transactions). */
-export class SqliteTaskStore implements TaskStore {
+export class SqliteTaskStore implements TaskStore, NodeRegistry {
   readonly #db: Database.Database;
   readonly #sql: Statements;
   readonly #clock: Clock;
@@ -184,14 +185,20 @@ export class SqliteTaskStore implements TaskStore {
     return this.#sql.listStale.all(this.#clock.now(), limit).map(rowToTask);
   }
 
+  async listOwned(ownerPrefix: string, limit = 1000): Promise<StoredTask[]> {
+    parseOrThrow(schemas.ownerSchema, ownerPrefix, 'owner prefix');
+    parseOrThrow(schemas.limitArg, limit, 'limit');
+    return this.#sql.listOwned.all(ownerPrefix.length, ownerPrefix, limit).map(rowToTask);
+  }
+
   async requeueStale(id: string, revision: number, options: StaleRequeueOptions): Promise<StoredTask> {
     parseOrThrow(schemas.idArg, id, 'task id');
-    const { crashLimit } = parseOrThrow(schemas.staleOptionsSchema, options, 'stale requeue options');
+    const { crashLimit, deadOwner } = parseOrThrow(schemas.staleOptionsSchema, options, 'stale requeue options');
     const now = this.#clock.now();
     return this.#write(() => {
       const row = this.#row(id);
-      rules.checkStaleRequeue(view(row), revision, now);
-      const outcome = rules.staleOutcome(view(row), row.crashes, crashLimit);
+      rules.checkStaleRequeue(view(row), revision, now, deadOwner);
+      const outcome = rules.staleOutcome(view(row), row.crashes, crashLimit, deadOwner !== undefined && row.owner === deadOwner);
       const updated = this.#sql.update.get({
         ...this.#unchanged(row, now),
         state: outcome.to,
@@ -329,6 +336,24 @@ export class SqliteTaskStore implements TaskStore {
       if (r.task_id !== null) letter.id = r.task_id as string;
       return letter;
     });
+  }
+
+  async recordNode(info: NodeInfo): Promise<void> {
+    this.#sql.upsertNode.run({ ...info });
+  }
+
+  async listNodes(): Promise<NodeInfo[]> {
+    return this.#sql.listNodes.all().map((r) => ({
+      id: r.id as string,
+      incarnation: r.incarnation as string,
+      state: r.state as NodeInfo['state'],
+      capacity: r.capacity as number,
+      running: r.running as number,
+      startedAt: r.started_at as number,
+      lastSeenAt: r.last_seen_at as number,
+      pid: r.pid as number,
+      host: r.host as string,
+    }));
   }
 
   async close(): Promise<void> {

@@ -38,6 +38,10 @@ export function prepareStatements(db: Database.Database) {
     listStale: db.prepare<[number, number], TaskRow>(
       'SELECT * FROM tasks WHERE owner IS NOT NULL AND lease_expires_at <= ? ORDER BY lease_expires_at LIMIT ?',
     ),
+    // substr, not LIKE: owners may contain "_", a LIKE wildcard.
+    listOwned: db.prepare<[number, string, number], TaskRow>(
+      'SELECT * FROM tasks INDEXED BY tasks_leases WHERE owner IS NOT NULL AND substr(owner, 1, ?) = ? ORDER BY lease_expires_at LIMIT ?',
+    ),
     history: db.prepare<[string], HistoryRow>('SELECT * FROM task_history WHERE task_id = ? ORDER BY n'),
     annotations: db.prepare<[string], AnnotationRow>('SELECT * FROM task_annotations WHERE task_id = ? ORDER BY n'),
     insertAnnotation: db.prepare<[string, string, number, string, string]>(`
@@ -50,6 +54,13 @@ export function prepareStatements(db: Database.Database) {
     insertDeadLetter: db.prepare<Record<string, unknown>, { seq: number }>(`
       INSERT INTO dead_letters (received_at, source, code, reason, task_id, excerpt, payload)
       VALUES (@receivedAt, @source, @code, @reason, @id, @excerpt, @payload) RETURNING seq`),
+    upsertNode: db.prepare<Record<string, unknown>>(`
+      INSERT INTO nodes (id, incarnation, state, capacity, running, started_at, last_seen_at, pid, host)
+      VALUES (@id, @incarnation, @state, @capacity, @running, @startedAt, @lastSeenAt, @pid, @host)
+      ON CONFLICT (id) DO UPDATE SET incarnation = excluded.incarnation, state = excluded.state,
+        capacity = excluded.capacity, running = excluded.running, started_at = excluded.started_at,
+        last_seen_at = excluded.last_seen_at, pid = excluded.pid, host = excluded.host`),
+    listNodes: db.prepare<[], Record<string, unknown>>('SELECT * FROM nodes ORDER BY id'),
     listDeadLetters: db.prepare<[number], Record<string, unknown>>('SELECT * FROM dead_letters ORDER BY seq DESC LIMIT ?'),
   };
 }

@@ -1,0 +1,9 @@
+#!/usr/bin/env node
+// The `reeve` command. Plain Node runs it from any directory with no build step: tsx's loader
+// is registered in this same process (no wrapper process), so signals reach the node itself.
+import { register } from 'tsx/esm/api';
+
+register();
+const { main } = await import('../src/cli/main.ts');
+const code = await main(process.argv.slice(2));
+process.exit(code);

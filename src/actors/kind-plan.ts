@@ -1,0 +1,15 @@
+import type { SagaPolicy } from '../machines/task-saga-types.ts';
+import type { HandlerSpec } from '../ports/runner.ts';
+
+/** What the runtime needs to run one kind, built from the config as it is now. */
+export interface KindPlan {
+  kind: string;
+  policy: SagaPolicy;
+  steps: ReadonlyArray<{ name: string; run: HandlerSpec; compensate?: HandlerSpec; gate?: HandlerSpec }>;
+  timeoutMs?: number;
+  killGraceMs: number;
+  heartbeatTimeoutMs?: number;
+  retryOn: readonly string[];
+  /** Per-kind slot limit on this node. */
+  concurrency?: number;
+}

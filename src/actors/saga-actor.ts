@@ -1,0 +1,293 @@
+import { ErrorCode, ReeveError, toError } from '../errors.ts';
+import { initialSaga, persistSaga, restoreSaga, sagaState, stepSaga, type SagaSnapshot } from '../machines/task-saga-snapshot.ts';
+import type { SagaEvent } from '../machines/task-saga-types.ts';
+import type { Clock } from '../ports/clock.ts';
+import type { Logger } from '../ports/logger.ts';
+import type { AbortReason, RunOutcome, Runner } from '../ports/runner.ts';
+import type { StoredTask, TaskStore, TaskWrite, TransitionRequest } from '../ports/task-store.ts';
+import type { Json } from '../protocol/task.ts';
+import type { KindPlan } from './kind-plan.ts';
+
+export interface SagaActorDeps {
+  store: Pick<TaskStore, 'get' | 'heartbeat'>;
+  /** Transition writes, usually through a WriteBatcher (group commit). */
+  write(request: TransitionRequest): Promise<TaskWrite>;
+  runner: Runner;
+  owner: string;
+  leaseTtlMs: number;
+  clock: Clock;
+  /** Jitter source for backoff, in [0, 1). */
+  random(): number;
+  log: Logger;
+  plan(kind: string): KindPlan | undefined;
+  workspace(taskId: string): Promise<string>;
+}
+
+/** How a saga actor's turn on a task ended. */
+export type SagaEnd = 'released' | 'lost';
+
+class LeaseGone extends Error {}
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/**
+ * One in-flight task: restores its saga, performs what each state asks (run a step, stop a run,
+ * run a compensation) and persists every transition with compare-and-set. Its turn ends when
+ * the task leaves the leased states (done, backoff, waiting, handed back) or the lease is lost.
+ * Writes and lease renewals go through one chain so they never race each other's revision.
+ */
+export class SagaActor {
+  readonly id: string;
+  revision: number;
+  #snapshot: SagaSnapshot | undefined;
+  #chain: Promise<unknown> = Promise.resolve();
+  #run: AbortController | undefined;
+  #cancel: string | undefined;
+  #stop: AbortReason | undefined;
+  #lost = false;
+  #lastProgressAt = 0;
+  readonly #log: Logger;
+
+  constructor(
+    private readonly task: StoredTask,
+    private readonly deps: SagaActorDeps,
+  ) {
+    this.id = task.id;
+    this.revision = task.revision;
+    this.#cancel = task.cancelRequested?.reason;
+    this.#log = deps.log.child({ taskId: task.id, kind: task.kind });
+  }
+
+  /** The owner was asked to cancel (seen on a lease renewal). */
+  requestCancel(reason: string): void {
+    if (this.#cancel !== undefined) return;
+    this.#cancel = reason;
+    this.#run?.abort('cancel' satisfies AbortReason);
+  }
+
+  /** Drain or shutdown: stop the run and hand the task back without charging an attempt. */
+  handBack(reason: 'drain' | 'shutdown'): void {
+    this.#stop = reason;
+    this.#run?.abort(reason);
+  }
+
+  /** Fencing: another node owns the task now. Kill the run; write nothing more. */
+  leaseLost(): void {
+    if (this.#lost) return;
+    this.#lost = true;
+    this.#log.warn({ code: ErrorCode.LeaseLost }, 'lease lost; stopping the run');
+    this.#run?.abort('lease-lost' satisfies AbortReason);
+  }
+
+  get isLost(): boolean {
+    return this.#lost;
+  }
+
+  /** Extends the lease; sees cancel requests and lost leases. */
+  renewLease(details?: Json): Promise<void> {
+    return this.#serial(async () => {
+      if (this.#lost) return;
+      const request = { id: this.id, owner: this.deps.owner, leaseTtlMs: this.deps.leaseTtlMs, ...(details === undefined ? {} : { details }) };
+      await this.#withRevision(async () => {
+        const w = await this.deps.store.heartbeat({ ...request, revision: this.revision });
+        this.revision = w.revision;
+      });
+    }).catch((err: unknown) => {
+      if (!(err instanceof LeaseGone)) throw err;
+    });
+  }
+
+  async run(): Promise<SagaEnd> {
+    const plan = this.deps.plan(this.task.kind);
+    const policy = plan?.policy;
+    let snapshot = this.task.snapshot ? restoreSaga(this.task.snapshot) : policy ? initialSaga({ taskId: this.id, policy }) : undefined;
+    if (!snapshot || !plan) return this.#unknownKind();
+    this.#snapshot = snapshot;
+    try {
+      // Persisted lazily: if the claim changes nothing the store does not already say, the
+      // snapshot goes with the next write (a crash before it just replays the claim).
+      snapshot = stepSaga(snapshot, { type: 'task.claimed', now: this.deps.clock.now(), policy: plan.policy, attempts: this.task.attempts });
+      this.#snapshot = snapshot;
+      if (sagaState(snapshot) !== this.task.state) await this.#persist(snapshot);
+      for (;;) {
+        if (this.#lost) return 'lost';
+        snapshot = this.#snapshot;
+        const state = sagaState(snapshot);
+        if (this.#cancel !== undefined && ['running', 'queued', 'backoff', 'waiting'].includes(state)) {
+          await this.#apply({ type: 'task.cancel', reason: this.#cancel });
+          continue;
+        }
+        if (state === 'running') await this.#runStep(plan);
+        else if (state === 'cancelling') await this.#apply({ type: 'run.stopped' });
+        else if (state === 'compensating') {
+          if (this.#stop) {
+            await this.#persist(snapshot, { release: true, reason: `handed back mid-compensation: ${this.#stop}` });
+            return 'released';
+          }
+          await this.#compensate(plan);
+        } else return 'released';
+      }
+    } catch (err) {
+      if (err instanceof LeaseGone) return 'lost';
+      throw err;
+    }
+  }
+
+  async #runStep(plan: KindPlan): Promise<void> {
+    const context = this.#snapshot!.context;
+    const step = plan.steps[context.stepIndex];
+    if (!step) {
+      await this.#apply({ type: 'attempt.failed', failure: { class: 'permanent', code: 'UNKNOWN_STEP', message: `kind ${plan.kind} has no step #${context.stepIndex}` }, jitter: this.deps.random() });
+      return;
+    }
+    if (this.#stop) {
+      await this.#apply({ type: 'task.handback', reason: this.#stop });
+      return;
+    }
+    let outcome = await this.#invoke(plan, step.name, 'run', step.run);
+    if (outcome.ok && step.gate) {
+      const gate = await this.#invoke(plan, step.name, 'gate', step.gate, { input: this.task.input ?? null, output: outcome.output ?? null });
+      outcome = gate.ok ? { ok: true, output: outcome.output, ...(gate.route ? { route: gate.route } : outcome.route ? { route: outcome.route } : {}) } : gate;
+    }
+    if (this.#lost) throw new LeaseGone();
+    if (outcome.ok) {
+      await this.#apply({ type: 'step.succeeded', ...(outcome.output === undefined ? {} : { output: outcome.output }), ...(outcome.route ? { route: outcome.route } : {}) });
+    } else if (outcome.aborted === 'cancel') {
+      await this.#apply({ type: 'task.cancel', reason: this.#cancel ?? 'cancelled' });
+    } else if (outcome.aborted === 'drain' || outcome.aborted === 'shutdown') {
+      await this.#apply({ type: 'task.handback', reason: outcome.aborted });
+    } else {
+      this.#log.info({ failure: outcome.failure, step: step.name }, 'attempt failed');
+      await this.#apply({ type: 'attempt.failed', failure: outcome.failure, jitter: this.deps.random() });
+    }
+  }
+
+  async #compensate(plan: KindPlan): Promise<void> {
+    const head = this.#snapshot!.context.pendingCompensations[0]!;
+    const handler = plan.steps.find((s) => s.name === head)?.compensate;
+    const outcome: RunOutcome = handler
+      ? await this.#invoke(plan, head, 'compensate', handler)
+      : { ok: false, failure: { class: 'permanent', message: `kind ${plan.kind} no longer has a compensator for step ${head}` } };
+    if (this.#lost) throw new LeaseGone();
+    if (outcome.ok) await this.#apply({ type: 'compensation.succeeded', step: head });
+    else await this.#apply({ type: 'compensation.failed', step: head, message: outcome.failure.message });
+  }
+
+  async #invoke(plan: KindPlan, step: string, phase: 'run' | 'compensate' | 'gate', handler: KindPlan['steps'][number]['run'], input?: Json): Promise<RunOutcome> {
+    const context = this.#snapshot!.context;
+    const controller = new AbortController();
+    this.#run = controller;
+    if (this.#lost) controller.abort('lease-lost');
+    else if (this.#stop) controller.abort(this.#stop);
+    else if (this.#cancel !== undefined && phase !== 'compensate') controller.abort('cancel');
+    try {
+      const timeoutMs = this.task.timeoutMs ?? plan.timeoutMs;
+      return await this.deps.runner.run({
+        taskId: this.id,
+        kind: this.task.kind,
+        step,
+        attempt: context.attempts.transient + context.attempts.permanent + 1,
+        phase,
+        handler,
+        input: input ?? this.task.input,
+        steps: context.outputs,
+        workspace: await this.deps.workspace(this.id),
+        signal: controller.signal,
+        killGraceMs: plan.killGraceMs,
+        retryOn: plan.retryOn,
+        onHeartbeat: (details) => this.#progress(details),
+        log: this.#log.child({ step, phase }),
+        ...(timeoutMs === undefined ? {} : { timeoutMs }),
+        ...(plan.heartbeatTimeoutMs === undefined ? {} : { heartbeatTimeoutMs: plan.heartbeatTimeoutMs }),
+      });
+    } finally {
+      this.#run = undefined;
+    }
+  }
+
+  #progress(details: Json | undefined): void {
+    const now = this.deps.clock.now();
+    if (details === undefined || now - this.#lastProgressAt < 1000) return;
+    this.#lastProgressAt = now;
+    void this.renewLease(details).catch((err: unknown) => this.#log.warn({ err: toError(err) }, 'progress write failed'));
+  }
+
+  async #apply(event: DistributiveOmit<SagaEvent, 'now'>): Promise<void> {
+    const current = this.#snapshot!;
+    const next = stepSaga(current, { ...event, now: this.deps.clock.now() } as SagaEvent);
+    if (next === current) {
+      this.#log.warn({ event: event.type, state: sagaState(current) }, 'saga refused an event');
+      throw new ReeveError(ErrorCode.Internal, `task ${this.id}: the saga in ${String(current.value)} refused ${event.type}`);
+    }
+    await this.#persist(next);
+    this.#snapshot = next;
+  }
+
+  #persist(next: SagaSnapshot, extra: { release?: boolean; reason?: string } = {}): Promise<void> {
+    const ctx = next.context;
+    const to = sagaState(next);
+    const request: Omit<TransitionRequest, 'revision'> = {
+      id: this.id,
+      owner: this.deps.owner,
+      to,
+      reason: extra.reason ?? ctx.note,
+      step: ctx.policy.steps[ctx.stepIndex]?.name ?? null,
+      attempts: ctx.attempts,
+      compensations: ctx.compensations,
+      snapshot: persistSaga(next),
+      leaseTtlMs: this.deps.leaseTtlMs,
+    };
+    if (extra.release) request.release = true;
+    if (to === 'backoff' && ctx.availableAt !== undefined) request.availableAt = ctx.availableAt;
+    if (to === 'queued') request.availableAt = this.deps.clock.now();
+    if (to === 'succeeded') Object.assign(request, { result: ctx.result ?? null, error: null });
+    else if (ctx.error) request.error = ctx.error;
+    return this.#serial(() =>
+      this.#withRevision(async () => {
+        const w = await this.deps.write({ ...request, revision: this.revision });
+        this.revision = w.revision;
+      }),
+    );
+  }
+
+  /** Retries a write after a conflict (an operator's cancel request, an annotation), fences on loss. */
+  async #withRevision(write: () => Promise<void>): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await write();
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        if (code === ErrorCode.LeaseLost) {
+          this.leaseLost();
+          throw new LeaseGone();
+        }
+        if (code !== ErrorCode.StoreConflict || attempt >= 5) throw err;
+        const fresh = await this.deps.store.get(this.id);
+        if (!fresh || fresh.owner !== this.deps.owner) {
+          this.leaseLost();
+          throw new LeaseGone();
+        }
+        this.revision = fresh.revision;
+        if (fresh.cancelRequested) this.requestCancel(fresh.cancelRequested.reason);
+      }
+    }
+  }
+
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.#chain.then(fn, fn);
+    this.#chain = next.catch(() => undefined);
+    return next;
+  }
+
+  async #unknownKind(): Promise<SagaEnd> {
+    // The dispatcher claims only configured kinds; this is a kind removed while in flight.
+    this.#log.error({ code: 'UNKNOWN_KIND' }, 'task of a kind that is no longer configured; releasing it');
+    await this.#serial(() =>
+      this.#withRevision(async () => {
+        const w = await this.deps.write({ id: this.id, revision: this.revision, owner: this.deps.owner, to: this.task.state === 'running' ? 'queued' : this.task.state, reason: `kind ${this.task.kind} is not configured on ${this.deps.owner}`, release: true, availableAt: this.deps.clock.now() + 60_000 });
+        this.revision = w.revision;
+      }),
+    ).catch(() => undefined);
+    return 'released';
+  }
+}

@@ -1,0 +1,102 @@
+import { readFile } from 'node:fs/promises';
+import { Command, CommanderError, Option } from 'commander';
+import { InvalidInputError } from '../errors.ts';
+import { loadConfig } from '../config/load.ts';
+import type { Config } from '../config/schema.ts';
+import { TASK_STATES } from '../protocol/task-states.ts';
+import type { Json } from '../protocol/task.ts';
+import { openSqliteTaskStore, type SqliteTaskStore } from '../store/sqlite/sqlite-task-store.ts';
+import { processIo, reportError, Exit, type Io } from './output.ts';
+import { registerTaskCommands } from './task-commands.ts';
+import { runStart } from './start.ts';
+
+export interface GlobalOptions {
+  config?: string;
+  json?: boolean;
+}
+
+export interface CliContext {
+  io: Io;
+  cwd: string;
+  env: Record<string, string | undefined>;
+  loadConfig(opts: GlobalOptions): Promise<{ config: Config; file?: string }>;
+  openStore(config: Config): SqliteTaskStore;
+}
+
+function makeContext(io: Io): CliContext {
+  return {
+    io,
+    cwd: process.cwd(),
+    env: process.env,
+    loadConfig: (opts) => loadConfig({ cwd: process.cwd(), env: process.env, ...(opts.config ? { configPath: opts.config } : {}) }),
+    openStore: (config) => {
+      if (config.store.type !== 'sqlite') {
+        throw new InvalidInputError('configuration', [{ path: 'store.type', message: `"${config.store.type}" is not available yet in this build; use "sqlite"` }]);
+      }
+      return openSqliteTaskStore({ path: config.store.path!, durability: config.store.durability });
+    },
+  };
+}
+
+/** `--input` takes JSON or `@file` holding JSON. */
+export async function parseInputOption(value: string | undefined): Promise<Json | undefined> {
+  if (value === undefined) return undefined;
+  const text = value.startsWith('@') ? await readFile(value.slice(1), 'utf8').catch((err: Error) => {
+    throw new InvalidInputError('--input', [{ path: 'input', message: `cannot read ${value.slice(1)}: ${err.message}` }]);
+  }) : value;
+  try {
+    return JSON.parse(text) as Json;
+  } catch (err) {
+    throw new InvalidInputError('--input', [{ path: 'input', message: `is not JSON (${(err as Error).message}); quote it, e.g. --input '{"prompt":"hi"}', or pass @file.json` }]);
+  }
+}
+
+export function positiveInt(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n <= 0) {
+      throw new InvalidInputError(name, [{ path: name, message: `must be a positive integer (got "${value}")` }]);
+    }
+    return n;
+  };
+}
+
+export function buildProgram(ctx: CliContext, setExit: (code: number) => void): Command {
+  const program = new Command('reeve')
+    .description('Supervise long-running agent runs: durable sagas, leases, retries, process control.')
+    .addOption(new Option('-c, --config <file>', 'config file (default: reeve.config.json|.mjs|.ts here, or $REEVE_CONFIG)'))
+    .option('--json', 'print exactly one JSON value on stdout; logs go to stderr')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => ctx.io.out(s), writeErr: (s) => ctx.io.err(s) })
+    .showHelpAfterError('(run reeve --help for usage)');
+
+  program
+    .command('start')
+    .description('run a node: claim tasks and run them until SIGTERM/SIGINT (drain) ')
+    .action(async () => setExit(await runStart(ctx, program.opts<GlobalOptions>())));
+
+  registerTaskCommands(program, ctx, setExit, { states: TASK_STATES });
+  return program;
+}
+
+/** Runs the CLI and returns the exit code. */
+export async function main(argv: string[], io: Io = processIo): Promise<number> {
+  const ctx = makeContext(io);
+  let exit: number = Exit.Ok;
+  const program = buildProgram(ctx, (code) => {
+    exit = code;
+  });
+  const json = argv.includes('--json');
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return exit;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return Exit.Ok;
+      if (json) io.out(JSON.stringify({ error: { code: 'USAGE', message: err.message } }));
+      // Commander already printed its message on stderr; usage errors are exit 2 (it says 1).
+      return Exit.Usage;
+    }
+    return reportError(io, err, json);
+  }
+}

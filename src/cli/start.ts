@@ -1,0 +1,62 @@
+import pino from 'pino';
+import { loadConfig } from '../config/load.ts';
+import { toError } from '../errors.ts';
+import { startNode } from '../node.ts';
+import type { CliContext, GlobalOptions } from './main.ts';
+import { Exit, reportError } from './output.ts';
+
+/**
+ * `reeve start`: one OS process (no wrapper), so SIGTERM sent to the pid an operator sees
+ * reaches the node. SIGTERM/SIGINT drain (a second one stops at once), SIGHUP reloads the
+ * config (an invalid new config is rejected and the old one stays in force).
+ */
+export async function runStart(ctx: CliContext, opts: GlobalOptions): Promise<number> {
+  let loaded;
+  try {
+    loaded = await ctx.loadConfig(opts);
+  } catch (err) {
+    return reportError(ctx.io, err, Boolean(opts.json));
+  }
+  const { config, file } = loaded;
+  const log = pino(
+    { level: config.node.logLevel, base: { pid: process.pid }, redact: { paths: ['*.token', '*.pass', '*.password', 'nats.*'], censor: '[redacted]' } },
+    pino.destination({ fd: 2, sync: true }),
+  );
+  let node;
+  try {
+    node = await startNode({ config, log });
+  } catch (err) {
+    log.error({ err: toError(err) }, 'node failed to start');
+    return reportError(ctx.io, err, Boolean(opts.json));
+  }
+  const kinds = Object.keys(config.agents);
+  if (!opts.json) {
+    ctx.io.err(
+      [
+        `reeve node ${node.id} running (${file ?? 'no config file: defaults'}; store ${config.store.path}).`,
+        kinds.length ? `kinds: ${kinds.join(', ')}` : 'no agent kinds configured: add some to reeve.config.json',
+        `submit from another terminal:  npx reeve submit ${kinds[0] ?? 'KIND'} --input '{"message":"hi"}' --wait`,
+        'stop with Ctrl-C (drains in-flight work first).',
+      ].join('\n'),
+    );
+  }
+  let signals = 0;
+  const onStop = (signal: NodeJS.Signals) => {
+    signals++;
+    log.info({ signal }, signals === 1 ? 'draining' : 'stopping now');
+    void (signals === 1 ? node.drain() : node.drain(0));
+  };
+  const onReload = () => {
+    loadConfig({ cwd: ctx.cwd, env: ctx.env, ...(file ? { configPath: file } : opts.config ? { configPath: opts.config } : {}) })
+      .then(({ config: next }) => node.reconfigure(next))
+      .catch((err: unknown) => log.error({ err: toError(err) }, 'config reload rejected; the previous config stays in force'));
+  };
+  process.on('SIGTERM', onStop);
+  process.on('SIGINT', onStop);
+  process.on('SIGHUP', onReload);
+  const code = await node.done;
+  process.off('SIGTERM', onStop);
+  process.off('SIGINT', onStop);
+  process.off('SIGHUP', onReload);
+  return code === 0 ? Exit.Ok : code;
+}

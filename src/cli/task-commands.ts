@@ -1,0 +1,182 @@
+import type { Command } from 'commander';
+import { decideWaitingTask } from '../actors/operator.ts';
+import { InvalidInputError, TaskNotFoundError } from '../errors.ts';
+import { isTerminal, type TaskState } from '../protocol/task-states.ts';
+import { submitRequestSchema, type SubmitRequest } from '../protocol/task.ts';
+import { parseOrThrow } from '../protocol/validate.ts';
+import type { SqliteTaskStore } from '../store/sqlite/sqlite-task-store.ts';
+import { systemClock } from '../system-clock.ts';
+import type { CliContext, GlobalOptions } from './main.ts';
+import { parseInputOption, positiveInt } from './main.ts';
+import { ago, describeTask, Exit, publicRecord, reportError, table } from './output.ts';
+import { statusReport } from './status.ts';
+
+type Run = (store: SqliteTaskStore, json: boolean) => Promise<number>;
+
+/** Every task command: load config, open the store, run, close, map errors to exit codes. */
+function withStore(ctx: CliContext, program: Command, setExit: (code: number) => void, run: Run) {
+  return async () => {
+    const opts = program.opts<GlobalOptions>();
+    const json = Boolean(opts.json);
+    let store: SqliteTaskStore | undefined;
+    try {
+      const { config } = await ctx.loadConfig(opts);
+      store = ctx.openStore(config);
+      setExit(await run(store, json));
+    } catch (err) {
+      setExit(reportError(ctx.io, err, json));
+    } finally {
+      await store?.close();
+    }
+  };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export function registerTaskCommands(program: Command, ctx: CliContext, setExit: (code: number) => void, meta: { states: readonly string[] }): void {
+  const io = ctx.io;
+  const sub = program
+    .command('submit <kind>')
+    .description('submit a task of KIND; --wait follows it until it ends')
+    .option('-i, --input <json|@file>', 'task input as JSON, or @path to a JSON file')
+    .option('--id <id>', 'task id (idempotent: a second submit with the same id returns the first task)')
+    .option('--priority <n>', 'higher runs first (default 0)')
+    .option('--breaker-key <key>', 'breaker key (default: the kind)')
+    .option('--timeout-ms <ms>', 'run timeout for this task', positiveInt('--timeout-ms'))
+    .option('--wait', 'wait until the task ends; exit 1 unless it succeeded');
+  sub.action(
+    withStore(ctx, program, setExit, async (store, json) => {
+      const o = sub.opts<{ input?: string; id?: string; priority?: string; breakerKey?: string; timeoutMs?: number; wait?: boolean }>();
+      const input = await parseInputOption(o.input);
+      const priority = o.priority === undefined ? undefined : Number(o.priority);
+      const request = parseOrThrow(
+        submitRequestSchema,
+        {
+          kind: sub.args[0],
+          ...(input === undefined ? {} : { input }),
+          ...(o.id === undefined ? {} : { id: o.id }),
+          ...(priority === undefined ? {} : { priority }),
+          ...(o.breakerKey === undefined ? {} : { breakerKey: o.breakerKey }),
+          ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }),
+        },
+        'task submission',
+      ) as SubmitRequest;
+      const { task, created } = await store.submit(request);
+      if (!o.wait) {
+        if (json) io.out(JSON.stringify({ id: task.id, created, state: task.state }));
+        else io.out(created ? `submitted ${task.id} (${task.kind})` : `task ${task.id} already exists (${task.state}); not submitted again`);
+        return Exit.Ok;
+      }
+      if (!json) io.err(`submitted ${task.id}; waiting…`);
+      // Polls with a growing interval (50 ms → 1 s): no busy loop on the database.
+      for (let delay = 50; ; delay = Math.min(1000, Math.round(delay * 1.5))) {
+        const now = await store.get(task.id);
+        if (!now) throw new TaskNotFoundError(task.id);
+        if (isTerminal(now.state)) {
+          if (json) io.out(JSON.stringify(publicRecord(now)));
+          else io.out(describeTask(now, Date.now()));
+          return now.state === 'succeeded' ? Exit.Ok : Exit.TaskNotSucceeded;
+        }
+        await sleep(delay);
+      }
+    }),
+  );
+
+  const tasks = program
+    .command('tasks')
+    .description('list tasks, newest first')
+    .option('--state <state>', `only this state (${meta.states.join(', ')})`)
+    .option('--kind <kind>', 'only this kind')
+    .option('--limit <n>', 'at most N tasks (default 100)', positiveInt('--limit'));
+  tasks.action(
+    withStore(ctx, program, setExit, async (store, json) => {
+      const o = tasks.opts<{ state?: string; kind?: string; limit?: number }>();
+      if (o.state !== undefined && !meta.states.includes(o.state)) {
+        throw new InvalidInputError('--state', [{ path: 'state', message: `must be one of ${meta.states.join(', ')} (got "${o.state}")` }]);
+      }
+      const list = await store.query({ ...(o.state ? { state: o.state as TaskState } : {}), ...(o.kind ? { kind: o.kind } : {}), limit: o.limit ?? 100 });
+      if (json) io.out(JSON.stringify(list.map(publicRecord)));
+      else if (list.length === 0) io.out('no tasks');
+      else {
+        const now = Date.now();
+        io.out(table([['ID', 'KIND', 'STATE', 'STEP', 'ATTEMPTS t/p/c', 'UPDATED'], ...list.map((t) => [t.id, t.kind, t.state, t.step ?? '-', `${t.attempts.transient}/${t.attempts.permanent}/${t.attempts.crashes}`, ago(t.updatedAt, now)])], io.isTTY));
+      }
+      return Exit.Ok;
+    }),
+  );
+
+  const show = program.command('show <id>').description('one task: state, attempts, history, compensations');
+  show.action(
+    withStore(ctx, program, setExit, async (store, json) => {
+      const task = await store.get(show.args[0]!);
+      if (!task) throw new TaskNotFoundError(show.args[0]!);
+      io.out(json ? JSON.stringify(publicRecord(task)) : describeTask(task, Date.now()));
+      return Exit.Ok;
+    }),
+  );
+
+  const cancel = program.command('cancel <id>').description('cancel a task (its compensations run)').option('--reason <text>', 'recorded in history', 'cancelled by operator');
+  cancel.action(
+    withStore(ctx, program, setExit, async (store, json) => {
+      const task = await store.requestCancel(cancel.args[0]!, cancel.opts<{ reason: string }>().reason);
+      io.out(json ? JSON.stringify({ id: task.id, state: task.state, cancelRequested: true }) : `cancel requested for ${task.id} (now ${task.state})`);
+      return Exit.Ok;
+    }),
+  );
+
+  const retry = program.command('retry <id>').description('re-open a failed, cancelled or quarantined task with fresh budgets').option('--reason <text>', 'recorded in history', 'retried by operator');
+  retry.action(
+    withStore(ctx, program, setExit, async (store, json) => {
+      const task = await store.reopen(retry.args[0]!, retry.opts<{ reason: string }>().reason);
+      io.out(json ? JSON.stringify({ id: task.id, state: task.state }) : `re-opened ${task.id}: queued`);
+      return Exit.Ok;
+    }),
+  );
+
+  const approve = program
+    .command('approve <id>')
+    .description('approve a task waiting for a person (--reject to refuse it)')
+    .option('--by <name>', 'who decides (recorded)', process.env.USER ?? 'operator')
+    .option('--reject <reason>', 'reject instead: the task compensates and fails');
+  approve.action(
+    withStore(ctx, program, setExit, async (store, json) => {
+      const o = approve.opts<{ by: string; reject?: string }>();
+      const decision = o.reject !== undefined ? ({ type: 'task.reject', by: o.by, reason: o.reject } as const) : ({ type: 'task.approve', by: o.by } as const);
+      const w = await decideWaitingTask(store, systemClock, approve.args[0]!, decision);
+      io.out(json ? JSON.stringify({ id: w.id, state: w.state }) : `${o.reject !== undefined ? 'rejected' : 'approved'} ${w.id}: now ${w.state}`);
+      return Exit.Ok;
+    }),
+  );
+
+  program
+    .command('status')
+    .description('nodes, breakers, preflight and task counts')
+    .action(
+      withStore(ctx, program, setExit, async (store, json) => {
+        const report = await statusReport(store, Date.now());
+        if (json) io.out(JSON.stringify(report));
+        else {
+          io.out(`mode ${report.mode}`);
+          io.out(report.nodes.length ? table([['NODE', 'STATE', 'RUNNING', 'CAPACITY', 'SEEN'], ...report.nodes.map((n) => [n.id, n.state, String(n.running), String(n.capacity), ago(n.lastSeenAt, Date.now())])], io.isTTY) : 'no nodes have run on this store');
+          io.out(`tasks ${Object.entries(report.counts).map(([s, n]) => `${s}=${n}`).join(' ') || 'none'}`);
+        }
+        return Exit.Ok;
+      }),
+    );
+
+  const drain = program.command('drain [node]').description('ask a node on this machine to drain: finish in-flight work, hand back the rest, exit 0');
+  drain.action(
+    withStore(ctx, program, setExit, async (store, json) => {
+      const wanted = drain.args[0];
+      const nodes = (await statusReport(store, Date.now())).nodes.filter((n) => n.state === 'up' && (wanted === undefined || n.id === wanted));
+      if (nodes.length === 0) throw new TaskNotFoundError(wanted ?? 'any running node');
+      const infos = await store.listNodes();
+      for (const n of nodes) {
+        const pid = infos.find((i) => i.id === n.id)?.pid;
+        if (pid) process.kill(pid, 'SIGTERM');
+      }
+      io.out(json ? JSON.stringify({ draining: nodes.map((n) => n.id) }) : `draining ${nodes.map((n) => n.id).join(', ')}`);
+      return Exit.Ok;
+    }),
+  );
+}

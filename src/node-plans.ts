@@ -1,0 +1,47 @@
+import type { KindPlan } from './actors/kind-plan.ts';
+import type { AgentConfig, HandlerConfig } from './config/agent-schema.ts';
+import { sagaPolicyFor } from './config/saga-policy.ts';
+import type { Config } from './config/schema.ts';
+import type { HandlerSpec } from './ports/runner.ts';
+
+/** Config → what the runtime runs. Rebuilt on every config (re)load: tasks refer to kinds by name. */
+export function handlerSpec(handler: HandlerConfig | AgentConfig): HandlerSpec {
+  if ('module' in handler && typeof handler.module === 'string') {
+    return { type: 'module', file: handler.module, exportName: ('export' in handler && typeof handler.export === 'string' ? handler.export : 'default') };
+  }
+  const command = handler as { command: string[]; cwd?: string; env?: Record<string, string>; stdin?: 'json' | 'none' };
+  return {
+    type: 'command',
+    command: command.command,
+    stdin: command.stdin ?? 'json',
+    ...(command.cwd === undefined ? {} : { cwd: command.cwd }),
+    ...(command.env === undefined ? {} : { env: command.env }),
+  };
+}
+
+export function buildKindPlans(config: Config): Map<string, KindPlan> {
+  const plans = new Map<string, KindPlan>();
+  for (const [kind, agent] of Object.entries(config.agents)) {
+    const steps =
+      'steps' in agent
+        ? agent.steps.map((s) => ({
+            name: s.name,
+            run: handlerSpec(s.run),
+            ...(s.compensate ? { compensate: handlerSpec(s.compensate) } : {}),
+            ...(s.gate ? { gate: handlerSpec(s.gate) } : {}),
+          }))
+        : [{ name: 'run', run: handlerSpec(agent) }];
+    const heartbeatTimeoutMs = agent.heartbeatTimeoutMs ?? config.node.heartbeatTimeoutMs;
+    plans.set(kind, {
+      kind,
+      policy: sagaPolicyFor(config, kind),
+      steps,
+      killGraceMs: agent.killGraceMs,
+      retryOn: agent.retryOn,
+      ...(agent.timeoutMs === undefined ? {} : { timeoutMs: agent.timeoutMs }),
+      ...(heartbeatTimeoutMs === undefined ? {} : { heartbeatTimeoutMs }),
+      ...(agent.concurrency === undefined ? {} : { concurrency: agent.concurrency }),
+    });
+  }
+  return plans;
+}

@@ -1,0 +1,231 @@
+/**
+ * The composition root: config → adapters → supervision tree. The one module that imports
+ * actors and adapters together.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { availableParallelism, hostname } from 'node:os';
+import { join } from 'node:path';
+import { Dispatcher } from './actors/dispatcher.ts';
+import type { KindPlan } from './actors/kind-plan.ts';
+import { renewLeases } from './actors/lease-keeper.ts';
+import { loopChild } from './actors/loop-child.ts';
+import { SagaActor } from './actors/saga-actor.ts';
+import { sweepStaleLeases, takeBackPreviousIncarnations } from './actors/stale-sweeper.ts';
+import { startRootSupervisor, supervisorChild, type ChildSpec, type Supervisor } from './actors/supervisor.ts';
+import { WriteBatcher } from './actors/write-batcher.ts';
+import type { Config } from './config/schema.ts';
+import { toError } from './errors.ts';
+import { buildKindPlans } from './node-plans.ts';
+import { readOrCreateNodeId } from './node-id.ts';
+import type { Clock } from './ports/clock.ts';
+import type { Logger } from './ports/logger.ts';
+import type { NodeInfo } from './ports/node-registry.ts';
+import type { StoredTask } from './ports/task-store.ts';
+import type { Timers } from './ports/timers.ts';
+import { CommandRunner } from './pool/command-runner.ts';
+import { CompositeRunner } from './pool/composite-runner.ts';
+import { ModuleRunner } from './pool/module-runner.ts';
+import { openSqliteTaskStore, type SqliteTaskStore } from './store/sqlite/sqlite-task-store.ts';
+import { systemClock } from './system-clock.ts';
+
+export interface NodeOptions {
+  config: Config;
+  log: Logger;
+  clock?: Clock;
+}
+
+export interface ReeveNode {
+  readonly id: string;
+  readonly owner: string;
+  readonly store: SqliteTaskStore;
+  readonly dispatcher: Dispatcher;
+  /** Resolves with the process exit code once the node has stopped (0 clean, 1 escalated). */
+  readonly done: Promise<number>;
+  /** Stop claiming, finish in-flight work up to `deadlineMs`, hand back the rest, stop. */
+  drain(deadlineMs?: number): Promise<void>;
+  /** Replaces the kinds' configuration for the next attempts (SIGHUP reload). */
+  reconfigure(config: Config): void;
+}
+
+const realTimers: Timers = { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
+
+export async function startNode(options: NodeOptions): Promise<ReeveNode> {
+  let config = options.config;
+  const clock = options.clock ?? systemClock;
+  await mkdir(config.node.dataDir, { recursive: true });
+  const id = config.node.id ?? (await readOrCreateNodeId(config.node.dataDir));
+  const incarnation = `${clock.now().toString(36)}${randomBytes(3).toString('hex')}`;
+  const owner = `${id}:${incarnation}`;
+  const log = options.log.child({ node: id, incarnation });
+  const store = openSqliteTaskStore({ path: config.store.path!, clock, durability: config.store.durability });
+  const runner = new CompositeRunner(
+    new ModuleRunner({ maxThreads: Math.max(1, Math.min(config.node.concurrency, availableParallelism() * 2)), clock }),
+    new CommandRunner({ clock, envAllowList: config.node.envAllowList }),
+  );
+  let plans: Map<string, KindPlan> = buildKindPlans(config);
+  const batcher = new WriteBatcher(store);
+  const startedAt = clock.now();
+  const crashLimit = (kind: string) => plans.get(kind)?.policy.crashLimit ?? config.node.crashLimit;
+  const workspaces = join(config.node.dataDir, 'workspaces');
+
+  let sagas: Supervisor | undefined;
+  const dispatcher: Dispatcher = new Dispatcher({
+    store,
+    owner,
+    leaseTtlMs: config.node.leaseTtlMs,
+    concurrency: config.node.concurrency,
+    plans: () => plans,
+    openBreakerKeys: () => [],
+    log: log.child({ component: 'dispatcher' }),
+    startSaga: (task) => {
+      const actor = newActor(task);
+      void sagas?.startChild(sagaChild(task, actor)).catch((err: unknown) => {
+        log.error({ err: toError(err), taskId: task.id }, 'could not start saga actor');
+        dispatcher.finished(task);
+      });
+      return actor;
+    },
+  });
+
+  const actorDeps = () => ({
+    store,
+    write: (r: Parameters<WriteBatcher['write']>[0]) => batcher.write(r),
+    runner,
+    owner,
+    leaseTtlMs: config.node.leaseTtlMs,
+    clock,
+    random: Math.random,
+    log: log.child({ component: 'saga' }),
+    plan: (kind: string) => plans.get(kind),
+    workspace: async (taskId: string) => {
+      const dir = join(workspaces, taskId);
+      await mkdir(dir, { recursive: true });
+      return dir;
+    },
+  });
+  const newActor = (task: StoredTask) => new SagaActor(task, actorDeps());
+
+  /** A saga actor as a transient child: a crash restarts it from the task's persisted snapshot. */
+  function sagaChild(task: StoredTask, first: SagaActor): ChildSpec {
+    let actor: SagaActor | undefined = first;
+    return {
+      id: `task:${task.id}`,
+      restart: 'transient',
+      start: () => {
+        const current = actor;
+        actor = undefined;
+        const done = (async () => {
+          let running = current;
+          if (!running) {
+            const fresh = await store.get(task.id);
+            if (!fresh || fresh.owner !== owner) return dispatcher.finished(task);
+            running = newActor(fresh);
+            dispatcher.inFlight.set(task.id, running);
+          }
+          const end = await running.run();
+          log.debug({ taskId: task.id, end }, 'saga turn ended');
+          dispatcher.finished(task);
+        })();
+        return {
+          done,
+          stop: async () => {
+            dispatcher.inFlight.get(task.id)?.handBack('shutdown');
+            await done.catch(() => undefined);
+          },
+        };
+      },
+    };
+  }
+
+  const beacon = (state: NodeInfo['state']) =>
+    store.recordNode({ id, incarnation, state, capacity: config.node.concurrency, running: dispatcher.inFlight.size, startedAt, lastSeenAt: clock.now(), pid: process.pid, host: hostname() });
+
+  await beacon('up');
+  await takeBackPreviousIncarnations(store, id, owner, crashLimit, log);
+
+  let exitCode = 0;
+  let resolveDone!: (code: number) => void;
+  const done = new Promise<number>((resolve) => (resolveDone = resolve));
+  const spec = { strategy: 'one_for_one' as const, intensity: { maxRestarts: 10, periodMs: 60_000 }, backoff: { baseMs: 100, maxMs: 5_000 } };
+  const root = await startRootSupervisor({
+    id: 'root',
+    spec,
+    log,
+    clock,
+    timers: realTimers,
+    onEscalate: (err) => {
+      log.error({ err }, 'supervision tree gave up; shutting the node down');
+      exitCode = 1;
+      void shutdown();
+    },
+    children: [
+      supervisorChild({
+        id: 'sagas',
+        spec: { strategy: 'one_for_one', intensity: { maxRestarts: 50, periodMs: 10_000 }, backoff: { baseMs: 50, maxMs: 2_000 } },
+        children: [],
+        log,
+        clock,
+        timers: realTimers,
+        onStart: (s) => {
+          sagas = s;
+        },
+      }),
+      {
+        id: 'dispatcher',
+        restart: 'permanent',
+        start: () => {
+          const controller = new AbortController();
+          const done = (async () => {
+            while (!controller.signal.aborted && !dispatcher.isDraining) {
+              await dispatcher.tick();
+              await dispatcher.waitForWork(config.node.pollIntervalMs, controller.signal);
+            }
+          })();
+          return { done, stop: async () => { controller.abort(); dispatcher.wake(); await done.catch(() => undefined); } };
+        },
+      },
+      loopChild({ id: 'lease-keeper', intervalMs: Math.max(100, Math.floor(config.node.leaseTtlMs / 3)), timers: realTimers, tick: () => renewLeases(dispatcher.inFlight, log.child({ component: 'lease-keeper' })) }),
+      loopChild({ id: 'stale-sweeper', intervalMs: config.node.sweepIntervalMs, timers: realTimers, tick: async () => void (await sweepStaleLeases(store, crashLimit, log.child({ component: 'sweeper' }))) }),
+      loopChild({ id: 'beacon', intervalMs: 1000, timers: realTimers, tick: () => beacon(dispatcher.isDraining ? 'draining' : 'up') }),
+    ],
+  });
+
+  let stopping: Promise<void> | undefined;
+  async function drain(deadlineMs = config.node.drainTimeoutMs): Promise<void> {
+    dispatcher.stopClaiming();
+    await beacon('draining').catch(() => undefined);
+    const until = clock.now() + deadlineMs;
+    while (dispatcher.inFlight.size > 0 && clock.now() < until) await dispatcher.waitForWork(Math.min(200, until - clock.now()));
+    for (const actor of dispatcher.inFlight.values()) actor.handBack('drain');
+    return shutdown();
+  }
+  function shutdown(): Promise<void> {
+    stopping ??= (async () => {
+      dispatcher.stopClaiming();
+      await root.stop().catch((err: unknown) => log.error({ err: toError(err) }, 'error while stopping'));
+      await beacon('stopped').catch(() => undefined);
+      await runner.close().catch(() => undefined);
+      await store.close();
+      log.info({ exitCode }, 'node stopped');
+      resolveDone(exitCode);
+    })();
+    return stopping;
+  }
+
+  log.info({ owner, store: config.store.path, kinds: [...plans.keys()], concurrency: config.node.concurrency }, 'node started');
+  dispatcher.wake();
+  return {
+    id,
+    owner,
+    store,
+    dispatcher,
+    done,
+    drain,
+    reconfigure: (next) => {
+      config = next;
+      plans = buildKindPlans(next);
+      log.info({ kinds: [...plans.keys()] }, 'configuration reloaded');
+    },
+  };
+}
