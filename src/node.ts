@@ -177,8 +177,9 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
         start: () => {
           const controller = new AbortController();
           const done = (async () => {
-            while (!controller.signal.aborted && !dispatcher.isDraining) {
-              await dispatcher.tick();
+            // Runs until stopped, idle while draining: a permanent child must not exit on its own.
+            while (!controller.signal.aborted) {
+              if (!dispatcher.isDraining) await dispatcher.tick();
               await dispatcher.waitForWork(config.node.pollIntervalMs, controller.signal);
             }
           })();
@@ -186,6 +187,15 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
         },
       },
       loopChild({ id: 'lease-keeper', intervalMs: Math.max(100, Math.floor(config.node.leaseTtlMs / 3)), timers: realTimers, tick: () => renewLeases(dispatcher.inFlight, log.child({ component: 'lease-keeper' })) }),
+      loopChild({
+        id: 'cancel-watch',
+        intervalMs: Math.max(100, config.node.pollIntervalMs),
+        timers: realTimers,
+        tick: async () => {
+          if (dispatcher.inFlight.size === 0) return;
+          for (const { id: taskId, reason } of await store.listCancelRequests(owner)) dispatcher.inFlight.get(taskId)?.requestCancel(reason);
+        },
+      }),
       loopChild({ id: 'stale-sweeper', intervalMs: config.node.sweepIntervalMs, timers: realTimers, tick: async () => void (await sweepStaleLeases(store, crashLimit, log.child({ component: 'sweeper' }))) }),
       loopChild({ id: 'beacon', intervalMs: 1000, timers: realTimers, tick: () => beacon(dispatcher.isDraining ? 'draining' : 'up') }),
     ],

@@ -149,6 +149,9 @@ export default async function runModuleTask(task: ModuleTask): Promise<ModuleTas
         route = { wait: 'approval' };
       },
     };
+    // Stopped while the agent was loading (a first TS load takes a few hundred ms): do not
+    // start it at all; an agent subscribing to an already-aborted signal would never hear it.
+    if (controller.signal.aborted) return { ok: false, error: { message: `stopped before start: ${String(controller.signal.reason)}` } };
     const output = (await fn(task.input, ctx)) as Json | undefined;
     const notJson = checkSerialisable(output);
     if (notJson) return { ok: false, error: notJson };

@@ -144,6 +144,8 @@ export interface TaskStore {
   requeueStale(id: string, revision: number, options: StaleRequeueOptions): Promise<StoredTask>;
   /** Asks the owner of a running task to cancel it (bumps the revision so the owner re-reads). */
   requestCancel(id: string, reason: string): Promise<StoredTask>;
+  /** Cancel requests on tasks this owner holds: a cheap read the owner polls so a cancel is prompt. */
+  listCancelRequests(owner: string): Promise<Array<{ id: string; reason: string }>>;
   /** Adds an audit note; allowed in every state, terminal ones included. */
   annotate(id: string, note: Omit<Annotation, 'at'>): Promise<void>;
   /** `failed | cancelled | quarantined → queued` with fresh budgets: the one write out of a terminal state. */

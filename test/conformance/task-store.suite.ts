@@ -219,6 +219,26 @@ export function describeTaskStore(name: string, open: OpenHarness): void {
         });
       });
 
+      it('lets a restarted node take back its previous incarnation’s live leases at once', async () => {
+        const t = await claimOne('node_a:1');
+        await store.submit({ id: 'other', kind: 'k' });
+        await claimOne('nodeXa:1');
+        const owned = await store.listOwned('node_a:');
+        expect(owned.map((o) => o.id)).toEqual(['t']);
+        await expect(store.requeueStale('t', t.revision, { crashLimit: 3, deadOwner: 'node_b:1' })).rejects.toMatchObject({ code: 'INVALID_TRANSITION' });
+        const back = await store.requeueStale('t', t.revision, { crashLimit: 3, deadOwner: 'node_a:1' });
+        expect(back).toMatchObject({ state: 'queued', attempts: { crashes: 1 } });
+        expect((await store.get('t'))?.history.at(-1)?.reason).toMatch(/died/);
+      });
+
+      it('releases a lease on request even in a leased state', async () => {
+        const t = await claimOne();
+        const w = await store.transition({ id: 't', revision: t.revision, owner: A, to: 'compensating', reason: 'drain', release: true });
+        expect(w.owner).toBeUndefined();
+        const [again] = await store.claim({ owner: B, limit: 1, leaseTtlMs: TTL });
+        expect(again).toMatchObject({ id: 't', state: 'compensating', owner: B });
+      });
+
       it('refuses to re-queue a lease that is still live', async () => {
         const t = await claimOne();
         await expect(store.requeueStale('t', t.revision, { crashLimit: 3 })).rejects.toMatchObject({ code: 'INVALID_TRANSITION' });
@@ -401,7 +421,10 @@ export function describeTaskStore(name: string, open: OpenHarness): void {
       it('flags a held task so that its owner re-reads on its next write', async () => {
         await store.submit({ id: 't', kind: 'k' });
         const t = await claimOne();
+        expect(await store.listCancelRequests(A)).toEqual([]);
         const flagged = await store.requestCancel('t', 'operator');
+        expect(await store.listCancelRequests(A)).toEqual([{ id: 't', reason: 'operator' }]);
+        expect(await store.listCancelRequests(B)).toEqual([]);
         expect(flagged).toMatchObject({ state: 'running', owner: A, cancelRequested: { reason: 'operator' } });
         await expect(store.heartbeat({ id: 't', owner: A, revision: t.revision, leaseTtlMs: TTL })).rejects.toMatchObject({ code: 'STORE_CONFLICT' });
         const fresh = await store.get('t');

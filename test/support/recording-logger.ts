@@ -9,8 +9,8 @@ export interface LogLine {
 /** A Logger that keeps every line, for assertions. Children share the parent's lines. */
 export function recordingLogger(lines: LogLine[] = [], bindings: Record<string, unknown> = {}): Logger & { lines: LogLine[] } {
   const at = (level: LogLine['level']) => (obj: object | string, msg?: string) => {
-    if (typeof obj === 'string') lines.push({ level, fields: { ...bindings }, msg: obj });
-    else lines.push({ level, fields: { ...bindings, ...(obj as Record<string, unknown>) }, msg });
+    if (typeof obj === 'string') lines.push({ level, fields: { ...bindings, at: Date.now() }, msg: obj });
+    else lines.push({ level, fields: { ...bindings, ...(obj as Record<string, unknown>), at: Date.now() }, msg });
   };
   return {
     lines,

@@ -262,6 +262,11 @@ export class SqliteTaskStore implements TaskStore, NodeRegistry {
     });
   }
 
+  async listCancelRequests(owner: string): Promise<Array<{ id: string; reason: string }>> {
+    parseOrThrow(schemas.ownerSchema, owner, 'owner');
+    return this.#sql.cancelRequests.all(owner).map((r) => ({ id: r.id, reason: (JSON.parse(r.cancel_requested) as { reason: string }).reason }));
+  }
+
   async annotate(id: string, note: Omit<Annotation, 'at'>): Promise<void> {
     parseOrThrow(schemas.idArg, id, 'task id');
     const { author, text } = parseOrThrow(schemas.annotationSchema, note, 'annotation');

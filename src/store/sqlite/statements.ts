@@ -42,6 +42,9 @@ export function prepareStatements(db: Database.Database) {
     listOwned: db.prepare<[number, string, number], TaskRow>(
       'SELECT * FROM tasks INDEXED BY tasks_leases WHERE owner IS NOT NULL AND substr(owner, 1, ?) = ? ORDER BY lease_expires_at LIMIT ?',
     ),
+    cancelRequests: db.prepare<[string], { id: string; cancel_requested: string }>(
+      'SELECT id, cancel_requested FROM tasks INDEXED BY tasks_leases WHERE owner IS NOT NULL AND owner = ? AND cancel_requested IS NOT NULL',
+    ),
     history: db.prepare<[string], HistoryRow>('SELECT * FROM task_history WHERE task_id = ? ORDER BY n'),
     annotations: db.prepare<[string], AnnotationRow>('SELECT * FROM task_annotations WHERE task_id = ? ORDER BY n'),
     insertAnnotation: db.prepare<[string, string, number, string, string]>(`
