@@ -6,12 +6,13 @@ import { submitRequestSchema, type SubmitRequest } from '../protocol/task.ts';
 import { parseOrThrow } from '../protocol/validate.ts';
 import type { SqliteTaskStore } from '../store/sqlite/sqlite-task-store.ts';
 import { systemClock } from '../system-clock.ts';
+import type { Config } from '../config/schema.ts';
 import type { CliContext, GlobalOptions } from './main.ts';
 import { parseInputOption, positiveInt } from './main.ts';
 import { ago, describeTask, Exit, publicRecord, reportError, table } from './output.ts';
 import { statusReport } from './status.ts';
 
-type Run = (store: SqliteTaskStore, json: boolean) => Promise<number>;
+type Run = (store: SqliteTaskStore, json: boolean, config: Config) => Promise<number>;
 
 /** Every task command: load config, open the store, run, close, map errors to exit codes. */
 function withStore(ctx: CliContext, program: Command, setExit: (code: number) => void, run: Run) {
@@ -22,7 +23,7 @@ function withStore(ctx: CliContext, program: Command, setExit: (code: number) =>
     try {
       const { config } = await ctx.loadConfig(opts);
       store = ctx.openStore(config);
-      setExit(await run(store, json));
+      setExit(await run(store, json, config));
     } catch (err) {
       setExit(reportError(ctx.io, err, json));
     } finally {
@@ -45,7 +46,11 @@ export function registerTaskCommands(program: Command, ctx: CliContext, setExit:
     .option('--timeout-ms <ms>', 'run timeout for this task', positiveInt('--timeout-ms'))
     .option('--wait', 'wait until the task ends; exit 1 unless it succeeded');
   sub.action(
-    withStore(ctx, program, setExit, async (store, json) => {
+    withStore(ctx, program, setExit, async (store, json, config) => {
+      const kinds = Object.keys(config.agents);
+      if (kinds.length > 0 && !kinds.includes(sub.args[0]!)) {
+        throw new InvalidInputError('task submission', [{ path: 'kind', message: `"${sub.args[0]}" is not a configured kind; configured: ${kinds.join(', ')}` }]);
+      }
       const o = sub.opts<{ input?: string; id?: string; priority?: string; breakerKey?: string; timeoutMs?: number; wait?: boolean }>();
       const input = await parseInputOption(o.input);
       const priority = o.priority === undefined ? undefined : Number(o.priority);

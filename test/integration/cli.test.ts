@@ -1,0 +1,95 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { project, reeve, startReeve } from '../support/cli.ts';
+import { fixtureAgent } from '../support/test-node.ts';
+
+const config = {
+  node: { concurrency: 4, pollIntervalMs: 50 },
+  agents: {
+    echo: { module: fixtureAgent('echo.ts') },
+    broken: { module: fixtureAgent('fails-permanently.ts'), retry: { permanent: { maxAttempts: 1 } } },
+  },
+};
+
+describe('reeve CLI (the real binary)', () => {
+  let p: { dir: string; remove(): void };
+  beforeAll(() => {
+    p = project(config);
+  });
+  afterAll(() => p.remove());
+
+  it('submits without a running node and prints one JSON value with --json', async () => {
+    const r = await reeve(p.dir, ['submit', 'echo', '--input', '{"a":1}', '--id', 'cli-1', '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ id: 'cli-1', created: true, state: 'queued' });
+    const again = await reeve(p.dir, ['submit', 'echo', '--id', 'cli-1', '--json']);
+    expect(JSON.parse(again.stdout)).toMatchObject({ id: 'cli-1', created: false });
+  });
+
+  it('shows a task in the contract shape and lists tasks newest first', async () => {
+    await reeve(p.dir, ['submit', 'echo', '--id', 'cli-2', '--json']);
+    const show = await reeve(p.dir, ['show', 'cli-2', '--json']);
+    expect(show.code).toBe(0);
+    const record = JSON.parse(show.stdout);
+    expect(record).toMatchObject({ id: 'cli-2', kind: 'echo', state: 'queued', attempts: { transient: 0, permanent: 0, crashes: 0 }, history: [{ to: 'queued' }], compensations: [], annotations: [] });
+    expect(record).not.toHaveProperty('snapshot');
+    const list = await reeve(p.dir, ['tasks', '--json', '--limit', '1']);
+    expect(JSON.parse(list.stdout).map((t: { id: string }) => t.id)).toEqual(['cli-2']);
+  });
+
+  it.each([
+    [['show', 'nope', '--json'], 3, 'TASK_NOT_FOUND'],
+    [['tasks', '--limit', '0', '--json'], 2, 'INVALID_INPUT'],
+    [['tasks', '--state', 'done', '--json'], 2, 'INVALID_INPUT'],
+    [['submit', 'bad/kind', '--json'], 2, 'INVALID_INPUT'],
+    [['submit', 'unknown-kind', '--json'], 2, 'INVALID_INPUT'],
+    [['submit', 'echo', '--input', '{not json', '--json'], 2, 'INVALID_INPUT'],
+    [['retry', 'cli-1', '--json'], 4, 'INVALID_TRANSITION'],
+    [['frobnicate', '--json'], 2, 'USAGE'],
+  ])('reeve %j exits %i with a JSON error %s', async (args, code, errorCode) => {
+    const r = await reeve(p.dir, args);
+    expect(r.code).toBe(code);
+    expect(JSON.parse(r.stdout)).toMatchObject({ error: { code: errorCode } });
+  });
+
+  it('names the file, the field and the fix for a bad config, with exit 2', async () => {
+    const bad = project({ agents: { echo: { module: './x.ts', timeoutMs: '30s' } } });
+    try {
+      const r = await reeve(bad.dir, ['status']);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain('reeve.config.json');
+      expect(r.stderr).toContain('agents.echo.timeoutMs');
+    } finally {
+      bad.remove();
+    }
+  });
+
+  it('runs a node: submit --wait exits 0 on success and 1 on failure; status sees the node; SIGTERM exits 0', async () => {
+    const node = startReeve(p.dir);
+    try {
+      const ok = await reeve(p.dir, ['submit', 'echo', '--input', '{"x":2}', '--wait', '--json']);
+      expect(ok.code).toBe(0);
+      expect(JSON.parse(ok.stdout)).toMatchObject({ state: 'succeeded', result: { echo: { x: 2 } } });
+      const failed = await reeve(p.dir, ['submit', 'broken', '--wait', '--json']);
+      expect(failed.code).toBe(1);
+      expect(JSON.parse(failed.stdout)).toMatchObject({ state: 'failed', error: { class: 'permanent' } });
+      const status = JSON.parse((await reeve(p.dir, ['status', '--json'])).stdout);
+      expect(status).toMatchObject({ mode: 'embedded', breakers: [], preflight: [] });
+      expect(status.nodes).toEqual([expect.objectContaining({ state: 'up', capacity: 4 })]);
+      expect(status.counts.succeeded).toBeGreaterThanOrEqual(1);
+    } finally {
+      node.kill('SIGTERM');
+    }
+    expect(await node.exited).toBe(0);
+    const after = JSON.parse((await reeve(p.dir, ['status', '--json'])).stdout);
+    expect(after.nodes[0].state).toBe('dead');
+  });
+
+  it('works from any directory with --config', async () => {
+    writeFileSync(join(p.dir, 'elsewhere.json'), JSON.stringify(config));
+    const r = await reeve('/', ['--config', join(p.dir, 'elsewhere.json'), 'tasks', '--json']);
+    expect(r.code).toBe(0);
+    expect(Array.isArray(JSON.parse(r.stdout))).toBe(true);
+  });
+});
