@@ -50,6 +50,12 @@ export interface ReeveNode {
 
 const realTimers: Timers = { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
 
+function moduleRunner(config: Config, clock: Clock): ModuleRunner {
+  const threads = config.node.threads ?? Math.max(1, Math.min(config.node.concurrency, availableParallelism() * 2));
+  const tasksPerThread = config.node.tasksPerThread ?? Math.ceil(config.node.concurrency / threads);
+  return new ModuleRunner({ maxThreads: threads, tasksPerThread, clock });
+}
+
 export async function startNode(options: NodeOptions): Promise<ReeveNode> {
   let config = options.config;
   const clock = options.clock ?? systemClock;
@@ -58,9 +64,9 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
   const incarnation = `${clock.now().toString(36)}${randomBytes(3).toString('hex')}`;
   const owner = `${id}:${incarnation}`;
   const log = options.log.child({ node: id, incarnation });
-  const store = openSqliteTaskStore({ path: config.store.path!, clock, durability: config.store.durability });
+  const store = openSqliteTaskStore({ path: config.store.path, clock, durability: config.store.durability });
   const runner = new CompositeRunner(
-    new ModuleRunner({ maxThreads: Math.max(1, Math.min(config.node.concurrency, availableParallelism() * 2)), clock }),
+    moduleRunner(config, clock),
     new CommandRunner({ clock, envAllowList: config.node.envAllowList }),
   );
   let plans: Map<string, KindPlan> = buildKindPlans(config);
@@ -98,11 +104,8 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
     random: Math.random,
     log: log.child({ component: 'saga' }),
     plan: (kind: string) => plans.get(kind),
-    workspace: async (taskId: string) => {
-      const dir = join(workspaces, taskId);
-      await mkdir(dir, { recursive: true });
-      return dir;
-    },
+    // Module agents create it on first use of ctx.workspace; command runs in CommandRunner.
+    workspace: async (taskId: string) => join(workspaces, taskId),
   });
   const newActor = (task: StoredTask) => new SagaActor(task, actorDeps());
 

@@ -19,6 +19,14 @@ const nodeSchema = z.strictObject({
   id: nameField.optional(),
   /** Runs at once on this node, across kinds. */
   concurrency: count().default(8),
+  /** Worker threads for module agents. Default: min(concurrency, 2 × CPUs). */
+  threads: count().optional(),
+  /**
+   * Module runs sharing one worker thread (async agents interleave). Default: enough for
+   * `concurrency` runs on `threads` threads. Set 1 to isolate every run in its own thread: a
+   * run killed for hanging then takes no other run down with its thread.
+   */
+  tasksPerThread: count().optional(),
   /** Node state (id, default SQLite file); relative to the config file. */
   dataDir: pathField.default('.reeve'),
   /** On drain or SIGTERM, how long in-flight runs may finish before they are handed back. */

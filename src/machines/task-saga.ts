@@ -18,6 +18,22 @@ const ZERO: Attempts = { transient: 0, permanent: 0, crashes: 0 };
 
 type Ctx = { context: SagaContext; event: SagaEvent };
 
+/** The context of a task that has never run. */
+export function initialSagaContext(input: SagaInput): SagaContext {
+  return {
+    taskId: input.taskId,
+    policy: input.policy,
+    stepIndex: 0,
+    visits: {},
+    completed: [],
+    outputs: {},
+    attempts: ZERO,
+    pendingCompensations: [],
+    compensations: [],
+    note: 'submitted',
+  };
+}
+
 const stepName = (context: SagaContext): string => logic.currentStep(context)?.name ?? '?';
 const routeOf = (event: SagaEvent) => (event.type === 'step.succeeded' ? event.route : undefined);
 const gotoOf = (event: SagaEvent) => {
@@ -220,18 +236,7 @@ export const taskSagaMachine = setup({
   },
 }).createMachine({
   id: 'taskSaga',
-  context: ({ input }) => ({
-    taskId: input.taskId,
-    policy: input.policy,
-    stepIndex: 0,
-    visits: {},
-    completed: [],
-    outputs: {},
-    attempts: ZERO,
-    pendingCompensations: [],
-    compensations: [],
-    note: 'submitted',
-  }),
+  context: ({ input }) => initialSagaContext(input),
   initial: 'queued',
   states: {
     queued: {

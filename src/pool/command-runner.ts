@@ -1,3 +1,4 @@
+import { mkdir } from 'node:fs/promises';
 import { execa } from 'execa';
 import { classifyFailure } from '../machines/failure-classifier.ts';
 import type { Clock } from '../ports/clock.ts';
@@ -40,6 +41,7 @@ export class CommandRunner {
     }
     Object.assign(env, req.handler.env, { REEVE_TASK_ID: req.taskId, REEVE_STEP: req.step, REEVE_ATTEMPT: String(req.attempt), REEVE_WORKSPACE: req.workspace });
 
+    if (req.handler.cwd === undefined) await mkdir(req.workspace, { recursive: true });
     const child = execa(file, rest, {
       cwd: req.handler.cwd ?? req.workspace,
       env,

@@ -7,8 +7,10 @@ import type { Json } from '../protocol/task.ts';
 import type { ModuleTask, ModuleTaskResult } from './module-worker.ts';
 
 export interface ModuleRunnerOptions {
-  /** Worker threads at most (default: node concurrency). */
+  /** Worker threads at most. */
   maxThreads: number;
+  /** Runs interleaved on one thread (async agents); 1 isolates each run. */
+  tasksPerThread?: number;
   clock: Clock;
 }
 
@@ -32,6 +34,7 @@ export class ModuleRunner {
       maxThreads: options.maxThreads,
       minThreads: 1,
       idleTimeout: 30_000,
+      concurrentTasksPerWorker: options.tasksPerThread ?? 1,
     });
   }
 

@@ -3,6 +3,7 @@
  * Everything crossing back to the main thread is plain data: structured clone drops error
  * classes, so failures travel as `{ class?, code?, message, retryAfterMs? }`.
  */
+import { mkdirSync } from 'node:fs';
 import type { MessagePort } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import { tsImport } from 'tsx/esm/api';
@@ -138,7 +139,11 @@ export default async function runModuleTask(task: ModuleTask): Promise<ModuleTas
       step: task.step,
       attempt: task.attempt,
       signal: controller.signal,
-      workspace: task.workspace,
+      // Created on first use: most runs never touch it, and a mkdir per run costs (measured).
+      get workspace() {
+        mkdirSync(task.workspace, { recursive: true });
+        return task.workspace;
+      },
       steps: task.steps,
       heartbeat: (details) => port.postMessage({ type: 'heartbeat', details: details === undefined ? undefined : safeFields({ details }).details }),
       log: portLog(port),

@@ -93,6 +93,15 @@ describe('task saga: properties over random event sequences', () => {
 });
 
 describe('task saga: persisted snapshots', () => {
+  it('builds the same initial snapshot by resolveState as by the initial transition', async () => {
+    const { initialSaga, initialSagaByTransition } = await import('../../src/machines/task-saga-snapshot.ts');
+    const fast = initialSaga({ taskId: 't9', policy });
+    const reference = initialSagaByTransition({ taskId: 't9', policy });
+    expect(fast.value).toEqual(reference.value);
+    expect(fast.context).toEqual(reference.context);
+    expect(persistSaga(fast)).toEqual(persistSaga(reference));
+  });
+
   const reach: Record<TaskState, () => SagaDriver> = {
     queued: () => new SagaDriver(policy),
     running: () => new SagaDriver(policy).claim().ok(),
