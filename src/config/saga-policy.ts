@@ -36,5 +36,6 @@ export function sagaPolicyFor(config: Config, kind: string): SagaPolicy {
     crashLimit: agent.crashLimit ?? config.node.crashLimit,
     timeoutIs: agent.timeoutIs,
     maxRetryAfterMs: agent.maxRetryAfterMs,
+    poisonRepeats: agent.poison.repeats,
   };
 }

@@ -93,3 +93,25 @@ export function skipRest(pending: readonly string[], failedStep: string, now: nu
     reason: `not run: the compensation of ${failedStep} failed first, so the task is quarantined for a person to finish`,
   }));
 }
+
+/**
+ * What makes two failures "the same": the class and the message with numbers, hex ids and
+ * paths taken out, so `timeout after 3012 ms in /tmp/run-8f3a` matches `… 2950 ms in /tmp/run-77b1`.
+ */
+export function failureFingerprint(failure: Failure): string {
+  const message = failure.message
+    .replace(/(?:\/[\w.-]+)+/g, '<path>')
+    .replace(/\b[0-9a-f]{8,}\b|\b[0-9a-f-]{36}\b/gi, '<id>')
+    .replace(/\d+(?:\.\d+)?/g, '#')
+    .trim()
+    .slice(0, 500);
+  return `${failure.class}:${failure.code ?? ''}:${message}`;
+}
+
+/** The last `repeats` permanent failures, this one included, share one fingerprint. */
+export function isRepeatedFailure(previous: readonly string[] | undefined, failure: Failure, policy: SagaPolicy): boolean {
+  const k = policy.poisonRepeats;
+  if (k <= 1 || countedAs(failure, policy) !== 'permanent') return false;
+  const recent = [...(previous ?? []), failureFingerprint(failure)].slice(-k);
+  return recent.length === k && recent.every((f) => f === recent[0]);
+}

@@ -28,6 +28,11 @@ export interface SagaPolicy {
   timeoutIs: 'permanent' | 'transient';
   /** A provider's Retry-After is honoured up to this. */
   maxRetryAfterMs: number;
+  /**
+   * Poison detection: this many permanent failures in a row with the same fingerprint stop
+   * the retries early (`REPEATED_FAILURE`). 0 turns it off.
+   */
+  poisonRepeats: number;
 }
 
 export interface SagaInput {
@@ -58,6 +63,8 @@ export interface SagaContext {
   /** Compensations still to run, head first (reverse completion order). */
   pendingCompensations: string[];
   compensations: CompensationRecord[];
+  /** Fingerprints of the latest failed attempts, newest last (at most 10). */
+  fingerprints?: string[] | undefined;
   /** Why the last transition happened: the actor writes it to the task's history. */
   note: string;
 }

@@ -77,6 +77,7 @@ export const taskSagaMachine = setup({
       const counted = countedOf(args);
       return logic.isExhausted(logic.addFailure(args.context.attempts, counted), counted, args.context.policy);
     },
+    isRepeated: ({ context, event }) => event.type === 'attempt.failed' && logic.isRepeatedFailure(context.fingerprints, event.failure, context.policy),
     isHeadCompensation: ({ context, event }) =>
       (event.type === 'compensation.succeeded' || event.type === 'compensation.failed') &&
       context.pendingCompensations[0] === event.step,
@@ -139,7 +140,17 @@ export const taskSagaMachine = setup({
     countFailure: assign(({ context, event }) => {
       assertEvent(event, 'attempt.failed');
       const counted = logic.countedAs(event.failure, context.policy);
-      return { attempts: logic.addFailure(context.attempts, counted), error: logic.failureError(event.failure) };
+      const fingerprints = [...(context.fingerprints ?? []), logic.failureFingerprint(event.failure)].slice(-10);
+      return { attempts: logic.addFailure(context.attempts, counted), error: logic.failureError(event.failure), fingerprints };
+    }),
+    giveUpRepeated: assign(({ context, event }) => {
+      assertEvent(event, 'attempt.failed');
+      const message = `the same failure ${context.policy.poisonRepeats} times in a row: ${event.failure.message}`;
+      return {
+        outcome: 'failed' as const,
+        note: `step ${stepName(context)}: repeated-failure; stopped retrying (${message})`,
+        error: { class: event.failure.class, code: 'REPEATED_FAILURE', message },
+      };
     }),
     scheduleRetry: assign(({ context, event }) => {
       assertEvent(event, 'attempt.failed');
@@ -230,6 +241,7 @@ export const taskSagaMachine = setup({
         outcome: undefined,
         pendingCompensations: [],
         compensations: [],
+        fingerprints: undefined,
         note: `reopened: ${event.reason}`,
       };
     }),
@@ -259,6 +271,7 @@ export const taskSagaMachine = setup({
         'attempt.failed': [
           { guard: 'isUncounted', target: 'queued', actions: 'noteHandback' },
           { guard: 'isCrash', target: 'crashed', actions: 'countFailure' },
+          { guard: 'isRepeated', target: 'compensating', actions: ['countFailure', 'giveUpRepeated', 'planCompensations'] },
           { guard: 'isExhausted', target: 'compensating', actions: ['countFailure', 'giveUp', 'planCompensations'] },
           { target: 'backoff', actions: ['countFailure', 'scheduleRetry'] },
         ],

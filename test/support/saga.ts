@@ -15,6 +15,7 @@ export function sagaPolicy(overrides: Partial<SagaPolicy> = {}): SagaPolicy {
     crashLimit: 3,
     timeoutIs: 'permanent',
     maxRetryAfterMs: 600_000,
+    poisonRepeats: 3,
     ...overrides,
   };
 }

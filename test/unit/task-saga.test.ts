@@ -92,6 +92,27 @@ describe('task saga: failures and budgets', () => {
     expect(saga.state).toBe('backoff');
   });
 
+  it('stops early as repeated-failure after three identical permanent failures', () => {
+    const policy = sagaPolicy({ retry: { ...sagaPolicy().retry, permanent: { maxAttempts: 10, baseMs: 1, maxMs: 1 } } });
+    const saga = new SagaDriver(policy).claim();
+    saga.fail('permanent', 'ENOENT: /tmp/run-1234/config.yml missing after 31 ms').claim();
+    saga.fail('permanent', 'ENOENT: /tmp/run-9876/config.yml missing after 7 ms').claim();
+    expect(saga.state).toBe('running');
+    saga.fail('permanent', 'ENOENT: /tmp/run-5555/config.yml missing after 12 ms');
+    expect(saga.state).toBe('failed');
+    expect(saga.context.attempts.permanent).toBe(3);
+    expect(saga.context.error).toMatchObject({ code: 'REPEATED_FAILURE' });
+    expect(saga.context.note).toMatch(/repeated-failure/);
+  });
+
+  it('does not count different or transient failures as repeated', () => {
+    const policy = sagaPolicy({ retry: { transient: { maxAttempts: 10, baseMs: 1, maxMs: 1 }, permanent: { maxAttempts: 10, baseMs: 1, maxMs: 1 } } });
+    const saga = new SagaDriver(policy).claim();
+    for (const m of ['a failed', 'b failed', 'a failed']) saga.fail('permanent', m).claim();
+    for (let i = 0; i < 4; i++) saga.fail('transient', '429').claim();
+    expect(saga.state).toBe('running');
+  });
+
   it('re-queues a run that lost its lease and quarantines at the crash limit', () => {
     const saga = new SagaDriver().claim().fail('lost-lease', 'node died');
     expect(saga.state).toBe('queued');
