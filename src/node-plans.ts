@@ -37,6 +37,8 @@ export function buildKindPlans(config: Config): Map<string, KindPlan> {
       policy: sagaPolicyFor(config, kind),
       steps,
       killGraceMs: agent.killGraceMs,
+      breaker: { threshold: agent.breaker.threshold, pauseMs: agent.breaker.pauseMs, maxPauseMs: agent.breaker.maxPauseMs },
+      ...(agent.preflight ? { preflight: { handler: handlerSpec(agent.preflight as HandlerConfig), timeoutMs: agent.preflight.timeoutMs, ttlMs: agent.preflight.ttlMs } } : {}),
       retryOn: agent.retryOn,
       ...(agent.timeoutMs === undefined ? {} : { timeoutMs: agent.timeoutMs }),
       ...(heartbeatTimeoutMs === undefined ? {} : { heartbeatTimeoutMs }),

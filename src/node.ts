@@ -6,7 +6,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { availableParallelism, hostname } from 'node:os';
 import { join } from 'node:path';
+import { BreakerBoard } from './actors/breaker-board.ts';
 import { Dispatcher } from './actors/dispatcher.ts';
+import { PreflightGate } from './actors/preflight-gate.ts';
 import type { KindPlan } from './actors/kind-plan.ts';
 import { renewLeases } from './actors/lease-keeper.ts';
 import { loopChild } from './actors/loop-child.ts';
@@ -48,6 +50,9 @@ export interface ReeveNode {
   reconfigure(config: Config): void;
 }
 
+/** Restarts of one task's saga actor before the task is given up (see sagaChild). */
+const SAGA_RESTARTS = 3;
+
 const realTimers: Timers = { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
 
 function moduleRunner(config: Config, clock: Clock): ModuleRunner {
@@ -75,6 +80,10 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
   const crashLimit = (kind: string) => plans.get(kind)?.policy.crashLimit ?? config.node.crashLimit;
   const workspaces = join(config.node.dataDir, 'workspaces');
 
+  const breakers = new BreakerBoard({ store, clock, log: log.child({ component: 'breakers' }) });
+  const defaultBreaker = { threshold: 5, pauseMs: 60_000, maxPauseMs: 600_000 };
+  const breakerSettings = (kind: string) => plans.get(kind)?.breaker ?? defaultBreaker;
+  const preflight = new PreflightGate({ runner, clock, log: log.child({ component: 'preflight' }), store, plans: () => plans, workspace: join(config.node.dataDir, 'preflight') });
   let sagas: Supervisor | undefined;
   const dispatcher: Dispatcher = new Dispatcher({
     store,
@@ -82,13 +91,24 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
     leaseTtlMs: config.node.leaseTtlMs,
     concurrency: config.node.concurrency,
     plans: () => plans,
-    openBreakerKeys: () => [],
+    breakers: {
+      refresh: () => breakers.refresh(),
+      gates: () => breakers.gates(),
+      takeProbe: (task) => breakers.takeProbe(task.breakerKey, task.id, breakerSettings(task.kind)),
+    },
+    kindReady: (kind) => preflight.ready(kind),
+    release: async (task, reason) => {
+      await store.transition({ id: task.id, revision: task.revision, owner, to: task.state === 'running' ? 'queued' : task.state, reason, release: true, availableAt: clock.now() });
+    },
     log: log.child({ component: 'dispatcher' }),
     startSaga: (task) => {
       const actor = newActor(task);
-      void sagas?.startChild(sagaChild(task, actor)).catch((err: unknown) => {
-        log.error({ err: toError(err), taskId: task.id }, 'could not start saga actor');
-        dispatcher.finished(task);
+      const start = sagas ? sagas.startChild(sagaChild(task, actor)) : Promise.reject(new Error('the sagas supervisor is restarting'));
+      void start.catch(async (err: unknown) => {
+        // Not started: give the lease back now rather than let it expire and count a crash.
+        log.error({ err: toError(err), taskId: task.id }, 'could not start saga actor; handing the task back');
+        dispatcher.finished(task, actor);
+        await store.transition({ id: task.id, revision: task.revision, owner, to: task.state === 'running' ? 'queued' : task.state, reason: 'handed back: saga actor could not start', release: true, availableAt: clock.now() }).catch(() => undefined);
       });
       return actor;
     },
@@ -104,36 +124,54 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
     random: Math.random,
     log: log.child({ component: 'saga' }),
     plan: (kind: string) => plans.get(kind),
+    onVerdict: (task: StoredTask, verdict: 'succeeded' | 'transient' | 'permanent' | 'none') => {
+      const settings = breakerSettings(task.kind);
+      void (verdict === 'none' ? breakers.releaseProbe(task.breakerKey, task.id, settings) : breakers.report(task.breakerKey, task.id, verdict, settings));
+    },
     // Module agents create it on first use of ctx.workspace; command runs in CommandRunner.
     workspace: async (taskId: string) => join(workspaces, taskId),
   });
   const newActor = (task: StoredTask) => new SagaActor(task, actorDeps());
 
-  /** A saga actor as a transient child: a crash restarts it from the task's persisted snapshot. */
+  /**
+   * A saga actor as a transient child: a crash restarts it from the task's persisted snapshot.
+   * A task whose actor keeps crashing (a bug, a snapshot it cannot restore) is given up after
+   * SAGA_RESTARTS: its lease is released with a crash counted, so the crash limit quarantines
+   * it instead of the node renewing its lease forever.
+   */
   function sagaChild(task: StoredTask, first: SagaActor): ChildSpec {
     let actor: SagaActor | undefined = first;
+    let current: SagaActor = first;
+    let starts = 0;
+    const end = () => dispatcher.finished(task, current);
     return {
-      id: `task:${task.id}`,
+      id: `task:${task.id}:${task.revision}`,
       restart: 'transient',
       start: () => {
-        const current = actor;
+        starts++;
+        const given = actor;
         actor = undefined;
         const done = (async () => {
-          let running = current;
-          if (!running) {
+          if (given) current = given;
+          else {
             const fresh = await store.get(task.id);
-            if (!fresh || fresh.owner !== owner) return dispatcher.finished(task);
-            running = newActor(fresh);
-            dispatcher.inFlight.set(task.id, running);
+            if (!fresh || fresh.owner !== owner || dispatcher.inFlight.get(task.id) !== current) return end();
+            if (starts > SAGA_RESTARTS) {
+              log.error({ taskId: task.id, restarts: starts - 1 }, 'saga actor keeps crashing; releasing the task with a crash counted');
+              await store.requeueStale(task.id, fresh.revision, { crashLimit: crashLimit(task.kind), deadOwner: owner }).catch((err: unknown) => log.error({ err: toError(err), taskId: task.id }, 'could not release the task'));
+              return end();
+            }
+            current = newActor(fresh);
+            dispatcher.inFlight.set(task.id, current);
           }
-          const end = await running.run();
-          log.debug({ taskId: task.id, end }, 'saga turn ended');
-          dispatcher.finished(task);
+          const how = await current.run();
+          log.debug({ taskId: task.id, end: how }, 'saga turn ended');
+          end();
         })();
         return {
           done,
           stop: async () => {
-            dispatcher.inFlight.get(task.id)?.handBack('shutdown');
+            current.handBack('shutdown');
             await done.catch(() => undefined);
           },
         };
@@ -163,6 +201,18 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
       void shutdown();
     },
     children: [
+      // Started before the sagas so they stop after them: a run that takes a while to stop on
+      // drain keeps its lease (and can write its handback) until it has stopped.
+      loopChild({ id: 'lease-keeper', intervalMs: Math.max(100, Math.floor(config.node.leaseTtlMs / 3)), timers: realTimers, tick: () => renewLeases(dispatcher.inFlight, log.child({ component: 'lease-keeper' })) }),
+      loopChild({
+        id: 'cancel-watch',
+        intervalMs: Math.max(100, config.node.pollIntervalMs),
+        timers: realTimers,
+        tick: async () => {
+          if (dispatcher.inFlight.size === 0) return;
+          for (const { id: taskId, reason } of await store.listCancelRequests(owner)) dispatcher.inFlight.get(taskId)?.requestCancel(reason);
+        },
+      }),
       supervisorChild({
         id: 'sagas',
         spec: { strategy: 'one_for_one', intensity: { maxRestarts: 50, periodMs: 10_000 }, backoff: { baseMs: 50, maxMs: 2_000 } },
@@ -189,17 +239,8 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
           return { done, stop: async () => { controller.abort(); dispatcher.wake(); await done.catch(() => undefined); } };
         },
       },
-      loopChild({ id: 'lease-keeper', intervalMs: Math.max(100, Math.floor(config.node.leaseTtlMs / 3)), timers: realTimers, tick: () => renewLeases(dispatcher.inFlight, log.child({ component: 'lease-keeper' })) }),
-      loopChild({
-        id: 'cancel-watch',
-        intervalMs: Math.max(100, config.node.pollIntervalMs),
-        timers: realTimers,
-        tick: async () => {
-          if (dispatcher.inFlight.size === 0) return;
-          for (const { id: taskId, reason } of await store.listCancelRequests(owner)) dispatcher.inFlight.get(taskId)?.requestCancel(reason);
-        },
-      }),
       loopChild({ id: 'stale-sweeper', intervalMs: config.node.sweepIntervalMs, timers: realTimers, tick: async () => void (await sweepStaleLeases(store, crashLimit, log.child({ component: 'sweeper' }))) }),
+      loopChild({ id: 'preflight', intervalMs: 1000, timers: realTimers, tick: () => preflight.tick() }),
       loopChild({ id: 'beacon', intervalMs: 1000, timers: realTimers, tick: () => beacon(dispatcher.isDraining ? 'draining' : 'up') }),
     ],
   });

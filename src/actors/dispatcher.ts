@@ -11,8 +11,17 @@ export interface DispatcherDeps {
   concurrency: number;
   /** The kinds this node can run, as configured now. */
   plans(): ReadonlyMap<string, KindPlan>;
-  /** Breaker keys whose breaker is open: nothing is claimed for them (breakers: a later issue). */
-  openBreakerKeys(): readonly string[];
+  /** Circuit breakers: which keys are blocked, which admit one probe. */
+  breakers: {
+    refresh(): Promise<void>;
+    gates(): { blocked: readonly string[]; probeable: readonly string[] };
+    /** Makes the claimed task its key's probe; false when another claimer won it. */
+    takeProbe(task: StoredTask): Promise<boolean>;
+  };
+  /** Whether the kind may be claimed now (its preflight passes). */
+  kindReady(kind: string): boolean;
+  /** Gives back a task claimed but not started (lost the probe race): no attempt charged. */
+  release(task: StoredTask, reason: string): Promise<void>;
   /** Starts a supervised saga actor for a claimed task; resolves when its turn ends. */
   startSaga(task: StoredTask): SagaActor;
   log: Logger;
@@ -28,7 +37,7 @@ export class Dispatcher {
   readonly inFlight = new Map<string, SagaActor>();
   readonly #perKind = new Map<string, number>();
   #draining = false;
-  #wakeResolvers: Array<() => void> = [];
+  readonly #wakeResolvers = new Set<() => void>();
 
   constructor(private readonly deps: DispatcherDeps) {}
 
@@ -43,7 +52,7 @@ export class Dispatcher {
 
   /** Resolves the next `waitForWork` at once. */
   wake(): void {
-    for (const resolve of this.#wakeResolvers.splice(0)) resolve();
+    for (const resolve of [...this.#wakeResolvers]) resolve();
   }
 
   /** Waits until woken or `ms` passes (the poll for work submitted by other processes). */
@@ -52,11 +61,12 @@ export class Dispatcher {
       const done = () => {
         clearTimeout(timer);
         signal?.removeEventListener('abort', done);
+        this.#wakeResolvers.delete(done); // a timed-out wait must not stay registered (leak)
         resolve();
       };
       const timer = setTimeout(done, ms);
       signal?.addEventListener('abort', done, { once: true });
-      this.#wakeResolvers.push(done);
+      this.#wakeResolvers.add(done);
     });
   }
 
@@ -77,9 +87,13 @@ export class Dispatcher {
   async #claimRound(): Promise<{ started: number; full: boolean }> {
     let started = 0;
     let full = true;
+    await this.deps.breakers.refresh();
+    const { blocked, probeable } = this.deps.breakers.gates();
+    const excludeBreakerKeys = [...blocked, ...probeable];
     const groups: Array<{ kinds: string[]; room: number }> = [];
     const unlimited: string[] = [];
     for (const [kind, plan] of this.deps.plans()) {
+      if (!this.deps.kindReady(kind)) continue;
       if (plan.concurrency === undefined) unlimited.push(kind);
       else groups.push({ kinds: [kind], room: plan.concurrency - (this.#perKind.get(kind) ?? 0) });
     }
@@ -92,24 +106,51 @@ export class Dispatcher {
         limit,
         leaseTtlMs: this.deps.leaseTtlMs,
         kinds: group.kinds,
-        excludeBreakerKeys: [...this.deps.openBreakerKeys()],
+        excludeBreakerKeys,
       });
       for (const task of claimed) this.#start(task);
       started += claimed.length;
       if (claimed.length < limit) full = false;
     }
+    started += await this.#claimProbes(probeable, groups.flatMap((g) => (g.room > 0 ? g.kinds : [])));
     return { started, full: full && started > 0 && !this.#draining };
   }
 
+  /** One task per half-open breaker, and only if this claimer wins the breaker's probe. */
+  async #claimProbes(keys: readonly string[], kinds: string[]): Promise<number> {
+    let started = 0;
+    for (const key of keys) {
+      if (this.#draining || kinds.length === 0 || this.inFlight.size >= this.deps.concurrency) break;
+      const [task] = await this.deps.store.claim({ owner: this.deps.owner, limit: 1, leaseTtlMs: this.deps.leaseTtlMs, kinds, breakerKeys: [key] });
+      if (!task) continue;
+      if (await this.deps.breakers.takeProbe(task)) {
+        this.deps.log.info({ key, taskId: task.id }, 'breaker probe started');
+        this.#start(task);
+        started++;
+      } else {
+        await this.deps.release(task, `breaker ${key} admits one probe and another claimer has it`);
+      }
+    }
+    return started;
+  }
+
   #start(task: StoredTask): void {
+    // This node re-claimed a task it still runs (its event loop stalled past the lease and its
+    // own sweeper re-queued it): the old actor is fenced before the new one starts.
+    const previous = this.inFlight.get(task.id);
+    if (previous) {
+      previous.leaseLost();
+      this.finished(task, previous);
+    }
     this.#perKind.set(task.kind, (this.#perKind.get(task.kind) ?? 0) + 1);
     const actor = this.deps.startSaga(task);
     this.inFlight.set(task.id, actor);
   }
 
-  /** Called by the saga child when its turn on a task ends (any way). */
-  finished(task: Pick<StoredTask, 'id' | 'kind'>): void {
-    if (!this.inFlight.delete(task.id)) return;
+  /** Called when a saga actor's turn on a task ends (any way); only that actor's entry goes. */
+  finished(task: Pick<StoredTask, 'id' | 'kind'>, actor: SagaActor | undefined = this.inFlight.get(task.id)): void {
+    if (actor === undefined || this.inFlight.get(task.id) !== actor) return;
+    this.inFlight.delete(task.id);
     this.#perKind.set(task.kind, Math.max(0, (this.#perKind.get(task.kind) ?? 1) - 1));
     this.wake();
   }

@@ -1,3 +1,4 @@
+import type { BreakerSettings } from '../machines/circuit-breaker.ts';
 import type { SagaPolicy } from '../machines/task-saga-types.ts';
 import type { HandlerSpec } from '../ports/runner.ts';
 
@@ -12,4 +13,7 @@ export interface KindPlan {
   retryOn: readonly string[];
   /** Per-kind slot limit on this node. */
   concurrency?: number;
+  breaker: BreakerSettings;
+  /** Checked before any task of the kind is claimed, cached for `ttlMs`. */
+  preflight?: { handler: HandlerSpec; timeoutMs: number; ttlMs: number };
 }

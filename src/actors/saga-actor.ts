@@ -1,5 +1,6 @@
 import { ErrorCode, ReeveError, toError } from '../errors.ts';
 import { initialSaga, persistSaga, restoreSaga, sagaState, stepSaga, type SagaSnapshot } from '../machines/task-saga-snapshot.ts';
+import { countedAs, type CountedAs } from '../machines/task-saga-logic.ts';
 import type { SagaEvent } from '../machines/task-saga-types.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { Logger } from '../ports/logger.ts';
@@ -21,12 +22,18 @@ export interface SagaActorDeps {
   log: Logger;
   plan(kind: string): KindPlan | undefined;
   workspace(taskId: string): Promise<string>;
+  /** Each attempt's verdict, for the task's circuit breaker ('none': no verdict, e.g. stopped). */
+  onVerdict?(task: StoredTask, verdict: 'succeeded' | 'transient' | 'permanent' | 'none'): void;
 }
 
 /** How a saga actor's turn on a task ended. */
 export type SagaEnd = 'released' | 'lost';
 
 class LeaseGone extends Error {}
+
+const clip = (text: string, max: number): string => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);
+
+const verdictOf = (counted: CountedAs): 'transient' | 'permanent' | 'none' => (counted === 'transient' || counted === 'permanent' ? counted : 'none');
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
@@ -45,6 +52,7 @@ export class SagaActor {
   #cancel: string | undefined;
   #stop: AbortReason | undefined;
   #lost = false;
+  #phase: 'run' | 'compensate' | 'gate' | undefined;
   #lastProgressAt = 0;
   readonly #log: Logger;
 
@@ -62,7 +70,8 @@ export class SagaActor {
   requestCancel(reason: string): void {
     if (this.#cancel !== undefined) return;
     this.#cancel = reason;
-    this.#run?.abort('cancel' satisfies AbortReason);
+    // A compensation is cleanup: a cancel does not interrupt it (the task is ending anyway).
+    if (this.#phase !== 'compensate') this.#run?.abort('cancel' satisfies AbortReason);
   }
 
   /** Drain or shutdown: stop the run and hand the task back without charging an attempt. */
@@ -106,9 +115,17 @@ export class SagaActor {
     try {
       // Persisted lazily: if the claim changes nothing the store does not already say, the
       // snapshot goes with the next write (a crash before it just replays the claim).
-      snapshot = stepSaga(snapshot, { type: 'task.claimed', now: this.deps.clock.now(), policy: plan.policy, attempts: this.task.attempts });
-      this.#snapshot = snapshot;
-      if (sagaState(snapshot) !== this.task.state) await this.#persist(snapshot);
+      // A task cancelled while nobody held it is stored `cancelling` but its snapshot is where it
+      // stopped (queued, backoff, waiting, or running before a crash): the loop below sends it
+      // `task.cancel` first. Claiming it would move it to `running`, which `cancelling` refuses.
+      const cancelledUnowned = this.task.state === 'cancelling' && sagaState(snapshot) !== 'cancelling' && sagaState(snapshot) !== 'compensating';
+      if (!cancelledUnowned) {
+        snapshot = stepSaga(snapshot, { type: 'task.claimed', now: this.deps.clock.now(), policy: plan.policy, attempts: this.task.attempts });
+        this.#snapshot = snapshot;
+        if (sagaState(snapshot) !== this.task.state) await this.#persist(snapshot);
+      } else {
+        this.#cancel ??= 'cancel requested';
+      }
       for (;;) {
         if (this.#lost) return 'lost';
         snapshot = this.#snapshot;
@@ -149,7 +166,11 @@ export class SagaActor {
       const gate = await this.#invoke(plan, step.name, 'gate', step.gate, { input: this.task.input ?? null, output: outcome.output ?? null });
       outcome = gate.ok ? { ok: true, output: outcome.output, ...(gate.route ? { route: gate.route } : outcome.route ? { route: outcome.route } : {}) } : gate;
     }
-    if (this.#lost) throw new LeaseGone();
+    if (this.#lost) {
+      this.deps.onVerdict?.(this.task, 'none');
+      throw new LeaseGone();
+    }
+    this.deps.onVerdict?.(this.task, outcome.ok ? 'succeeded' : outcome.aborted ? 'none' : verdictOf(countedAs(outcome.failure, plan.policy)));
     if (outcome.ok) {
       await this.#apply({ type: 'step.succeeded', ...(outcome.output === undefined ? {} : { output: outcome.output }), ...(outcome.route ? { route: outcome.route } : {}) });
     } else if (outcome.aborted === 'cancel') {
@@ -177,6 +198,7 @@ export class SagaActor {
     const context = this.#snapshot!.context;
     const controller = new AbortController();
     this.#run = controller;
+    this.#phase = phase;
     if (this.#lost) controller.abort('lease-lost');
     else if (this.#stop) controller.abort(this.#stop);
     else if (this.#cancel !== undefined && phase !== 'compensate') controller.abort('cancel');
@@ -202,6 +224,7 @@ export class SagaActor {
       });
     } finally {
       this.#run = undefined;
+      this.#phase = undefined;
     }
   }
 
@@ -230,7 +253,8 @@ export class SagaActor {
       id: this.id,
       owner: this.deps.owner,
       to,
-      reason: extra.reason ?? ctx.note,
+      // Failure messages (a command's log tail) can be long; the store caps what it accepts.
+      reason: clip(extra.reason ?? ctx.note, 1900),
       step: ctx.policy.steps[ctx.stepIndex]?.name ?? null,
       attempts: ctx.attempts,
       compensations: ctx.compensations,
@@ -241,7 +265,7 @@ export class SagaActor {
     if (to === 'backoff' && ctx.availableAt !== undefined) request.availableAt = ctx.availableAt;
     if (to === 'queued') request.availableAt = this.deps.clock.now();
     if (to === 'succeeded') Object.assign(request, { result: ctx.result ?? null, error: null });
-    else if (ctx.error) request.error = ctx.error;
+    else if (ctx.error) request.error = { ...ctx.error, message: clip(ctx.error.message, 60_000), ...(ctx.error.code ? { code: clip(ctx.error.code, 190) } : {}) };
     return this.#serial(() =>
       this.#withRevision(async () => {
         const w = await this.deps.write({ ...request, revision: this.revision });

@@ -1,3 +1,4 @@
+import type { GateStore } from '../ports/gate-store.ts';
 import type { NodeRegistry } from '../ports/node-registry.ts';
 import type { TaskStore } from '../ports/task-store.ts';
 import type { TaskState } from '../protocol/task-states.ts';
@@ -13,8 +14,8 @@ export interface StatusReport {
   counts: Partial<Record<TaskState, number>>;
 }
 
-/** `reeve status --json`, in DESIGN.md's shape. Breakers and preflight come with issue 6. */
-export async function statusReport(store: Pick<TaskStore, 'countByState'> & NodeRegistry, now: number): Promise<StatusReport> {
+/** `reeve status --json`, in DESIGN.md's shape. */
+export async function statusReport(store: Pick<TaskStore, 'countByState'> & NodeRegistry & GateStore, now: number): Promise<StatusReport> {
   const nodes = (await store.listNodes()).map((n) => ({
     id: n.id,
     incarnation: n.incarnation,
@@ -23,5 +24,11 @@ export async function statusReport(store: Pick<TaskStore, 'countByState'> & Node
     running: n.state === 'stopped' ? 0 : n.running,
     lastSeenAt: n.lastSeenAt,
   }));
-  return { mode: 'embedded', nodes, breakers: [], preflight: [], counts: await store.countByState() };
+  const breakers = (await store.listBreakers()).map((b) => {
+    // An open breaker whose pause is over admits a probe: report it as half-open.
+    const state = b.state === 'open' && b.openUntil !== undefined && now >= b.openUntil ? ('halfOpen' as const) : b.state;
+    return { key: b.key, state, ...(state === 'open' && b.openUntil !== undefined ? { openUntil: b.openUntil } : {}) };
+  });
+  const preflight = await store.listPreflight();
+  return { mode: 'embedded', nodes, breakers, preflight, counts: await store.countByState() };
 }

@@ -1,6 +1,7 @@
+import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import { decideWaitingTask } from '../actors/operator.ts';
-import { InvalidInputError, TaskNotFoundError } from '../errors.ts';
+import { ErrorCode, InvalidInputError, ReeveError, TaskNotFoundError } from '../errors.ts';
 import { isTerminal, type TaskState } from '../protocol/task-states.ts';
 import { submitRequestSchema, type SubmitRequest } from '../protocol/task.ts';
 import { parseOrThrow } from '../protocol/validate.ts';
@@ -61,7 +62,7 @@ export function registerTaskCommands(program: Command, ctx: CliContext, setExit:
           ...(input === undefined ? {} : { input }),
           ...(o.id === undefined ? {} : { id: o.id }),
           ...(priority === undefined ? {} : { priority }),
-          ...(o.breakerKey === undefined ? {} : { breakerKey: o.breakerKey }),
+          ...(o.breakerKey ?? config.agents[sub.args[0]!]?.breakerKey ? { breakerKey: o.breakerKey ?? config.agents[sub.args[0]!]?.breakerKey } : {}),
           ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }),
         },
         'task submission',
@@ -164,6 +165,8 @@ export function registerTaskCommands(program: Command, ctx: CliContext, setExit:
           io.out(`mode ${report.mode}`);
           io.out(report.nodes.length ? table([['NODE', 'STATE', 'RUNNING', 'CAPACITY', 'SEEN'], ...report.nodes.map((n) => [n.id, n.state, String(n.running), String(n.capacity), ago(n.lastSeenAt, Date.now())])], io.isTTY) : 'no nodes have run on this store');
           io.out(`tasks ${Object.entries(report.counts).map(([s, n]) => `${s}=${n}`).join(' ') || 'none'}`);
+          for (const b of report.breakers.filter((x) => x.state !== 'closed')) io.out(`breaker ${b.key} ${b.state}${b.openUntil ? ` until ${new Date(b.openUntil).toISOString()}` : ''}`);
+          for (const p of report.preflight.filter((x) => !x.ok)) io.out(`preflight ${p.kind} failing: ${p.reason}`);
         }
         return Exit.Ok;
       }),
@@ -174,11 +177,19 @@ export function registerTaskCommands(program: Command, ctx: CliContext, setExit:
     withStore(ctx, program, setExit, async (store, json) => {
       const wanted = drain.args[0];
       const nodes = (await statusReport(store, Date.now())).nodes.filter((n) => n.state === 'up' && (wanted === undefined || n.id === wanted));
-      if (nodes.length === 0) throw new TaskNotFoundError(wanted ?? 'any running node');
+      if (nodes.length === 0) throw new ReeveError(ErrorCode.TaskNotFound, wanted ? `no running node ${wanted}; see reeve status` : 'no node is running on this store; see reeve status');
       const infos = await store.listNodes();
+      const here = hostname();
       for (const n of nodes) {
-        const pid = infos.find((i) => i.id === n.id)?.pid;
-        if (pid) process.kill(pid, 'SIGTERM');
+        const info = infos.find((i) => i.id === n.id);
+        if (!info || info.host !== here) {
+          throw new InvalidInputError('drain', [{ path: 'node', message: `node ${n.id} runs on ${info?.host ?? 'another host'}; run reeve drain there (cluster drain comes with NATS)` }]);
+        }
+        try {
+          process.kill(info.pid, 'SIGTERM');
+        } catch {
+          throw new ReeveError(ErrorCode.TaskNotFound, `node ${n.id} is not running (its pid ${info.pid} is gone)`);
+        }
       }
       io.out(json ? JSON.stringify({ draining: nodes.map((n) => n.id) }) : `draining ${nodes.map((n) => n.id).join(', ')}`);
       return Exit.Ok;

@@ -62,7 +62,8 @@ export class CommandRunner {
     child.all?.setEncoding('utf8');
     child.all?.on('data', (chunk: string) => {
       const lines = (partial + chunk).split('\n');
-      partial = lines.pop() ?? '';
+      // Output without newlines must not grow without bound: keep the last 64 KiB of a line.
+      partial = (lines.pop() ?? '').slice(-65_536);
       for (const line of lines) {
         tail.push(line);
         if (tail.length > keep) tail.shift();
@@ -71,11 +72,15 @@ export class CommandRunner {
 
     let stop: Stop | undefined;
     const timers: NodeJS.Timeout[] = [];
+    const signal = (name: NodeJS.Signals) => {
+      const err = signalGroup(child.pid, name);
+      if (err) req.log.error({ err, pid: child.pid, signal: name }, 'cannot signal the run’s process group');
+    };
     const stopRun = (why: Stop) => {
       if (stop) return;
       stop = why;
-      signalGroup(child.pid, 'SIGTERM');
-      timers.push(setTimeout(() => signalGroup(child.pid, 'SIGKILL'), req.killGraceMs));
+      signal('SIGTERM');
+      timers.push(setTimeout(() => signal('SIGKILL'), req.killGraceMs));
     };
     const onAbort = () => stopRun({ kind: 'abort', reason: (req.signal.reason as AbortReason) ?? 'cancel' });
     if (req.signal.aborted) onAbort();
@@ -90,7 +95,7 @@ export class CommandRunner {
       const result = await child;
       if (partial) tail.push(partial);
       // The direct child is gone; make sure nothing it started outlives the run.
-      signalGroup(child.pid, 'SIGKILL');
+      signal('SIGKILL');
       if (stop?.kind === 'timeout') return { ok: false, failure: { class: 'timeout', code: 'RUN_TIMED_OUT', message: `${stop.message}\n${tail.slice(-5).join('\n')}`.trim() } };
       if (stop?.kind === 'abort') return { ok: false, failure: { class: 'cancelled', message: `run stopped: ${stop.reason}` }, aborted: stop.reason };
       const logTail = tail.join('\n');
@@ -114,13 +119,18 @@ export class CommandRunner {
   async close(): Promise<void> {}
 }
 
-/** ESRCH (already gone) is the normal end of a kill, not an error. */
-export function signalGroup(pid: number | undefined, signal: NodeJS.Signals): void {
-  if (pid === undefined || pid <= 1 || pid === process.pid) return;
+/**
+ * Signals a run's whole process group. ESRCH (already gone) is the normal end of a kill; any
+ * other error (EPERM: a setuid program leads the group) is returned for the caller to report,
+ * never thrown: this runs in timers and abort listeners, where a throw would crash the node.
+ */
+export function signalGroup(pid: number | undefined, signal: NodeJS.Signals): Error | undefined {
+  if (pid === undefined || pid <= 1 || pid === process.pid) return undefined;
   try {
     process.kill(-pid, signal);
+    return undefined;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+    return (err as NodeJS.ErrnoException).code === 'ESRCH' ? undefined : (err as Error);
   }
 }
 

@@ -45,6 +45,8 @@ export interface ClaimRequest {
   excludeBreakerKeys?: readonly string[];
   /** Only these kinds (when a per-kind slot limit leaves room for some kinds only). */
   kinds?: readonly string[];
+  /** Only tasks with one of these breaker keys (a half-open breaker's single probe). */
+  breakerKeys?: readonly string[];
 }
 
 export interface TransitionRequest {

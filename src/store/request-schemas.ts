@@ -35,6 +35,7 @@ export const claimRequestSchema = z.strictObject({
   leaseTtlMs: positiveMs('leaseTtlMs'),
   excludeBreakerKeys: z.array(breakerKeySchema).optional(),
   kinds: z.array(kindNameSchema).optional(),
+  breakerKeys: z.array(breakerKeySchema).optional(),
 });
 
 export const heartbeatRequestSchema = z.strictObject({

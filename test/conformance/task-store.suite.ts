@@ -144,6 +144,8 @@ export function describeTaskStore(name: string, open: OpenHarness): void {
         await store.submit({ id: 'c', kind: 'build' });
         const claimed = await store.claim({ owner: A, limit: 10, leaseTtlMs: TTL, excludeBreakerKeys: ['anthropic'], kinds: ['claude'] });
         expect(claimed.map((t) => t.id)).toEqual(['a']);
+        const probe = await store.claim({ owner: A, limit: 10, leaseTtlMs: TTL, breakerKeys: ['anthropic'] });
+        expect(probe.map((t) => t.id)).toEqual(['b']);
       });
 
       it('never gives one task to two claimers racing on separate connections', async () => {

@@ -115,6 +115,55 @@ describe('embedded node', () => {
     expect(task.history.map((h) => h.to)).toContain('cancelling');
   });
 
+  it('cancels a task that ran and now waits in backoff: its compensations run and it ends cancelled', async () => {
+    t = await startTestNode({
+      agents: {
+        job: {
+          steps: [
+            { name: 'branch', run: { module: fixtureAgent('echo.ts') }, compensate: { module: fixtureAgent('undo.ts') } },
+            { name: 'call', run: { module: fixtureAgent('throws-transient.ts') } },
+          ],
+          retry: { transient: { maxAttempts: 50, baseMs: 60_000, maxMs: 60_000 } },
+          maxRetryAfterMs: 60_000,
+        },
+      },
+    });
+    const id = (await t.node.store.submit({ kind: 'job' })).task.id;
+    await waitForState(t.node, id, ['backoff']);
+    expect((await t.node.store.requestCancel(id, 'give up')).state).toBe('cancelling');
+    const task = await waitForState(t.node, id, ['cancelled', 'quarantined']);
+    expect(task).toMatchObject({ state: 'cancelled', compensations: [{ step: 'branch', status: 'done' }] });
+  });
+
+  it('records a failure whose message is very long, cut to fit, instead of crashing the saga', async () => {
+    t = await startTestNode({ agents: { long: { module: fixtureAgent('throws-long.ts'), retry: { permanent: { maxAttempts: 1 } } } } });
+    const id = (await t.node.store.submit({ kind: 'long' })).task.id;
+    const task = await waitForState(t.node, id, ['failed']);
+    expect(task.error?.message.length).toBeGreaterThan(2000);
+    expect(task.history.at(-1)!.reason.length).toBeLessThanOrEqual(2000);
+  });
+
+  it('does not interrupt a compensation when a cancel arrives during it', async () => {
+    t = await startTestNode({
+      agents: {
+        ship: {
+          steps: [
+            { name: 'branch', run: { module: fixtureAgent('echo.ts') }, compensate: { module: fixtureAgent('slow-undo.ts') } },
+            { name: 'review', run: { module: fixtureAgent('fails-permanently.ts') } },
+          ],
+          retry: { permanent: { maxAttempts: 1 } },
+        },
+      },
+    });
+    const id = (await t.node.store.submit({ kind: 'ship' })).task.id;
+    await waitForState(t.node, id, ['compensating']);
+    await t.node.store.requestCancel(id, 'late cancel');
+    const task = await waitForState(t.node, id, ['failed', 'quarantined', 'cancelled']);
+    expect(task).toMatchObject({ state: 'failed', compensations: [{ step: 'branch', status: 'done' }] });
+    const log = await readFile(join(t.config.node.dataDir, 'workspaces', id, 'compensated'), 'utf8');
+    expect(log).toBe('branch aborted=false\n');
+  });
+
   it('waits for approval and continues with the next step once approved', async () => {
     t = await startTestNode({
       agents: { gated: { steps: [{ name: 'draft', run: { module: fixtureAgent('routes.ts') } }, { name: 'publish', run: { module: fixtureAgent('echo.ts') } }] } },

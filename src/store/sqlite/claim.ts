@@ -18,8 +18,8 @@ export class Claimer {
     private readonly sql: Statements,
   ) {}
 
-  #select(cleanup: boolean, excluded: number, kinds: number | undefined): Database.Statement<unknown[], TaskRow> {
-    const key = `${cleanup}:${excluded}:${kinds ?? '-'}`;
+  #select(cleanup: boolean, excluded: number, kinds: number | undefined, keys: number | undefined): Database.Statement<unknown[], TaskRow> {
+    const key = `${cleanup}:${excluded}:${kinds ?? '-'}:${keys ?? '-'}`;
     let statement = this.#cache.get(key);
     if (!statement) {
       const marks = (n: number) => Array.from({ length: n }, () => '?').join(', ');
@@ -31,6 +31,7 @@ export class Claimer {
           AND available_at <= ?
           ${excluded ? `AND breaker_key NOT IN (${marks(excluded)})` : ''}
           ${kinds !== undefined ? `AND kind IN (${marks(kinds)})` : ''}
+          ${keys !== undefined ? `AND breaker_key IN (${marks(keys)})` : ''}
         ORDER BY ${cleanup ? 'seq' : 'priority DESC, seq'} LIMIT ?`);
       this.#cache.set(key, statement);
     }
@@ -41,11 +42,12 @@ export class Claimer {
   claim(req: ParsedClaim, now: number): StoredTask[] {
     const excluded = req.excludeBreakerKeys ?? [];
     const kinds = req.kinds;
-    if (kinds !== undefined && kinds.length === 0) return [];
-    const args = (limit: number) => [now, ...excluded, ...(kinds ?? []), limit];
-    const picked = this.#select(true, excluded.length, kinds?.length).all(...args(req.limit));
+    const keys = req.breakerKeys;
+    if ((kinds !== undefined && kinds.length === 0) || (keys !== undefined && keys.length === 0)) return [];
+    const args = (limit: number) => [now, ...excluded, ...(kinds ?? []), ...(keys ?? []), limit];
+    const picked = this.#select(true, excluded.length, kinds?.length, keys?.length).all(...args(req.limit));
     if (picked.length < req.limit) {
-      picked.push(...this.#select(false, excluded.length, kinds?.length).all(...args(req.limit - picked.length)));
+      picked.push(...this.#select(false, excluded.length, kinds?.length, keys?.length).all(...args(req.limit - picked.length)));
     }
     const expires = now + req.leaseTtlMs;
     return picked.map((row) => {

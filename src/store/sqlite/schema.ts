@@ -96,6 +96,25 @@ const MIGRATIONS: ReadonlyArray<(db: Database.Database) => void> = [
       );
     `);
   },
+  // 3: circuit breakers and preflight results, shared by every process on this store.
+  (db) => {
+    db.exec(`
+      CREATE TABLE breakers (
+        key        TEXT PRIMARY KEY,
+        state      TEXT NOT NULL,
+        open_until INTEGER,
+        snapshot   TEXT NOT NULL,
+        revision   INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+      CREATE TABLE preflight (
+        kind       TEXT PRIMARY KEY,
+        ok         INTEGER NOT NULL,
+        reason     TEXT NOT NULL,
+        checked_at INTEGER NOT NULL
+      );
+    `);
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

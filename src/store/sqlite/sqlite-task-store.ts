@@ -3,7 +3,9 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { ErrorCode, ReeveError, TaskNotFoundError, toError } from '../../errors.ts';
 import type { Clock } from '../../ports/clock.ts';
+import type { BreakerRecord, GateStore, PreflightRecord } from '../../ports/gate-store.ts';
 import type { NodeInfo, NodeRegistry } from '../../ports/node-registry.ts';
+import { SqliteGateTables } from './gate-tables.ts';
 import type {
   ClaimRequest,
   DeadLetter,
@@ -54,12 +56,13 @@ const view = (row: TaskRow): rules.WriteTarget => ({
 });
 
 /** The embedded TaskStore: one SQLite file, safe to share between processes (WAL + IMMEDIATE transactions). */
-export class SqliteTaskStore implements TaskStore, NodeRegistry {
+export class SqliteTaskStore implements TaskStore, NodeRegistry, GateStore {
   readonly #db: Database.Database;
   readonly #sql: Statements;
   readonly #clock: Clock;
   readonly #claimer: Claimer;
   readonly #transitions: TransitionWriter;
+  readonly #gates: SqliteGateTables;
 
   constructor(options: SqliteTaskStoreOptions) {
     this.#clock = options.clock ?? systemClock;
@@ -80,6 +83,23 @@ export class SqliteTaskStore implements TaskStore, NodeRegistry {
     this.#sql = prepareStatements(this.#db);
     this.#claimer = new Claimer(this.#db, this.#sql);
     this.#transitions = new TransitionWriter(this.#db, this.#sql);
+    this.#gates = new SqliteGateTables(this.#db, this.#clock);
+  }
+
+  listBreakers(): Promise<BreakerRecord[]> {
+    return this.#gates.listBreakers();
+  }
+
+  putBreaker(record: Omit<BreakerRecord, 'revision' | 'updatedAt'>, expectedRevision: number): Promise<number> {
+    return this.#gates.putBreaker(record, expectedRevision);
+  }
+
+  listPreflight(): Promise<PreflightRecord[]> {
+    return this.#gates.listPreflight();
+  }
+
+  putPreflight(record: PreflightRecord): Promise<void> {
+    return this.#gates.putPreflight(record);
   }
 
   /** Runs `fn` in a BEGIN IMMEDIATE transaction: the write lock is taken up front, so

@@ -1,0 +1,97 @@
+import { initialTransition, transition, type SnapshotFrom } from 'xstate';
+import { ErrorCode, toError } from '../errors.ts';
+import { circuitBreakerMachine, type BreakerEvent, type BreakerSettings } from '../machines/circuit-breaker.ts';
+import type { Clock } from '../ports/clock.ts';
+import type { BreakerRecord, GateStore } from '../ports/gate-store.ts';
+import type { Logger } from '../ports/logger.ts';
+
+type BreakerSnapshot = SnapshotFrom<typeof circuitBreakerMachine>;
+export type AttemptVerdict = 'succeeded' | 'transient' | 'permanent';
+
+export interface BreakerGates {
+  /** Keys whose tasks must not be claimed. */
+  blocked: string[];
+  /** Keys whose breaker admits one probe now (half-open, or open with the pause over). */
+  probeable: string[];
+}
+
+/**
+ * The node's view of every circuit breaker, kept in the store so all processes (and, with the
+ * NATS store, all nodes) share it. Every change is a compare-and-set of the breaker machine's
+ * snapshot, so exactly one claimer wins the half-open probe.
+ */
+export class BreakerBoard {
+  #records = new Map<string, BreakerRecord>();
+
+  constructor(
+    private readonly deps: { store: GateStore; clock: Clock; log: Logger },
+  ) {}
+
+  async refresh(): Promise<void> {
+    this.#records = new Map((await this.deps.store.listBreakers()).map((r) => [r.key, r]));
+  }
+
+  gates(now = this.deps.clock.now()): BreakerGates {
+    const gates: BreakerGates = { blocked: [], probeable: [] };
+    for (const record of this.#records.values()) {
+      const snapshot = restore(record.snapshot);
+      const value = snapshot.value;
+      if (value === 'open') (record.openUntil !== undefined && now >= record.openUntil ? gates.probeable : gates.blocked).push(record.key);
+      else if (value === 'halfOpen') (snapshot.context.probe === undefined ? gates.probeable : gates.blocked).push(record.key);
+    }
+    return gates;
+  }
+
+  /** Tries to make `taskId` the key's one half-open probe. */
+  async takeProbe(key: string, taskId: string, settings: BreakerSettings): Promise<boolean> {
+    const now = this.deps.clock.now();
+    const after = await this.#update(key, settings, [{ type: 'time.tick', now }, { type: 'probe.take', now, taskId }]);
+    return after?.value === 'halfOpen' && after.context.probe === taskId;
+  }
+
+  async releaseProbe(key: string, taskId: string, settings: BreakerSettings): Promise<void> {
+    if (this.#records.get(key) === undefined) return;
+    await this.#update(key, settings, [{ type: 'probe.release', now: this.deps.clock.now(), taskId }]).catch((err: unknown) =>
+      this.deps.log.error({ err: toError(err), key }, 'breaker probe release failed'),
+    );
+  }
+
+  /** Feeds an attempt's verdict to the task's breaker. Never throws: gating must not fail a task. */
+  async report(key: string, taskId: string, verdict: AttemptVerdict, settings: BreakerSettings): Promise<void> {
+    // No record and a success: nothing to say (keeps the happy path free of writes).
+    if (verdict === 'succeeded' && !this.#records.has(key)) return;
+    const now = this.deps.clock.now();
+    const event: BreakerEvent = verdict === 'succeeded' ? { type: 'attempt.succeeded', now, taskId, settings } : { type: 'attempt.failed', now, taskId, transient: verdict === 'transient', settings };
+    await this.#update(key, settings, [event]).catch((err: unknown) => this.deps.log.error({ err: toError(err), key }, 'breaker update failed'));
+  }
+
+  async #update(key: string, settings: BreakerSettings, events: BreakerEvent[]): Promise<BreakerSnapshot | undefined> {
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const record = this.#records.get(key);
+      const before = record ? restore(record.snapshot) : initialTransition(circuitBreakerMachine, { key, settings })[0];
+      let after = before;
+      for (const event of events) after = transition(circuitBreakerMachine, after, event)[0];
+      const persisted = circuitBreakerMachine.getPersistedSnapshot(after);
+      if (record && JSON.stringify(persisted) === JSON.stringify(record.snapshot)) return after;
+      if (!record && after.value === 'closed' && after.context.failures === 0) return after;
+      try {
+        const openUntil = after.context.openUntil;
+        const next = { key, state: after.value, snapshot: persisted, ...(openUntil === undefined ? {} : { openUntil }) };
+        const revision = await this.deps.store.putBreaker(next, record?.revision ?? 0);
+        this.#records.set(key, { ...next, revision, updatedAt: this.deps.clock.now() });
+        if (after.value !== before.value) {
+          this.deps.log.warn({ key, from: before.value, to: after.value, openUntil }, `breaker ${after.value}`);
+        }
+        return after;
+      } catch (err) {
+        if ((err as { code?: string }).code !== ErrorCode.StoreConflict) throw err;
+        await this.refresh();
+      }
+    }
+    throw new Error(`breaker ${key}: too many concurrent updates`);
+  }
+}
+
+function restore(persisted: unknown): BreakerSnapshot {
+  return circuitBreakerMachine.resolveState(persisted as Parameters<typeof circuitBreakerMachine.resolveState>[0]);
+}

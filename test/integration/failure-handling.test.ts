@@ -1,0 +1,92 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { fixtureAgent, startTestNode, waitForState, type TestNode } from '../support/test-node.ts';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('failure handling through a real node', () => {
+  let t: TestNode | undefined;
+  afterEach(async () => {
+    await t?.dispose();
+    t = undefined;
+  });
+
+  it('backs off a 429-emitting command agent, honours its Retry-After, and succeeds', async () => {
+    const script = fileURLToPath(new URL('../fixtures/rate-limited.sh', import.meta.url));
+    t = await startTestNode({ agents: { cli: { command: ['sh', script, '{{input.counter}}'], retry: { transient: { maxAttempts: 5, baseMs: 10, maxMs: 50 } } } } });
+    const id = (await t.node.store.submit({ kind: 'cli', input: { counter: join(t.dir, 'count') } })).task.id;
+    const task = await waitForState(t.node, id, ['succeeded', 'failed'], 20_000);
+    expect(task).toMatchObject({ state: 'succeeded', result: { ok: true, runs: 3 }, attempts: { transient: 2, permanent: 0 } });
+    const runs = task.history.filter((h) => h.to === 'running').map((h) => h.at);
+    expect(runs).toHaveLength(3);
+    // Never sooner than the provider's Retry-After (1 s), although the backoff cap is 50 ms.
+    expect(runs[1]! - runs[0]!).toBeGreaterThanOrEqual(1000);
+    expect(runs[2]! - runs[1]!).toBeGreaterThanOrEqual(1000);
+  });
+
+  it('opens the breaker after N transient failures, blocks only its key, probes once per half-open, closes on success', async () => {
+    t = await startTestNode({
+      node: { concurrency: 8 },
+      agents: {
+        prov: { module: fixtureAgent('provider.ts'), retry: { transient: { maxAttempts: 100, baseMs: 1, maxMs: 5 } }, breaker: { threshold: 3, pauseMs: 600, maxPauseMs: 1200 } },
+        echo: { module: fixtureAgent('echo.ts') },
+      },
+    });
+    const store = t.node.store;
+    const ids = [];
+    for (let i = 0; i < 8; i++) ids.push((await store.submit({ kind: 'prov', input: { dir: t.dir } })).task.id);
+    for (let i = 0; i < 200 && (await store.listBreakers())[0]?.state !== 'open'; i++) await sleep(10);
+    expect((await store.listBreakers())[0]).toMatchObject({ key: 'prov', state: 'open' });
+
+    // Other keys are unaffected while it is open.
+    const echo = (await store.submit({ kind: 'echo' })).task.id;
+    await waitForState(t.node, echo, ['succeeded']);
+
+    // Still down: the half-open probe fails and the breaker re-opens (one probe, not eight).
+    for (let i = 0; i < 300 && t.log.lines.filter((l) => l.msg === 'breaker probe started').length < 1; i++) await sleep(10);
+    for (let i = 0; i < 300 && (await store.listBreakers())[0]?.state !== 'open'; i++) await sleep(10);
+    writeFileSync(join(t.dir, 'provider-up'), '');
+    for (const id of ids) await waitForState(t.node, id, ['succeeded'], 20_000);
+    expect((await store.listBreakers())[0]?.state).toBe('closed');
+
+    const probes = t.log.lines.filter((l) => l.msg === 'breaker probe started');
+    expect(probes.length).toBeGreaterThanOrEqual(2);
+    // Each half-open window admitted exactly one attempt. Attempts already in flight when the
+    // breaker opened may still start just after it (each takes ~30 ms): skip the first 250 ms.
+    const opened = t.log.lines.filter((l) => l.msg === 'breaker open').map((l) => l.fields.at as number);
+    const closedAt = t.log.lines.find((l) => l.msg === 'breaker closed')!.fields.at as number;
+    const attempts = readFileSync(join(t.dir, 'attempts.log'), 'utf8').trim().split('\n').map((line) => Number(line.split(' ')[0]));
+    const during = attempts.filter((at) => at > opened[0]! + 250 && at < closedAt);
+    expect(during.length).toBe(probes.length);
+  });
+
+  it('holds a kind while its preflight fails and runs its tasks once it passes', async () => {
+    const flag = join(tmpdir(), `reeve-preflight-${randomUUID()}`);
+    t = await startTestNode({
+      agents: {
+        gated: {
+          module: fixtureAgent('echo.ts'),
+          preflight: { command: ['node', '-e', 'process.exit(require("fs").existsSync(process.argv[1]) ? 0 : 1)', flag], timeoutMs: 5000, ttlMs: 100 },
+        },
+        other: { module: fixtureAgent('echo.ts') },
+      },
+    });
+    const id = (await t.node.store.submit({ kind: 'gated' })).task.id;
+    const other = (await t.node.store.submit({ kind: 'other' })).task.id;
+    await waitForState(t.node, other, ['succeeded']);
+    for (let i = 0; i < 100 && (await t.node.store.listPreflight()).length === 0; i++) await sleep(20);
+    expect(await t.node.store.listPreflight()).toEqual([expect.objectContaining({ kind: 'gated', ok: false })]);
+    expect((await t.node.store.get(id))?.state).toBe('queued');
+    writeFileSync(flag, '');
+    try {
+      await waitForState(t.node, id, ['succeeded']);
+      expect(await t.node.store.listPreflight()).toEqual([expect.objectContaining({ kind: 'gated', ok: true })]);
+    } finally {
+      rmSync(flag, { force: true });
+    }
+  });
+});
