@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { statusReport } from '../../src/cli/status.ts';
+import { openSqliteTaskStore } from '../../src/store/sqlite/sqlite-task-store.ts';
 import { fixtureAgent, startTestNode, waitForState, type TestNode } from '../support/test-node.ts';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -41,6 +43,11 @@ describe('failure handling through a real node', () => {
     for (let i = 0; i < 8; i++) ids.push((await store.submit({ kind: 'prov', input: { dir: t.dir } })).task.id);
     for (let i = 0; i < 200 && (await store.listBreakers())[0]?.state !== 'open'; i++) await sleep(10);
     expect((await store.listBreakers())[0]).toMatchObject({ key: 'prov', state: 'open' });
+    // Another process (here: another connection, as the CLI opens) sees it in `reeve status --json`.
+    const cli = openSqliteTaskStore({ path: t.config.store.path });
+    const status = await statusReport(cli, Date.now());
+    await cli.close();
+    expect(status.breakers).toEqual([expect.objectContaining({ key: 'prov', state: expect.stringMatching(/open|halfOpen/) })]);
 
     // Other keys are unaffected while it is open.
     const echo = (await store.submit({ kind: 'echo' })).task.id;
