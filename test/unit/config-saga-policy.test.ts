@@ -33,6 +33,7 @@ describe('sagaPolicyFor', () => {
       crashLimit: 4,
       timeoutIs: 'permanent',
       maxRetryAfterMs: 600_000,
+      poisonRepeats: 3,
     });
   });
 

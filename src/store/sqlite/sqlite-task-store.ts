@@ -6,6 +6,7 @@ import type { Clock } from '../../ports/clock.ts';
 import type { BreakerRecord, GateStore, PreflightRecord } from '../../ports/gate-store.ts';
 import type { NodeInfo, NodeRegistry } from '../../ports/node-registry.ts';
 import { SqliteGateTables } from './gate-tables.ts';
+import { SqliteSideTables } from './side-tables.ts';
 import type {
   ClaimRequest,
   DeadLetter,
@@ -24,7 +25,6 @@ import type { TaskState } from '../../protocol/task-states.ts';
 import { submitRequestSchema, type Annotation, type SubmitRequest, type TaskRecord } from '../../protocol/task.ts';
 import { parseOrThrow } from '../../protocol/validate.ts';
 import { systemClock } from '../../system-clock.ts';
-import { deadLetterExcerpt, truncatePayload } from '../dead-letters.ts';
 import * as schemas from '../request-schemas.ts';
 import { newTaskId } from '../task-id.ts';
 import * as rules from '../write-rules.ts';
@@ -63,6 +63,7 @@ export class SqliteTaskStore implements TaskStore, NodeRegistry, GateStore {
   readonly #claimer: Claimer;
   readonly #transitions: TransitionWriter;
   readonly #gates: SqliteGateTables;
+  readonly #side: SqliteSideTables;
 
   constructor(options: SqliteTaskStoreOptions) {
     this.#clock = options.clock ?? systemClock;
@@ -84,6 +85,7 @@ export class SqliteTaskStore implements TaskStore, NodeRegistry, GateStore {
     this.#claimer = new Claimer(this.#db, this.#sql);
     this.#transitions = new TransitionWriter(this.#db, this.#sql);
     this.#gates = new SqliteGateTables(this.#db, this.#clock);
+    this.#side = new SqliteSideTables(this.#sql, this.#clock);
   }
 
   listBreakers(): Promise<BreakerRecord[]> {
@@ -336,49 +338,20 @@ export class SqliteTaskStore implements TaskStore, NodeRegistry, GateStore {
     return Object.fromEntries(this.#sql.countByState.all().map((r) => [r.state, r.n]));
   }
 
-  async addDeadLetter(letter: DeadLetterInput): Promise<DeadLetter> {
-    const input = parseOrThrow(schemas.deadLetterSchema, letter, 'dead letter');
-    const receivedAt = this.#clock.now();
-    const payload = truncatePayload(input.payload);
-    const excerpt = deadLetterExcerpt(input.payload);
-    const { seq } = this.#sql.insertDeadLetter.get({ ...input, id: input.id ?? null, payload, excerpt, receivedAt })!;
-    const { id, ...rest } = input;
-    return { ...rest, ...(id === undefined ? {} : { id }), payload, excerpt, receivedAt, seq };
+  addDeadLetter(letter: DeadLetterInput): Promise<DeadLetter> {
+    return this.#side.addDeadLetter(letter);
   }
 
-  async listDeadLetters(limit = 100): Promise<DeadLetter[]> {
-    parseOrThrow(schemas.limitArg, limit, 'limit');
-    return this.#sql.listDeadLetters.all(limit).map((r) => {
-      const letter: DeadLetter = {
-        seq: r.seq as number,
-        receivedAt: r.received_at as number,
-        source: r.source as string,
-        code: r.code as string,
-        reason: r.reason as string,
-        excerpt: r.excerpt as string,
-        payload: r.payload as string,
-      };
-      if (r.task_id !== null) letter.id = r.task_id as string;
-      return letter;
-    });
+  listDeadLetters(limit = 100): Promise<DeadLetter[]> {
+    return this.#side.listDeadLetters(limit);
   }
 
-  async recordNode(info: NodeInfo): Promise<void> {
-    this.#sql.upsertNode.run({ ...info });
+  recordNode(info: NodeInfo): Promise<void> {
+    return this.#side.recordNode(info);
   }
 
-  async listNodes(): Promise<NodeInfo[]> {
-    return this.#sql.listNodes.all().map((r) => ({
-      id: r.id as string,
-      incarnation: r.incarnation as string,
-      state: r.state as NodeInfo['state'],
-      capacity: r.capacity as number,
-      running: r.running as number,
-      startedAt: r.started_at as number,
-      lastSeenAt: r.last_seen_at as number,
-      pid: r.pid as number,
-      host: r.host as string,
-    }));
+  listNodes(): Promise<NodeInfo[]> {
+    return this.#side.listNodes();
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,60 @@
+import type { Clock } from '../../ports/clock.ts';
+import type { NodeInfo } from '../../ports/node-registry.ts';
+import type { DeadLetter, DeadLetterInput } from '../../ports/task-store.ts';
+import { parseOrThrow } from '../../protocol/validate.ts';
+import { deadLetterExcerpt, truncatePayload } from '../dead-letters.ts';
+import * as schemas from '../request-schemas.ts';
+import type { Statements } from './statements.ts';
+
+/** Dead letters and node membership: small tables beside the tasks, no task rules involved. */
+export class SqliteSideTables {
+  constructor(
+    private readonly sql: Statements,
+    private readonly clock: Clock,
+  ) {}
+
+  async addDeadLetter(letter: DeadLetterInput): Promise<DeadLetter> {
+    const input = parseOrThrow(schemas.deadLetterSchema, letter, 'dead letter');
+    const receivedAt = this.clock.now();
+    const payload = truncatePayload(input.payload);
+    const excerpt = deadLetterExcerpt(input.payload);
+    const { seq } = this.sql.insertDeadLetter.get({ ...input, id: input.id ?? null, payload, excerpt, receivedAt })!;
+    const { id, ...rest } = input;
+    return { ...rest, ...(id === undefined ? {} : { id }), payload, excerpt, receivedAt, seq };
+  }
+
+  async listDeadLetters(limit = 100): Promise<DeadLetter[]> {
+    parseOrThrow(schemas.limitArg, limit, 'limit');
+    return this.sql.listDeadLetters.all(limit).map((r) => {
+      const letter: DeadLetter = {
+        seq: r.seq as number,
+        receivedAt: r.received_at as number,
+        source: r.source as string,
+        code: r.code as string,
+        reason: r.reason as string,
+        excerpt: r.excerpt as string,
+        payload: r.payload as string,
+      };
+      if (r.task_id !== null) letter.id = r.task_id as string;
+      return letter;
+    });
+  }
+
+  async recordNode(info: NodeInfo): Promise<void> {
+    this.sql.upsertNode.run({ ...info });
+  }
+
+  async listNodes(): Promise<NodeInfo[]> {
+    return this.sql.listNodes.all().map((r) => ({
+      id: r.id as string,
+      incarnation: r.incarnation as string,
+      state: r.state as NodeInfo['state'],
+      capacity: r.capacity as number,
+      running: r.running as number,
+      startedAt: r.started_at as number,
+      lastSeenAt: r.last_seen_at as number,
+      pid: r.pid as number,
+      host: r.host as string,
+    }));
+  }
+}
