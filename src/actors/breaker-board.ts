@@ -22,6 +22,8 @@ export interface BreakerGates {
  */
 export class BreakerBoard {
   #records = new Map<string, BreakerRecord>();
+  /** State changes made by this node, per key and target state (for logs and metrics). */
+  readonly changes = new Map<string, number>();
 
   constructor(
     private readonly deps: { store: GateStore; clock: Clock; log: Logger },
@@ -80,7 +82,9 @@ export class BreakerBoard {
         const revision = await this.deps.store.putBreaker(next, record?.revision ?? 0);
         this.#records.set(key, { ...next, revision, updatedAt: this.deps.clock.now() });
         if (after.value !== before.value) {
-          this.deps.log.warn({ key, from: before.value, to: after.value, openUntil }, `breaker ${after.value}`);
+          const counter = `${key}:${after.value}`;
+          this.changes.set(counter, (this.changes.get(counter) ?? 0) + 1);
+          this.deps.log.warn({ key, from: before.value, to: after.value, openUntil, times: this.changes.get(counter) }, `breaker ${after.value}`);
         }
         return after;
       } catch (err) {

@@ -1,0 +1,325 @@
+import { closeSync, fstatSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
+import { ErrorCode, ReeveError } from '../errors.ts';
+
+export interface RunLogOptions {
+  /** Directory of the log files; created if missing. */
+  dir: string;
+  /** Names the files: `<runId>.log`, `<runId>.log.1`, … A single path segment. */
+  runId: string;
+  /** Size at which the current file is rotated, in bytes. Default 5 MiB. */
+  maxBytes?: number;
+  /** Files kept, the current one included (`<runId>.log` … `<runId>.log.<keepFiles-1>`). Default 3. */
+  keepFiles?: number;
+  /** Values replaced by `[redacted]` in the file and the tail. Values under 4 characters are ignored. */
+  secrets: readonly string[];
+  /** Lines kept in memory for `tail()`. Default 50. */
+  tailLines?: number;
+  /**
+   * Called once, with the fs error (`code` ENOSPC, EACCES, ENOTDIR, …), when the log cannot be
+   * opened or written; from then on output is dropped (the tail is still kept). Never called
+   * during `openRunLog` itself, so the callback may refer to the returned log.
+   */
+  onError?(err: Error): void;
+}
+
+/** A per-run log of a command agent's stdout and stderr: prefixed lines, redacted, rotated by size. */
+export interface RunLog {
+  /** The current file. Rotated files are `${path}.1`, `${path}.2`, … (oldest last). */
+  readonly path: string;
+  /** Never throws. Partial lines wait for their newline (or for `close()`). */
+  write(stream: 'stdout' | 'stderr', chunk: string | Buffer): void;
+  /** The last `tailLines` complete lines of both streams as they interleaved, redacted, without prefix. */
+  tail(): string[];
+  /** Writes any partial lines, then closes the file. Idempotent; later writes are dropped. */
+  close(): Promise<void>;
+}
+
+/**
+ * Longest line kept in memory or written as one line, in UTF-16 code units. Longer output
+ * (a progress bar, a minified blob without newlines) is broken into lines of this size, so
+ * memory stays bounded and nothing is lost.
+ */
+export const MAX_LINE_CHARS = 65_536;
+const REDACTED = '[redacted]';
+// A 1-3 character "secret" ("1", "dev", "yes") would match all over ordinary output and
+// shred the log, while a value that short is guessable in a few tries anyway: redacting it
+// costs the log its use and protects nothing.
+const MIN_SECRET_CHARS = 4;
+
+export function openRunLog(options: RunLogOptions): RunLog {
+  return new FileRunLog(options);
+}
+
+interface StreamState {
+  prefix: string;
+  decoder: StringDecoder;
+  /** Raw (unredacted) text after the last newline. */
+  partial: string;
+}
+
+/*
+ * Synchronous appends on one fd, not a write stream, because:
+ * - rotation by size is exact: the size is known after every write, and a rename never races
+ *   a stream's queued writes;
+ * - an error (ENOSPC) surfaces at the call, where it is caught once; a stream reports it
+ *   later through an 'error' event, after having buffered;
+ * - a stream queues in memory whatever the child prints faster than the disk takes it.
+ * The cost is one write(2) per chunk (a pipe read is at most 64 KiB), into the page cache:
+ * bench/spawn.ts measures 10 MB at a few tens of ms. On a slow network disk this would block
+ * the event loop; the data dir is expected to be local.
+ */
+class FileRunLog implements RunLog {
+  readonly path: string;
+  private readonly maxBytes: number;
+  private readonly keepFiles: number;
+  private readonly tailLines: number;
+  private readonly redactor: Redactor;
+  private readonly streams: Record<'stdout' | 'stderr', StreamState>;
+  private readonly lines: string[] = [];
+  private fd: number | undefined;
+  private size = 0;
+  private openError: unknown;
+  private hasFailed = false;
+  private isClosed = false;
+
+  constructor(private readonly options: RunLogOptions) {
+    this.maxBytes = positiveInt('maxBytes', options.maxBytes ?? 5 * 1024 * 1024, 1);
+    this.keepFiles = positiveInt('keepFiles', options.keepFiles ?? 3, 1);
+    this.tailLines = positiveInt('tailLines', options.tailLines ?? 50, 0);
+    if (!/^[^/\\\0]+$/.test(options.runId) || options.runId === '.' || options.runId === '..') {
+      throw new ReeveError(ErrorCode.InvalidInput, `runLog.runId must be a single path segment (got ${JSON.stringify(options.runId)})`);
+    }
+    this.path = join(options.dir, `${options.runId}.log`);
+    this.redactor = new Redactor(options.secrets);
+    this.streams = {
+      stdout: { prefix: 'out| ', decoder: new StringDecoder('utf8'), partial: '' },
+      stderr: { prefix: 'err| ', decoder: new StringDecoder('utf8'), partial: '' },
+    };
+    try {
+      mkdirSync(options.dir, { recursive: true });
+      this.fd = openSync(this.path, 'a');
+      this.size = fstatSync(this.fd).size;
+    } catch (err) {
+      this.openError = err; // reported by the first write or close, not before the caller has the log
+    }
+  }
+
+  write(stream: 'stdout' | 'stderr', chunk: string | Buffer): void {
+    if (this.isClosed) return;
+    try {
+      this.reportOpenError();
+      const st = this.streams[stream];
+      const text = typeof chunk === 'string' ? chunk : st.decoder.write(chunk);
+      if (text === '') return;
+      let buf = st.partial + text;
+      const out: string[] = [];
+      const nl = buf.lastIndexOf('\n');
+      if (nl >= 0) {
+        // A secret never holds a newline (Redactor splits them), so none spans this cut.
+        splitLines(this.redactor.redact(buf.slice(0, nl)), out, true);
+        buf = buf.slice(nl + 1);
+      }
+      st.partial = this.breakLongPartial(buf, out);
+      this.emit(st.prefix, out);
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  tail(): string[] {
+    return this.tailLines === 0 ? [] : this.lines.slice(-this.tailLines);
+  }
+
+  async close(): Promise<void> {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    try {
+      this.reportOpenError();
+      for (const st of Object.values(this.streams)) {
+        const rest = st.partial + st.decoder.end();
+        st.partial = '';
+        const out: string[] = [];
+        if (rest !== '') splitLines(this.redactor.redact(rest), out, true);
+        this.emit(st.prefix, out);
+      }
+      if (this.fd !== undefined) closeSync(this.fd);
+      this.fd = undefined;
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  /**
+   * Emits the head of a partial line that outgrew MAX_LINE_CHARS and returns what stays
+   * buffered: at least `lookbehind` characters, so a secret whose first part arrived in this
+   * chunk is still whole when the next chunk completes it.
+   */
+  private breakLongPartial(partial: string, out: string[]): string {
+    const { lookbehind } = this.redactor;
+    if (partial.length <= MAX_LINE_CHARS + lookbehind) return partial;
+    const want = Math.floor((partial.length - lookbehind) / MAX_LINE_CHARS) * MAX_LINE_CHARS;
+    const cut = this.redactor.safeCut(partial, want);
+    if (cut <= 0) return partial;
+    splitLines(this.redactor.redact(partial.slice(0, cut)), out, false);
+    return partial.slice(cut);
+  }
+
+  private emit(prefix: string, out: readonly string[]): void {
+    if (out.length === 0) return;
+    if (this.tailLines > 0) {
+      for (const line of out.length > this.tailLines ? out.slice(-this.tailLines) : out) this.lines.push(line);
+      // Trim in batches: amortized O(1) per line instead of a shift per line.
+      if (this.lines.length > 2 * this.tailLines) this.lines.splice(0, this.lines.length - this.tailLines);
+    }
+    if (this.fd !== undefined) this.append(out.map((line) => `${prefix}${line}\n`));
+  }
+
+  /** Appends whole lines, rotating before a line that would take the file past maxBytes. */
+  private append(pieces: readonly string[]): void {
+    const all = pieces.join('');
+    const allBytes = Buffer.byteLength(all);
+    if (this.size + allBytes <= this.maxBytes) return this.writeText(all, allBytes);
+    let batch = '';
+    let batchBytes = 0;
+    for (const piece of pieces) {
+      const bytes = Buffer.byteLength(piece);
+      // A line larger than maxBytes on its own still goes, alone, into a fresh file.
+      if (this.size + batchBytes + bytes > this.maxBytes && this.size + batchBytes > 0) {
+        this.writeText(batch, batchBytes);
+        this.rotate();
+        batch = '';
+        batchBytes = 0;
+      }
+      batch += piece;
+      batchBytes += bytes;
+    }
+    this.writeText(batch, batchBytes);
+  }
+
+  private writeText(text: string, bytes: number): void {
+    if (bytes === 0 || this.fd === undefined) return;
+    const buf = Buffer.from(text);
+    for (let off = 0; off < buf.length; ) {
+      const n = writeSync(this.fd, buf, off);
+      if (n <= 0) throw new Error(`write to ${this.path} made no progress`);
+      off += n;
+    }
+    this.size += bytes;
+  }
+
+  private rotate(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+    const name = (i: number) => (i === 0 ? this.path : `${this.path}.${i}`);
+    if (this.keepFiles === 1) rmSync(this.path, { force: true });
+    // rename() replaces the target, so the oldest file drops off as the others shift up.
+    for (let i = this.keepFiles - 1; i >= 1; i--) {
+      try {
+        renameSync(name(i - 1), name(i));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+    }
+    this.fd = openSync(this.path, 'a');
+    this.size = 0;
+  }
+
+  private reportOpenError(): void {
+    if (this.openError === undefined) return;
+    const err = this.openError;
+    this.openError = undefined;
+    this.fail(err);
+  }
+
+  /** Reports the first failure and stops writing; the tail is still kept. */
+  private fail(err: unknown): void {
+    if (this.fd !== undefined) {
+      try {
+        closeSync(this.fd);
+      } catch {
+        // The fd is dropped either way; the error worth reporting is the one we already hold.
+      }
+      this.fd = undefined;
+    }
+    if (this.hasFailed) return;
+    this.hasFailed = true;
+    try {
+      this.options.onError?.(err instanceof Error ? err : new Error(String(err)));
+    } catch {
+      // write() runs in a child's 'data' listener, where a throw would crash the node.
+    }
+  }
+}
+
+/** Finds configured secrets in text and replaces them. */
+class Redactor {
+  /** Characters a partial line must keep so a secret split across chunks is still found whole. */
+  readonly lookbehind: number;
+  private readonly secrets: readonly string[];
+  private readonly pattern: RegExp | undefined;
+
+  constructor(secrets: readonly string[]) {
+    // Output is redacted line by line, so a multi-line secret (a PEM key) is matched line by line.
+    const parts = secrets.flatMap((s) => s.split(/\r?\n/)).filter((s) => s.length >= MIN_SECRET_CHARS);
+    // Longest first: where two secrets start at the same place, the alternation takes the longer.
+    this.secrets = [...new Set(parts)].sort((a, b) => b.length - a.length);
+    this.lookbehind = Math.max(0, (this.secrets[0]?.length ?? 0) - 1);
+    this.pattern = this.secrets.length === 0 ? undefined : new RegExp(this.secrets.map(escapeRegExp).join('|'), 'g');
+  }
+
+  redact(text: string): string {
+    return this.pattern === undefined ? text : text.replace(this.pattern, REDACTED);
+  }
+
+  /** The largest index ≤ `cut` that does not fall inside an occurrence of a secret. */
+  safeCut(text: string, cut: number): number {
+    for (let moved = true; moved && cut > 0; ) {
+      moved = false;
+      for (const s of this.secrets) {
+        for (let i = text.indexOf(s, Math.max(0, cut - s.length + 1)); i !== -1 && i < cut; i = text.indexOf(s, i + 1)) {
+          if (i + s.length > cut) {
+            cut = i;
+            moved = true;
+            break;
+          }
+        }
+      }
+    }
+    return cut;
+  }
+}
+
+/** Splits text into lines of at most MAX_LINE_CHARS; `isComplete` text ends at a newline (drop its `\r`). */
+function splitLines(text: string, out: string[], isComplete: boolean): void {
+  for (let line of text.split('\n')) {
+    if (isComplete && line.endsWith('\r')) line = line.slice(0, -1);
+    if (line.length <= MAX_LINE_CHARS) {
+      out.push(line);
+      continue;
+    }
+    for (let start = 0; start < line.length; ) {
+      let end = Math.min(start + MAX_LINE_CHARS, line.length);
+      // Never split a surrogate pair: half an emoji is not valid UTF-8 in the file.
+      if (end < line.length && isHighSurrogate(line.charCodeAt(end - 1))) end--;
+      out.push(line.slice(start, end));
+      start = end;
+    }
+  }
+}
+
+function isHighSurrogate(code: number): boolean {
+  return code >= 0xd800 && code <= 0xdbff;
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+function positiveInt(name: string, value: number, min: number): number {
+  if (!Number.isInteger(value) || value < min) {
+    throw new ReeveError(ErrorCode.InvalidInput, `runLog.${name} must be an integer ≥ ${min} (got ${value})`);
+  }
+  return value;
+}
