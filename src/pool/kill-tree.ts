@@ -63,12 +63,13 @@ export async function killRunTree(options: KillRunTreeOptions): Promise<KillRepo
     living = await tree.waitGone(performance.now() + KILL_CONFIRM_MS, pollMs);
   }
   // The last walk: an escapee forked during the kill, or one the group signal missed.
+  let killedLate = false;
   for (const stat of living.length > 0 ? living : tree.living()) {
     tree.addSurvivor(stat.pid, tree.isGroupMember(stat) ? 'survived SIGKILL of the group' : 'escaped the process group');
-    report.sigkill = true;
-    tree.signalOne(stat, 'SIGKILL');
+    killedLate = tree.signalOne(stat, 'SIGKILL') || killedLate;
   }
-  if (report.sigkill) {
+  if (killedLate) {
+    report.sigkill = true;
     for (const stat of await tree.waitGone(performance.now() + KILL_CONFIRM_MS, pollMs)) {
       tree.addSurvivor(stat.pid, `still alive after SIGKILL (state ${stat.state})`);
     }
@@ -135,7 +136,7 @@ class RunTree {
     let any = grouped;
     for (const stat of living) {
       const reached = grouped && this.isGroupMember(stat);
-      if (!this.isGroupMember(stat)) this.addSurvivor(stat.pid, 'escaped the process group');
+      if (this.pgid !== undefined && !this.isGroupMember(stat)) this.addSurvivor(stat.pid, 'escaped the process group');
       if (!reached || everyone) any = this.signalOne(stat, signal) || any;
     }
     return any;
@@ -144,7 +145,7 @@ class RunTree {
   /** Signals one process after re-checking its identity, so a reused pid is left alone. */
   signalOne(stat: ProcStat, signal: NodeJS.Signals): boolean {
     if (stat.pid <= 1 || this.untouchable.has(stat.pid) || !isAlive(stat.pid, stat.starttime)) return false;
-    return this.kill(stat.pid, signal, stat.pid);
+    return this.kill(stat.pid, signal);
   }
 
   isGroupMember(stat: ProcStat): boolean {
@@ -168,10 +169,11 @@ class RunTree {
       return false;
     }
     if (!living.some((s) => this.isGroupMember(s))) return false;
-    return this.kill(-this.pgid, signal, this.pgid);
+    return this.kill(-this.pgid, signal);
   }
 
-  private kill(target: number, signal: NodeJS.Signals, pid: number): boolean {
+  /** `process.kill` where ESRCH means "already gone" and EPERM is noted; a negative target is a group. */
+  private kill(target: number, signal: NodeJS.Signals): boolean {
     try {
       process.kill(target, signal);
       return true;
@@ -179,7 +181,9 @@ class RunTree {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ESRCH') return false; // it exited on its own: the normal case
       if (code === 'EPERM') {
-        this.addSurvivor(pid, `not permitted to send ${signal} (EPERM)${target < 0 ? ' to the process group' : ''}`);
+        // For a group, the members are then signalled one by one and each EPERM is reported.
+        if (target < 0) this.options.log?.warn({ pgid: -target, signal }, 'not permitted to signal the process group');
+        else this.addSurvivor(target, `not permitted to send ${signal} (EPERM)`);
         return false;
       }
       throw err;
