@@ -25,7 +25,10 @@ import type { Logger } from './ports/logger.ts';
 import type { NodeInfo } from './ports/node-registry.ts';
 import type { StoredTask } from './ports/task-store.ts';
 import type { Timers } from './ports/timers.ts';
+import { reapOrphans } from './actors/reaper.ts';
 import { CommandRunner } from './pool/command-runner.ts';
+import { osProcessControl } from './pool/os-process-control.ts';
+import { SqliteProcessRegistry } from './store/sqlite/process-registry.ts';
 import { CompositeRunner } from './pool/composite-runner.ts';
 import { ModuleRunner } from './pool/module-runner.ts';
 import { openSqliteTaskStore, type SqliteTaskStore } from './store/sqlite/sqlite-task-store.ts';
@@ -70,9 +73,21 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
   const owner = `${id}:${incarnation}`;
   const log = options.log.child({ node: id, incarnation });
   const store = openSqliteTaskStore({ path: config.store.path, clock, durability: config.store.durability });
+  const processes = new SqliteProcessRegistry(join(config.node.dataDir, 'processes.db'), clock);
+  const control = osProcessControl({ protectedPids: config.node.protectedPids });
+  const reap = () =>
+    reapOrphans({ registry: processes, control, liveOwners: new Set([owner]), protectedPids: new Set(config.node.protectedPids), graceMs: 2_000, log: log.child({ component: 'reaper' }) });
   const runner = new CompositeRunner(
     moduleRunner(config, clock),
-    new CommandRunner({ clock, envAllowList: config.node.envAllowList }),
+    new CommandRunner({
+      clock,
+      envAllowList: config.node.envAllowList,
+      registry: processes,
+      owner: { nodeId: id, incarnation },
+      protectedPids: config.node.protectedPids,
+      logDir: join(config.node.dataDir, 'logs'),
+      secrets: config.secrets,
+    }),
   );
   let plans: Map<string, KindPlan> = buildKindPlans(config);
   const batcher = new WriteBatcher(store);
@@ -183,6 +198,9 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
     store.recordNode({ id, incarnation, state, capacity: config.node.concurrency, running: dispatcher.inFlight.size, startedAt, lastSeenAt: clock.now(), pid: process.pid, host: hostname() });
 
   await beacon('up');
+  // Kill what a previous incarnation left running before its tasks run again.
+  const reaped = await reap();
+  if (reaped.reaped || reaped.skipped.length) log.warn({ ...reaped }, 'reaped orphaned processes at start');
   await takeBackPreviousIncarnations(store, id, owner, crashLimit, log);
 
   let exitCode = 0;
@@ -240,6 +258,7 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
         },
       },
       loopChild({ id: 'stale-sweeper', intervalMs: config.node.sweepIntervalMs, timers: realTimers, tick: async () => void (await sweepStaleLeases(store, crashLimit, log.child({ component: 'sweeper' }))) }),
+      loopChild({ id: 'reaper', intervalMs: config.node.reapIntervalMs, timers: realTimers, tick: async () => void (await reap()) }),
       loopChild({ id: 'preflight', intervalMs: 1000, timers: realTimers, tick: () => preflight.tick() }),
       loopChild({ id: 'beacon', intervalMs: 1000, timers: realTimers, tick: () => beacon(dispatcher.isDraining ? 'draining' : 'up') }),
     ],
@@ -260,6 +279,7 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
       await root.stop().catch((err: unknown) => log.error({ err: toError(err) }, 'error while stopping'));
       await beacon('stopped').catch(() => undefined);
       await runner.close().catch(() => undefined);
+      await processes.close();
       await store.close();
       log.info({ exitCode }, 'node stopped');
       resolveDone(exitCode);

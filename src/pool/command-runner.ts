@@ -1,10 +1,15 @@
+import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { execa } from 'execa';
 import { classifyFailure } from '../machines/failure-classifier.ts';
 import type { Clock } from '../ports/clock.ts';
+import type { ProcessRegistry } from '../ports/process-registry.ts';
 import type { AbortReason, RunOutcome, RunRequest } from '../ports/runner.ts';
 import type { Json } from '../protocol/task.ts';
+import { killRunTree } from './kill-tree.ts';
 import { expandArgs, PlaceholderError } from './placeholders.ts';
+import { isLiveStat, processesIn, readProcStat } from './proc.ts';
+import { openRunLog } from './run-log.ts';
 
 export interface CommandRunnerOptions {
   clock: Clock;
@@ -12,14 +17,26 @@ export interface CommandRunnerOptions {
   envAllowList: readonly string[];
   /** Lines of output kept for classification and `reeve show`. */
   tailLines?: number;
+  /** Durable record of every spawn, written before it (the reaper's source). */
+  registry?: ProcessRegistry;
+  /** Who spawns: recorded with each process so a later incarnation can reap it. */
+  owner?: { nodeId: string; incarnation: string };
+  /** Never signalled, even inside a run's tree (this process and its ancestors always are). */
+  protectedPids?: readonly number[];
+  /** Per-run log files (rotated by size) go here; none when absent. */
+  logDir?: string;
+  /** Values redacted from logs and log tails. */
+  secrets?: readonly string[];
 }
 
 type Stop = { kind: 'abort'; reason: AbortReason } | { kind: 'timeout'; message: string };
 
 /**
- * Runs command agents as child processes in their own process group (never through a shell),
- * and stops them by signalling the whole group: SIGTERM, `killGraceMs`, then SIGKILL.
- * The durable process registry and the reaper come with the command-agent issue.
+ * Runs command agents as child processes in their own process group and session (never through
+ * a shell). Every spawn is recorded durably before it happens and identified by pid + start
+ * time after; a stop (timeout, cancel, lost lease, drain) kills the whole tree — SIGTERM,
+ * `killGraceMs`, SIGKILL, then a /proc walk for anything that escaped — and a run's registry row
+ * is cleared only once its tree is confirmed gone; otherwise it is left to the reaper.
  */
 export class CommandRunner {
   constructor(private readonly options: CommandRunnerOptions) {}
@@ -34,104 +51,108 @@ export class CommandRunner {
       throw err;
     }
     const [file, ...rest] = args as [string, ...string[]];
+    const runId = `${req.taskId}.${randomBytes(4).toString('hex')}`;
+    const registry = this.options.registry;
+    if (registry && this.options.owner) {
+      try {
+        await registry.recordIntent({ runId, taskId: req.taskId, ...this.options.owner, command: args.join(' ') });
+      } catch (err) {
+        // No durable record, no spawn: a process nobody could reap is worse than a retry.
+        return { ok: false, failure: { class: 'transient', code: 'REGISTRY_UNAVAILABLE', message: `cannot record the run before spawning it: ${(err as Error).message}` } };
+      }
+    }
     const env: Record<string, string> = {};
     for (const name of this.options.envAllowList) {
       const value = process.env[name];
       if (value !== undefined) env[name] = value;
     }
-    Object.assign(env, req.handler.env, { REEVE_TASK_ID: req.taskId, REEVE_STEP: req.step, REEVE_ATTEMPT: String(req.attempt), REEVE_WORKSPACE: req.workspace });
-
+    Object.assign(env, req.handler.env, { REEVE_TASK_ID: req.taskId, REEVE_STEP: req.step, REEVE_ATTEMPT: String(req.attempt), REEVE_WORKSPACE: req.workspace, REEVE_RUN_ID: runId });
     if (req.handler.cwd === undefined) await mkdir(req.workspace, { recursive: true });
+
+    const log = openRunLog({
+      dir: this.options.logDir ?? req.workspace,
+      runId,
+      secrets: this.options.secrets ?? [],
+      tailLines: this.options.tailLines ?? 50,
+      onError: (err) => req.log.warn({ err }, 'run log unwritable; output is dropped'),
+    });
     const child = execa(file, rest, {
       cwd: req.handler.cwd ?? req.workspace,
       env,
       extendEnv: false,
-      detached: true, // its own process group, so a stop reaches grandchildren too
+      detached: true, // own process group and session, so a stop reaches grandchildren too
       reject: false,
       stdin: req.handler.stdin === 'json' ? 'pipe' : 'ignore',
-      all: true,
       buffer: false,
     });
     if (req.handler.stdin === 'json') {
       child.stdin?.on('error', () => {}); // a command that never reads stdin closes it early
       child.stdin?.end(JSON.stringify(req.input ?? null));
     }
-    const tail: string[] = [];
-    const keep = this.options.tailLines ?? 50;
-    let partial = '';
-    child.all?.setEncoding('utf8');
-    child.all?.on('data', (chunk: string) => {
-      const lines = (partial + chunk).split('\n');
-      // Output without newlines must not grow without bound: keep the last 64 KiB of a line.
-      partial = (lines.pop() ?? '').slice(-65_536);
-      for (const line of lines) {
-        tail.push(line);
-        if (tail.length > keep) tail.shift();
-      }
-    });
+    child.stdout?.on('data', (chunk: Buffer) => log.write('stdout', chunk));
+    child.stderr?.on('data', (chunk: Buffer) => log.write('stderr', chunk));
+
+    const pid = child.pid;
+    const rootStat = pid === undefined ? undefined : readProcStat(pid);
+    if (registry && pid !== undefined && rootStat) {
+      await registry.recordSpawned(runId, { pid, pgid: pid, sid: pid, starttime: rootStat.starttime }).catch((err: unknown) => {
+        // The intent row stays; the reaper finds the process by its REEVE_RUN_ID.
+        req.log.error({ err, runId }, 'cannot record the spawned pid');
+      });
+    }
+    const killTree = (graceMs: number) =>
+      pid === undefined
+        ? Promise.resolve({ survivors: [] as Array<{ pid: number; reason: string }> })
+        : killRunTree({ pgid: pid, sid: pid, rootPid: pid, rootStarttime: rootStat?.starttime, graceMs, protectedPids: this.options.protectedPids ?? [], log: req.log });
 
     let stop: Stop | undefined;
-    const timers: NodeJS.Timeout[] = [];
-    const signal = (name: NodeJS.Signals) => {
-      const err = signalGroup(child.pid, name);
-      if (err) req.log.error({ err, pid: child.pid, signal: name }, 'cannot signal the run’s process group');
-    };
+    let stopping: Promise<unknown> | undefined;
     const stopRun = (why: Stop) => {
       if (stop) return;
       stop = why;
-      signal('SIGTERM');
-      timers.push(setTimeout(() => signal('SIGKILL'), req.killGraceMs));
+      stopping = killTree(req.killGraceMs);
     };
     const onAbort = () => stopRun({ kind: 'abort', reason: (req.signal.reason as AbortReason) ?? 'cancel' });
     if (req.signal.aborted) onAbort();
     else req.signal.addEventListener('abort', onAbort, { once: true });
-    if (req.timeoutMs !== undefined) {
-      const ms = req.timeoutMs;
-      timers.push(setTimeout(() => stopRun({ kind: 'timeout', message: `timed out after ${ms} ms (timeoutMs)` }), ms));
-    }
+    const timer = req.timeoutMs === undefined ? undefined : setTimeout(() => stopRun({ kind: 'timeout', message: `timed out after ${req.timeoutMs} ms (timeoutMs)` }), req.timeoutMs);
     // A living process proves liveness; the node renews the lease meanwhile.
     const beat = setInterval(() => req.onHeartbeat(), 5000);
+    // The execa promise does not settle while a grandchild holds the output pipes: once the
+    // direct child has exited, whatever is left of its tree is killed.
+    child.once('exit', () => {
+      if (!stop && pid !== undefined && processesIn({ pgid: pid, sid: pid }).some(isLiveStat)) stopping = killTree(200);
+    });
     try {
       const result = await child;
-      if (partial) tail.push(partial);
-      // The direct child is gone; make sure nothing it started outlives the run.
-      signal('SIGKILL');
+      await stopping;
+      const confirmed = pid === undefined || !processesIn({ pgid: pid, sid: pid }).some(isLiveStat);
+      if (registry) await (confirmed ? registry.clear(runId) : registry.markHandoff(runId)).catch(() => undefined);
+      await log.close();
+      const tail = log.tail();
       if (stop?.kind === 'timeout') return { ok: false, failure: { class: 'timeout', code: 'RUN_TIMED_OUT', message: `${stop.message}\n${tail.slice(-5).join('\n')}`.trim() } };
       if (stop?.kind === 'abort') return { ok: false, failure: { class: 'cancelled', message: `run stopped: ${stop.reason}` }, aborted: stop.reason };
-      const logTail = tail.join('\n');
-      if (result.exitCode === 0) return { ok: true, output: lastLineJson(tail) ?? { exitCode: 0, logTail } };
-      const failure = result.failed && result.exitCode === undefined
-        ? { class: 'permanent' as const, code: 'SPAWN_FAILED', message: `cannot run ${file}: ${result.shortMessage ?? result.message}` }
-        : classifyFailure({
-            message: `${file} exited with code ${result.exitCode ?? result.signal}\n${tail.slice(-20).join('\n')}`,
-            ...(result.exitCode === undefined ? {} : { exitCode: result.exitCode }),
-            patterns: req.retryOn,
-            now: this.options.clock.now(),
-          });
-      return { ok: false, failure };
+      if (result.exitCode === 0) return { ok: true, output: lastLineJson(tail) ?? { exitCode: 0, logTail: tail.join('\n') } };
+      if (result.failed && result.exitCode === undefined) {
+        return { ok: false, failure: { class: 'permanent', code: 'SPAWN_FAILED', message: `cannot run ${file}: ${result.shortMessage ?? result.message}; check that it exists and is executable (PATH is ${env.PATH ?? 'unset'})` } };
+      }
+      return {
+        ok: false,
+        failure: classifyFailure({
+          message: `${file} exited with ${result.exitCode ?? result.signal}\n${tail.slice(-20).join('\n')}`,
+          ...(result.exitCode === undefined ? {} : { exitCode: result.exitCode }),
+          patterns: req.retryOn,
+          now: this.options.clock.now(),
+        }),
+      };
     } finally {
-      timers.forEach(clearTimeout);
+      clearTimeout(timer);
       clearInterval(beat);
       req.signal.removeEventListener('abort', onAbort);
     }
   }
 
   async close(): Promise<void> {}
-}
-
-/**
- * Signals a run's whole process group. ESRCH (already gone) is the normal end of a kill; any
- * other error (EPERM: a setuid program leads the group) is returned for the caller to report,
- * never thrown: this runs in timers and abort listeners, where a throw would crash the node.
- */
-export function signalGroup(pid: number | undefined, signal: NodeJS.Signals): Error | undefined {
-  if (pid === undefined || pid <= 1 || pid === process.pid) return undefined;
-  try {
-    process.kill(-pid, signal);
-    return undefined;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ESRCH' ? undefined : (err as Error);
-  }
 }
 
 function lastLineJson(lines: readonly string[]): Json | undefined {

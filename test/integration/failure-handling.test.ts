@@ -30,7 +30,7 @@ describe('failure handling through a real node', () => {
     expect(runs[2]! - runs[1]!).toBeGreaterThanOrEqual(1000);
   });
 
-  it('opens the breaker after N transient failures, blocks only its key, probes once per half-open, closes on success', async () => {
+  it('opens the breaker after N transient failures, blocks only its key, probes once per half-open, closes on success', { timeout: 60_000 }, async () => {
     t = await startTestNode({
       node: { concurrency: 8 },
       agents: {
@@ -41,7 +41,7 @@ describe('failure handling through a real node', () => {
     const store = t.node.store;
     const ids = [];
     for (let i = 0; i < 8; i++) ids.push((await store.submit({ kind: 'prov', input: { dir: t.dir } })).task.id);
-    for (let i = 0; i < 200 && (await store.listBreakers())[0]?.state !== 'open'; i++) await sleep(10);
+    for (let i = 0; i < 1000 && (await store.listBreakers())[0]?.state !== 'open'; i++) await sleep(10);
     expect((await store.listBreakers())[0]).toMatchObject({ key: 'prov', state: 'open' });
     // Another process (here: another connection, as the CLI opens) sees it in `reeve status --json`.
     const cli = openSqliteTaskStore({ path: t.config.store.path });
@@ -54,8 +54,8 @@ describe('failure handling through a real node', () => {
     await waitForState(t.node, echo, ['succeeded']);
 
     // Still down: the half-open probe fails and the breaker re-opens (one probe, not eight).
-    for (let i = 0; i < 300 && t.log.lines.filter((l) => l.msg === 'breaker probe started').length < 1; i++) await sleep(10);
-    for (let i = 0; i < 300 && (await store.listBreakers())[0]?.state !== 'open'; i++) await sleep(10);
+    for (let i = 0; i < 1000 && t.log.lines.filter((l) => l.msg === 'breaker probe started').length < 1; i++) await sleep(10);
+    for (let i = 0; i < 1000 && (await store.listBreakers())[0]?.state !== 'open'; i++) await sleep(10);
     writeFileSync(join(t.dir, 'provider-up'), '');
     for (const id of ids) await waitForState(t.node, id, ['succeeded'], 20_000);
     expect((await store.listBreakers())[0]?.state).toBe('closed');
