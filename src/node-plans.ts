@@ -42,6 +42,7 @@ export function buildKindPlans(config: Config): Map<string, KindPlan> {
       retryOn: agent.retryOn,
       ...(agent.timeoutMs === undefined ? {} : { timeoutMs: agent.timeoutMs }),
       ...(heartbeatTimeoutMs === undefined ? {} : { heartbeatTimeoutMs }),
+      ...(agent.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: agent.idleTimeoutMs }),
       ...(agent.concurrency === undefined ? {} : { concurrency: agent.concurrency }),
     });
   }

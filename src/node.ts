@@ -140,6 +140,8 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
     log: log.child({ component: 'saga' }),
     plan: (kind: string) => plans.get(kind),
     onVerdict: (task: StoredTask, verdict: 'succeeded' | 'transient' | 'permanent' | 'none') => {
+      // A handoff left by an earlier attempt of this task is settled once the task succeeds.
+      if (verdict === 'succeeded') void processes.clearTask(task.id).catch(() => undefined);
       const settings = breakerSettings(task.kind);
       void (verdict === 'none' ? breakers.releaseProbe(task.breakerKey, task.id, settings) : breakers.report(task.breakerKey, task.id, verdict, settings));
     },

@@ -10,6 +10,7 @@ export interface KindPlan {
   timeoutMs?: number;
   killGraceMs: number;
   heartbeatTimeoutMs?: number;
+  idleTimeoutMs?: number;
   retryOn: readonly string[];
   /** Per-kind slot limit on this node. */
   concurrency?: number;

@@ -221,6 +221,7 @@ export class SagaActor {
         log: this.#log.child({ step, phase }),
         ...(timeoutMs === undefined ? {} : { timeoutMs }),
         ...(plan.heartbeatTimeoutMs === undefined ? {} : { heartbeatTimeoutMs: plan.heartbeatTimeoutMs }),
+        ...(plan.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: plan.idleTimeoutMs }),
       });
     } finally {
       this.#run = undefined;

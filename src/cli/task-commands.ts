@@ -11,6 +11,7 @@ import type { Config } from '../config/schema.ts';
 import type { CliContext, GlobalOptions } from './main.ts';
 import { parseInputOption, positiveInt } from './main.ts';
 import { ago, describeTask, Exit, publicRecord, reportError, table } from './output.ts';
+import { reapFromCli } from './reap.ts';
 import { statusReport } from './status.ts';
 
 type Run = (store: SqliteTaskStore, json: boolean, config: Config) => Promise<number>;
@@ -171,6 +172,22 @@ export function registerTaskCommands(program: Command, ctx: CliContext, setExit:
         return Exit.Ok;
       }),
     );
+
+  const reap = program
+    .command('reap')
+    .description('kill process trees left by dead node incarnations or failed dispatches on this machine')
+    .option('--dry-run', 'report what would be reaped, kill nothing');
+  reap.action(
+    withStore(ctx, program, setExit, async (store, json, config) => {
+      const report = await reapFromCli(store, config, Boolean(reap.opts<{ dryRun?: boolean }>().dryRun));
+      if (json) io.out(JSON.stringify(report));
+      else {
+        io.out(`reaped ${report.reaped} process tree(s)${report.alive.length ? `; orphans found: ${report.alive.map((a) => `${a.pid} (task ${a.taskId})`).join(', ')}` : ''}`);
+        for (const s of report.skipped) io.out(`skipped ${s.pid}: ${s.reason}`);
+      }
+      return Exit.Ok;
+    }),
+  );
 
   const drain = program.command('drain [node]').description('ask a node on this machine to drain: finish in-flight work, hand back the rest, exit 0');
   drain.action(

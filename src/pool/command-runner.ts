@@ -8,7 +8,7 @@ import type { AbortReason, RunOutcome, RunRequest } from '../ports/runner.ts';
 import type { Json } from '../protocol/task.ts';
 import { killRunTree } from './kill-tree.ts';
 import { expandArgs, PlaceholderError } from './placeholders.ts';
-import { isLiveStat, processesIn, readProcStat } from './proc.ts';
+import { cpuTicksOf, isLiveStat, processesIn, readProcStat } from './proc.ts';
 import { openRunLog } from './run-log.ts';
 
 export interface CommandRunnerOptions {
@@ -89,8 +89,18 @@ export class CommandRunner {
       child.stdin?.on('error', () => {}); // a command that never reads stdin closes it early
       child.stdin?.end(JSON.stringify(req.input ?? null));
     }
-    child.stdout?.on('data', (chunk: Buffer) => log.write('stdout', chunk));
-    child.stderr?.on('data', (chunk: Buffer) => log.write('stderr', chunk));
+    // The result is the last stdout line: kept apart from the log tail, which interleaves stderr.
+    let stdoutTail = '';
+    let outputAt = Date.now();
+    child.stdout?.on('data', (chunk: Buffer) => {
+      outputAt = Date.now();
+      log.write('stdout', chunk);
+      stdoutTail = (stdoutTail + chunk.toString('utf8')).slice(-65_536);
+    });
+    child.stderr?.on('data', (chunk: Buffer) => {
+      outputAt = Date.now();
+      log.write('stderr', chunk);
+    });
 
     const pid = child.pid;
     const rootStat = pid === undefined ? undefined : readProcStat(pid);
@@ -118,21 +128,22 @@ export class CommandRunner {
     const timer = req.timeoutMs === undefined ? undefined : setTimeout(() => stopRun({ kind: 'timeout', message: `timed out after ${req.timeoutMs} ms (timeoutMs)` }), req.timeoutMs);
     // A living process proves liveness; the node renews the lease meanwhile.
     const beat = setInterval(() => req.onHeartbeat(), 5000);
+    const idle = req.idleTimeoutMs === undefined || pid === undefined ? undefined : watchIdle(pid, req.idleTimeoutMs, () => outputAt, (ms) => stopRun({ kind: 'timeout', message: `no output and no CPU time for ${ms} ms (idleTimeoutMs): the run looks wedged` }));
     // The execa promise does not settle while a grandchild holds the output pipes: once the
     // direct child has exited, whatever is left of its tree is killed.
     child.once('exit', () => {
-      if (!stop && pid !== undefined && processesIn({ pgid: pid, sid: pid }).some(isLiveStat)) stopping = killTree(200);
+      if (!stop && pid !== undefined && groupMayLive(pid)) stopping = killTree(200);
     });
     try {
       const result = await child;
       await stopping;
-      const confirmed = pid === undefined || !processesIn({ pgid: pid, sid: pid }).some(isLiveStat);
+      const confirmed = pid === undefined || !groupMayLive(pid) || !processesIn({ pgid: pid, sid: pid }).some(isLiveStat);
       if (registry) await (confirmed ? registry.clear(runId) : registry.markHandoff(runId)).catch(() => undefined);
       await log.close();
       const tail = log.tail();
       if (stop?.kind === 'timeout') return { ok: false, failure: { class: 'timeout', code: 'RUN_TIMED_OUT', message: `${stop.message}\n${tail.slice(-5).join('\n')}`.trim() } };
       if (stop?.kind === 'abort') return { ok: false, failure: { class: 'cancelled', message: `run stopped: ${stop.reason}` }, aborted: stop.reason };
-      if (result.exitCode === 0) return { ok: true, output: lastLineJson(tail) ?? { exitCode: 0, logTail: tail.join('\n') } };
+      if (result.exitCode === 0) return { ok: true, output: lastLineJson(stdoutTail.split('\n')) ?? { exitCode: 0, logTail: tail.join('\n') } };
       if (result.failed && result.exitCode === undefined) {
         return { ok: false, failure: { class: 'permanent', code: 'SPAWN_FAILED', message: `cannot run ${file}: ${result.shortMessage ?? result.message}; check that it exists and is executable (PATH is ${env.PATH ?? 'unset'})` } };
       }
@@ -148,11 +159,47 @@ export class CommandRunner {
     } finally {
       clearTimeout(timer);
       clearInterval(beat);
+      clearInterval(idle);
       req.signal.removeEventListener('abort', onAbort);
     }
   }
 
   async close(): Promise<void> {}
+}
+
+/**
+ * Liveness beyond "the pid exists" and "it printed something": a run is idle only when its
+ * whole tree shows neither output nor CPU-time growth (/proc utime+stime) for `idleMs`, so a
+ * silent agent that is thinking is not killed while a wedged one is.
+ */
+function watchIdle(pgid: number, idleMs: number, lastOutputAt: () => number, onIdle: (ms: number) => void): NodeJS.Timeout {
+  let ticks = -1;
+  let activeAt = Date.now();
+  return setInterval(() => {
+    const now = Date.now();
+    const tree = processesIn({ pgid, sid: pgid });
+    const current = cpuTicksOf(tree.map((p) => p.pid));
+    if (current !== ticks) {
+      ticks = current;
+      activeAt = now;
+    }
+    const last = Math.max(activeAt, lastOutputAt());
+    if (now - last >= idleMs) onIdle(now - last);
+  }, Math.max(50, Math.min(1000, Math.floor(idleMs / 4))));
+}
+
+/**
+ * A cheap first look before walking /proc (a walk reads every process's stat: ~2 ms here):
+ * ESRCH from signal 0 to the group means nobody is left. Zombies still answer, so a yes is
+ * only a maybe, and the walk decides.
+ */
+function groupMayLive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
 }
 
 function lastLineJson(lines: readonly string[]): Json | undefined {

@@ -30,6 +30,8 @@ export interface RunRequest {
   killGraceMs: number;
   /** A run that stops calling `ctx.heartbeat` for this long is hung (treated as a timeout). */
   heartbeatTimeoutMs?: number;
+  /** Command runs: hung when the whole tree shows neither output nor CPU-time growth for this long. */
+  idleTimeoutMs?: number;
   /** Per-kind patterns (regex sources) that mark an error message as transient. */
   retryOn: readonly string[];
   onHeartbeat(details?: Json): void;

@@ -86,6 +86,12 @@ describe('reeve CLI (the real binary)', () => {
     expect(after.nodes[0].state).toBe('dead');
   });
 
+  it('reaps from the CLI: --dry-run --json reports in the contract shape', async () => {
+    const r = await reeve(p.dir, ['reap', '--dry-run', '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ reaped: 0, skipped: [], alive: [] });
+  });
+
   it('works from any directory with --config', async () => {
     writeFileSync(join(p.dir, 'elsewhere.json'), JSON.stringify(config));
     const r = await reeve('/', ['--config', join(p.dir, 'elsewhere.json'), 'tasks', '--json']);

@@ -66,6 +66,21 @@ describe('command agents and process control', () => {
     await store.close();
   });
 
+  it('kills a run that is silent and idle, but not one that is silent and busy (idleTimeoutMs)', async () => {
+    t = await startTestNode({
+      agents: {
+        wedged: { command: ['sleep', '30'], idleTimeoutMs: 400, killGraceMs: 200, retry: { permanent: { maxAttempts: 1 } } },
+        thinking: { command: ['sh', '-c', 'i=0; while [ $i -lt 400000 ]; do i=$((i+1)); done; echo \'{"thought":true}\''], idleTimeoutMs: 400 },
+      },
+    });
+    const wedged = (await t.node.store.submit({ kind: 'wedged' })).task.id;
+    const thinking = (await t.node.store.submit({ kind: 'thinking' })).task.id;
+    expect((await waitForState(t.node, wedged, ['failed'])).error).toMatchObject({ class: 'timeout', message: expect.stringMatching(/idleTimeoutMs/) });
+    const done = await waitForState(t.node, thinking, ['succeeded', 'failed'], 30_000);
+    expect(done).toMatchObject({ state: 'succeeded', result: { thought: true } });
+    expect(done.history.filter((h) => h.to === 'running')).toHaveLength(1);
+  });
+
   it('redacts configured secrets from run logs', async () => {
     t = await startTestNode({
       secrets: ['s3cr3t-value'],

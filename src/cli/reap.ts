@@ -1,0 +1,37 @@
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { reapOrphans, type ReapReport } from '../actors/reaper.ts';
+import type { Config } from '../config/schema.ts';
+import { osProcessControl } from '../pool/os-process-control.ts';
+import { SqliteProcessRegistry } from '../store/sqlite/process-registry.ts';
+import type { SqliteTaskStore } from '../store/sqlite/sqlite-task-store.ts';
+import { systemClock } from '../system-clock.ts';
+import { DEAD_AFTER_MS } from './status.ts';
+
+/**
+ * `reeve reap`: the same reaper a node runs, from another process. Incarnations of nodes that
+ * are up on this host are alive; every other row is an orphan.
+ */
+export async function reapFromCli(store: SqliteTaskStore, config: Config, dryRun: boolean): Promise<ReapReport> {
+  const now = systemClock.now();
+  const live = new Set(
+    (await store.listNodes())
+      .filter((n) => n.host === hostname() && n.state !== 'stopped' && now - n.lastSeenAt <= DEAD_AFTER_MS)
+      .map((n) => `${n.id}:${n.incarnation}`),
+  );
+  const registry = new SqliteProcessRegistry(join(config.node.dataDir, 'processes.db'), systemClock);
+  const silent = { debug() {}, info() {}, warn() {}, error() {}, child() { return silent; } };
+  try {
+    return await reapOrphans({
+      registry,
+      control: osProcessControl({ protectedPids: config.node.protectedPids }),
+      liveOwners: live,
+      protectedPids: new Set(config.node.protectedPids),
+      graceMs: 2_000,
+      dryRun,
+      log: silent,
+    });
+  } finally {
+    await registry.close();
+  }
+}
