@@ -37,6 +37,7 @@ export function buildKindPlans(config: Config): Map<string, KindPlan> {
       policy: sagaPolicyFor(config, kind),
       steps,
       killGraceMs: agent.killGraceMs,
+      keepWorkspace: agent.keepWorkspace,
       breaker: { threshold: agent.breaker.threshold, pauseMs: agent.breaker.pauseMs, maxPauseMs: agent.breaker.maxPauseMs },
       ...(agent.preflight ? { preflight: { handler: handlerSpec(agent.preflight as HandlerConfig), timeoutMs: agent.preflight.timeoutMs, ttlMs: agent.preflight.ttlMs } } : {}),
       retryOn: agent.retryOn,

@@ -3,7 +3,7 @@
  * actors and adapters together.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { availableParallelism, hostname } from 'node:os';
 import { join } from 'node:path';
 import { BreakerBoard } from './actors/breaker-board.ts';
@@ -139,6 +139,10 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
     random: Math.random,
     log: log.child({ component: 'saga' }),
     plan: (kind: string) => plans.get(kind),
+    onTerminal: (task: StoredTask) => {
+      if (plans.get(task.kind)?.keepWorkspace) return;
+      void rm(join(workspaces, task.id), { recursive: true, force: true }).catch((err: unknown) => log.warn({ err: toError(err), taskId: task.id }, 'could not remove the workspace'));
+    },
     onVerdict: (task: StoredTask, verdict: 'succeeded' | 'transient' | 'permanent' | 'none') => {
       // A handoff left by an earlier attempt of this task is settled once the task succeeds.
       if (verdict === 'succeeded') void processes.clearTask(task.id).catch(() => undefined);

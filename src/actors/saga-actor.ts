@@ -6,6 +6,7 @@ import type { Clock } from '../ports/clock.ts';
 import type { Logger } from '../ports/logger.ts';
 import type { AbortReason, RunOutcome, Runner } from '../ports/runner.ts';
 import type { StoredTask, TaskStore, TaskWrite, TransitionRequest } from '../ports/task-store.ts';
+import { isTerminal } from '../protocol/task-states.ts';
 import type { Json } from '../protocol/task.ts';
 import type { KindPlan } from './kind-plan.ts';
 
@@ -22,6 +23,8 @@ export interface SagaActorDeps {
   log: Logger;
   plan(kind: string): KindPlan | undefined;
   workspace(taskId: string): Promise<string>;
+  /** The task reached a terminal state through this actor (workspace cleanup). */
+  onTerminal?(task: StoredTask): void;
   /** Each attempt's verdict, for the task's circuit breaker ('none': no verdict, e.g. stopped). */
   onVerdict?(task: StoredTask, verdict: 'succeeded' | 'transient' | 'permanent' | 'none'): void;
 }
@@ -142,7 +145,10 @@ export class SagaActor {
             return 'released';
           }
           await this.#compensate(plan);
-        } else return 'released';
+        } else {
+          if (isTerminal(state)) this.deps.onTerminal?.(this.task);
+          return 'released';
+        }
       }
     } catch (err) {
       if (err instanceof LeaseGone) return 'lost';

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -66,6 +67,7 @@ describe('embedded node', () => {
             { name: 'review', run: { module: fixtureAgent('fails-permanently.ts') } },
           ],
           retry: { permanent: { maxAttempts: 1 } },
+          keepWorkspace: true,
         },
       },
     });
@@ -152,6 +154,7 @@ describe('embedded node', () => {
             { name: 'review', run: { module: fixtureAgent('fails-permanently.ts') } },
           ],
           retry: { permanent: { maxAttempts: 1 } },
+          keepWorkspace: true,
         },
       },
     });
@@ -162,6 +165,23 @@ describe('embedded node', () => {
     expect(task).toMatchObject({ state: 'failed', compensations: [{ step: 'branch', status: 'done' }] });
     const log = await readFile(join(t.config.node.dataDir, 'workspaces', id, 'compensated'), 'utf8');
     expect(log).toBe('branch aborted=false\n');
+  });
+
+  it('removes a task’s workspace when it ends, unless the kind keeps it', async () => {
+    t = await startTestNode({
+      agents: {
+        tidy: { module: fixtureAgent('branch-in-workspace.ts') },
+        keep: { module: fixtureAgent('branch-in-workspace.ts'), keepWorkspace: true },
+      },
+    });
+    const tidy = (await t.node.store.submit({ kind: 'tidy' })).task.id;
+    const keep = (await t.node.store.submit({ kind: 'keep' })).task.id;
+    await waitForState(t.node, tidy, ['succeeded']);
+    await waitForState(t.node, keep, ['succeeded']);
+    const dir = (id: string) => join(t!.config.node.dataDir, 'workspaces', id);
+    for (let i = 0; i < 50 && existsSync(dir(tidy)); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(existsSync(dir(tidy))).toBe(false);
+    expect(existsSync(join(dir(keep), 'branch'))).toBe(true);
   });
 
   it('waits for approval and continues with the next step once approved', async () => {
