@@ -104,8 +104,6 @@ const preflightSchema = oneOfByKey(
 );
 
 const commonFields = {
-  /** Keep the task's workspace directory after it ends (default: removed at a terminal state). */
-  keepWorkspace: z.boolean({ error: (issue) => `expected true or false, got ${show(issue.input)}` }).default(false),
   /** A run longer than this is killed (process group: SIGTERM, `killGraceMs`, SIGKILL). Default: none. */
   timeoutMs: ms().optional(),
   killGraceMs: ms('non-negative').default(10_000),
@@ -129,6 +127,8 @@ const commonFields = {
   preflight: preflightSchema.optional(),
   /** Overrides `node.crashLimit` for this kind. */
   crashLimit: count().optional(),
+  /** Keep the task's workspace directory after it ends (default: removed at a terminal state). */
+  keepWorkspace: z.boolean({ error: (issue) => `expected true or false, got ${show(issue.input)}` }).default(false),
 };
 
 export const moduleAgentSchema = z.strictObject({ ...moduleFields, ...commonFields });

@@ -47,6 +47,7 @@ describe('loadConfig: finding the file', () => {
       retryOn: [],
       poison: { repeats: 3 },
       breaker: { threshold: 5, pauseMs: 60_000, maxPauseMs: 600_000 },
+      keepWorkspace: false,
     });
   });
 
