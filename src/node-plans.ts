@@ -1,6 +1,6 @@
 import type { KindPlan } from './actors/kind-plan.ts';
 import type { AgentConfig, HandlerConfig } from './config/agent-schema.ts';
-import { sagaPolicyFor } from './config/saga-policy.ts';
+import { sagaPolicyFor, WORKTREE_STEP } from './config/saga-policy.ts';
 import type { Config } from './config/schema.ts';
 import type { HandlerSpec } from './ports/runner.ts';
 
@@ -22,7 +22,7 @@ export function handlerSpec(handler: HandlerConfig | AgentConfig): HandlerSpec {
 export function buildKindPlans(config: Config): Map<string, KindPlan> {
   const plans = new Map<string, KindPlan>();
   for (const [kind, agent] of Object.entries(config.agents)) {
-    const steps =
+    const steps: Array<{ name: string; run: HandlerSpec; compensate?: HandlerSpec; gate?: HandlerSpec }> =
       'steps' in agent
         ? agent.steps.map((s) => ({
             name: s.name,
@@ -31,6 +31,9 @@ export function buildKindPlans(config: Config): Map<string, KindPlan> {
             ...(s.gate ? { gate: handlerSpec(s.gate) } : {}),
           }))
         : [{ name: 'run', run: handlerSpec(agent) }];
+    if (agent.repo !== undefined) {
+      steps.unshift({ name: WORKTREE_STEP, run: { type: 'worktree', op: 'add', repo: agent.repo }, compensate: { type: 'worktree', op: 'remove', repo: agent.repo } });
+    }
     const heartbeatTimeoutMs = agent.heartbeatTimeoutMs ?? config.node.heartbeatTimeoutMs;
     plans.set(kind, {
       kind,
@@ -38,6 +41,7 @@ export function buildKindPlans(config: Config): Map<string, KindPlan> {
       steps,
       killGraceMs: agent.killGraceMs,
       keepWorkspace: agent.keepWorkspace,
+      ...(agent.repo === undefined ? {} : { repo: agent.repo }),
       breaker: { threshold: agent.breaker.threshold, pauseMs: agent.breaker.pauseMs, maxPauseMs: agent.breaker.maxPauseMs },
       ...(agent.preflight ? { preflight: { handler: handlerSpec(agent.preflight as HandlerConfig), timeoutMs: agent.preflight.timeoutMs, ttlMs: agent.preflight.ttlMs } } : {}),
       retryOn: agent.retryOn,

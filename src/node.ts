@@ -27,6 +27,7 @@ import type { StoredTask } from './ports/task-store.ts';
 import type { Timers } from './ports/timers.ts';
 import { reapOrphans } from './actors/reaper.ts';
 import { CommandRunner } from './pool/command-runner.ts';
+import { GitWorktreeRunner, removeWorktree } from './pool/git-worktree.ts';
 import { osProcessControl } from './pool/os-process-control.ts';
 import { SqliteProcessRegistry } from './store/sqlite/process-registry.ts';
 import { CompositeRunner } from './pool/composite-runner.ts';
@@ -88,6 +89,7 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
       logDir: join(config.node.dataDir, 'logs'),
       secrets: config.secrets,
     }),
+    new GitWorktreeRunner(),
   );
   let plans: Map<string, KindPlan> = buildKindPlans(config);
   const batcher = new WriteBatcher(store);
@@ -140,8 +142,11 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
     log: log.child({ component: 'saga' }),
     plan: (kind: string) => plans.get(kind),
     onTerminal: (task: StoredTask) => {
-      if (plans.get(task.kind)?.keepWorkspace) return;
-      void rm(join(workspaces, task.id), { recursive: true, force: true }).catch((err: unknown) => log.warn({ err: toError(err), taskId: task.id }, 'could not remove the workspace'));
+      const plan = plans.get(task.kind);
+      if (plan?.keepWorkspace) return;
+      const dir = join(workspaces, task.id);
+      // A worktree goes through git (its branch stays: it holds the work); a plain dir is removed.
+      void (plan?.repo ? removeWorktree(plan.repo, dir).then(() => rm(dir, { recursive: true, force: true })) : rm(dir, { recursive: true, force: true })).catch((err: unknown) => log.warn({ err: toError(err), taskId: task.id }, 'could not remove the workspace'));
     },
     onVerdict: (task: StoredTask, verdict: 'succeeded' | 'transient' | 'permanent' | 'none') => {
       // A handoff left by an earlier attempt of this task is settled once the task succeeds.

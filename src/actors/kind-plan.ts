@@ -15,6 +15,8 @@ export interface KindPlan {
   /** Per-kind slot limit on this node. */
   concurrency?: number;
   breaker: BreakerSettings;
+  /** The git repository whose worktree is each task's workspace. */
+  repo?: string;
   /** Keep the task's workspace after it ends. */
   keepWorkspace: boolean;
   /** Checked before any task of the kind is claimed, cached for `ttlMs`. */

@@ -127,6 +127,13 @@ const commonFields = {
   preflight: preflightSchema.optional(),
   /** Overrides `node.crashLimit` for this kind. */
   crashLimit: count().optional(),
+  /**
+   * A git repository: each task's workspace is then a `git worktree` of it on the branch
+   * `reeve/<task id>`, created as the saga's first step (`workspace`) and removed by that step's
+   * compensation when the task fails or is cancelled; on success the worktree directory goes and
+   * the branch stays (it holds the work).
+   */
+  repo: pathField.optional(),
   /** Keep the task's workspace directory after it ends (default: removed at a terminal state). */
   keepWorkspace: z.boolean({ error: (issue) => `expected true or false, got ${show(issue.input)}` }).default(false),
 };

@@ -26,7 +26,10 @@ export function resolvePaths(config: Config, baseDir: string): Config {
     ('module' in h ? { ...h, module: path(h.module) } : { ...h, command: command(h.command), ...withCwd(h.cwd) }) as H;
 
   const agent = (a: AgentConfig): AgentConfig => {
-    const preflight = a.preflight === undefined ? {} : { preflight: handler(a.preflight) };
+    const preflight = {
+      ...(a.preflight === undefined ? {} : { preflight: handler(a.preflight) }),
+      ...(a.repo === undefined ? {} : { repo: path(a.repo) }),
+    };
     if ('module' in a) return { ...a, ...preflight, module: path(a.module) };
     if ('command' in a) return { ...a, ...preflight, command: command(a.command), ...withCwd(a.cwd) };
     const steps = a.steps.map((step) => ({

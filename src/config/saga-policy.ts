@@ -2,6 +2,9 @@ import { ErrorCode, ReeveError } from '../errors.ts';
 import type { SagaPolicy, StepSpec } from '../machines/task-saga-types.ts';
 import type { Config } from './schema.ts';
 
+/** The step a kind with a `repo` runs first: it creates the task's git worktree. */
+export const WORKTREE_STEP = 'workspace';
+
 /** The configured kind names, sorted. */
 export function knownKinds(config: Config): string[] {
   return Object.keys(config.agents).sort();
@@ -30,6 +33,9 @@ export function sagaPolicyFor(config: Config, kind: string): SagaPolicy {
           onMaxVisits: step.onMaxVisits,
         }))
       : [{ name: 'run', compensable: false, maxVisits: 1, onMaxVisits: 'fail' }];
+  // A kind with a repo gets a first step that creates the task's worktree; its compensation
+  // removes it (see `repo` in the agent schema).
+  if (agent.repo !== undefined) steps.unshift({ name: WORKTREE_STEP, compensable: true, maxVisits: 1, onMaxVisits: 'fail' });
   return {
     steps,
     retry: { transient: { ...agent.retry.transient }, permanent: { ...agent.retry.permanent } },

@@ -5,6 +5,8 @@ import type { Logger } from './logger.ts';
 /** What runs one handler: a JS/TS module on a worker thread, or a command as a child process. */
 export type HandlerSpec =
   | { type: 'module'; file: string; exportName: string }
+  /** Reeve's own git worktree step: `add` creates the task's worktree, `remove` undoes it. */
+  | { type: 'worktree'; op: 'add' | 'remove'; repo: string }
   | { type: 'command'; command: readonly string[]; cwd?: string; env?: Readonly<Record<string, string>>; stdin: 'json' | 'none' };
 
 /** Why a run was stopped from outside. */
