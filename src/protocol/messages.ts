@@ -1,0 +1,77 @@
+import { z } from 'zod';
+import { FAILURE_CLASSES } from './task.ts';
+import { TASK_STATES } from './task-states.ts';
+import { breakerKeySchema, kindNameSchema, submitRequestSchema, taskIdSchema } from './task.ts';
+
+/**
+ * Every wire message of the external contract (DESIGN.md, "External contract" > NATS), as zod
+ * schemas. `npm run protocol` exports them as JSON Schema to docs/protocol/, and a test fails
+ * when that directory is out of date, so publishers in other languages can rely on it.
+ */
+const epochMs = z.number().int().nonnegative().describe('epoch milliseconds, UTC');
+const nodeId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
+
+const attempts = z.strictObject({ transient: z.number().int().nonnegative(), permanent: z.number().int().nonnegative(), crashes: z.number().int().nonnegative() });
+const taskError = z.strictObject({ class: z.enum([...FAILURE_CLASSES, 'compensation', 'poison']), code: z.string().optional(), message: z.string() });
+
+/** `reeve.submit` (JetStream): the submit JSON; a `Nats-Msg-Id` header, when present, must equal `id`. */
+export const submitMessageSchema = submitRequestSchema;
+
+/** `reeve.events.task.<id>`: every state change. */
+export const taskEventSchema = z.strictObject({
+  id: taskIdSchema,
+  kind: kindNameSchema,
+  state: z.enum(TASK_STATES),
+  from: z.enum(TASK_STATES).nullable(),
+  at: epochMs,
+  attempts,
+  error: taskError.optional(),
+  result: z.json().optional(),
+});
+
+/** `reeve.events.rejected`: a malformed submission, kept as a dead letter. */
+export const rejectedEventSchema = z.strictObject({
+  code: z.string(),
+  reason: z.string(),
+  receivedAt: epochMs,
+  id: z.string().optional(),
+  excerpt: z.string(),
+});
+
+/** `reeve.nodes.heartbeat.<node>`: every second. */
+export const nodeHeartbeatSchema = z.strictObject({
+  id: nodeId,
+  incarnation: z.string(),
+  state: z.enum(['up', 'draining', 'stopped']),
+  capacity: z.number().int().nonnegative(),
+  running: z.number().int().nonnegative(),
+  at: epochMs,
+});
+
+/** `reeve.nodes.control.<node>`. */
+export const nodeControlSchema = z.strictObject({ op: z.literal('drain'), deadlineMs: z.number().int().nonnegative().optional() });
+
+/** `reeve.breaker.<key>`. */
+export const breakerEventSchema = z.strictObject({
+  key: breakerKeySchema,
+  state: z.enum(['closed', 'open', 'halfOpen']),
+  openUntil: epochMs.optional(),
+  node: nodeId,
+  at: epochMs,
+});
+
+/** The files of docs/protocol/, by name. */
+export const PROTOCOL_SCHEMAS = {
+  'submit.json': submitMessageSchema,
+  'task-event.json': taskEventSchema,
+  'rejected-event.json': rejectedEventSchema,
+  'node-heartbeat.json': nodeHeartbeatSchema,
+  'node-control.json': nodeControlSchema,
+  'breaker-event.json': breakerEventSchema,
+} as const;
+
+export function protocolJsonSchemas(): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(PROTOCOL_SCHEMAS).map(([file, schema]) => [file, `${JSON.stringify(z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }), null, 2)}\n`]),
+  );
+}
