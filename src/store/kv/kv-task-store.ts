@@ -1,0 +1,271 @@
+/**
+ * The cluster TaskStore: one NATS JetStream KV bucket, shared by every node. It passes the same
+ * conformance suite as SQLite (`test/conformance/kv.test.ts`), with the same zod request
+ * schemas and the same write rules (`../write-rules.ts`), so both refuse the same writes with
+ * the same errors.
+ *
+ * LAYOUT (see codec.ts)
+ * - `t.<id>`: the whole task (record, history, compensations, snapshot) in ONE value, so a
+ *   state change and its history entry are one atomic write. The record's `revision` IS the KV
+ *   revision of the entry (a stream sequence: per key it only grows, though not by 1), and
+ *   every write is a compare-and-set on it: `kv.create` for submit, `kv.update(key, value,
+ *   revisionRead)` for every other write. A lost race ("wrong last sequence") is redone on a
+ *   fresh read, so the caller gets the error a sequential store gives (STORE_CONFLICT,
+ *   LEASE_LOST, ...). The value is `<head JSON>\n<body JSON>`: the head is the ~150 bytes an
+ *   index needs (state, kind, priority, breaker key, FIFO seq, availableAt, owner, lease,
+ *   cancel flag), so watchers parse that line only.
+ * - `a.<id>`: annotations, an array with its own CAS. Annotating never needs or bumps the
+ *   task's revision, so it works on terminal tasks and never fences an owner.
+ * - `dl.<n>` with counter `dl-seq`: dead letters, numbered like SQLite's rows.
+ * - FIFO: `seq` is the revision of the task's `create` (its place in the bucket's stream),
+ *   stored by the first update (the create cannot know it: 0 there means "this revision").
+ *
+ * QUERIES KV CANNOT ANSWER: each store instance keeps an in-memory index (task-index.ts) of the
+ * head of every task, fed by a KV watch on `t.>` and by its own reads and writes (so it always
+ * sees its own writes). It starts on the first call that needs it (a `get` never starts it)
+ * and syncs by reading the revision of the newest task message and waiting for the watch to
+ * pass it. It is only a hint: whatever it proposes is re-read and decided by CAS on the task
+ * key.
+ * - claim: candidates from two sorted lists, cleanup (cancelling/compensating, FIFO) first,
+ *   then queued/backoff by priority then FIFO; walks past unavailable/filtered entries. Each
+ *   candidate: fresh get + CAS update; losers skip to the next (claim.ts). 2 round trips per
+ *   task, pipelined across the batch. Atomic across connections because the CAS is.
+ * - listStale / listOwned: scan of the leased entries (O(in flight)), then a get per result.
+ * - listCancelRequests: scan of the leased entries, no read (the owner re-reads on write).
+ * - query: filter + sort of all entries (O(n log n), n = tasks in the bucket; an operator
+ *   command), then 2 gets per returned task (record, annotations).
+ * - countByState: counts maintained on every change, O(1).
+ * Costs: memory ~250 B per task in the bucket (terminal ones included, since query and
+ * countByState need them) per store instance; network: every instance receives every task
+ * write in full (the watch cannot deliver only the head line), i.e. write rate x value size x
+ * instances. Another connection's write reaches the index within the watch latency
+ * (milliseconds); a listing may miss it for that long, a claim may try a task another node
+ * just took (its CAS loses and it moves on) or not see one just queued (the next claim does).
+ *
+ * ROUND TRIPS per task: submit 1 (create), claim 2 (get + CAS), each owner write (transition,
+ * heartbeat) 1: the instance keeps the last record it wrote for tasks it holds (task-keys.ts)
+ * and skips the read when the caller's revision is that one; a lost CAS or a refusal is
+ * redone on a fresh read. transitionMany sends all its writes at once (pipelined, no
+ * multi-key transaction: each commits or fails alone). Connections should be opened with
+ * `noAsyncTraces: true`: otherwise the client builds an Error with a stack trace per request,
+ * measured at ~25% of this adapter's CPU time.
+ *
+ * READS go to the stream leader (`allow_direct: false` in the client): a direct get may be
+ * answered by a replica that has not applied the last write yet, and a rule check on such a
+ * read would report a false STORE_CONFLICT for a revision the caller rightly holds.
+ *
+ * LIMITS of nats-server 2.9.10 / KV: no multi-key transactions (hence one value per task);
+ * a record must fit the server's max_payload (default 1 MiB, less than a maximal 1 MiB input
+ * plus its record: run the servers with a larger max_payload); no per-key TTL, so finished
+ * tasks stay until an operator purges them (a bucket-level `ttl` would also expire live ones).
+ */
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { Kvm, type KV } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { TaskNotFoundError, toError } from '../../errors.ts';
+import type { Clock } from '../../ports/clock.ts';
+import type {
+  ClaimRequest,
+  DeadLetter,
+  DeadLetterInput,
+  FullTask,
+  HeartbeatRequest,
+  StaleRequeueOptions,
+  StoredTask,
+  SubmitResult,
+  TaskQuery,
+  TaskStore,
+  TaskWrite,
+  TransitionRequest,
+} from '../../ports/task-store.ts';
+import type { TaskState } from '../../protocol/task-states.ts';
+import { submitRequestSchema, type Annotation, type SubmitRequest, type TaskRecord } from '../../protocol/task.ts';
+import { parseOrThrow } from '../../protocol/validate.ts';
+import { systemClock } from '../../system-clock.ts';
+import * as schemas from '../request-schemas.ts';
+import { newTaskId } from '../task-id.ts';
+import { KvClaimer } from './claim.ts';
+import { TASK_WATCH_FILTER, toFull, toStored, toWrite } from './codec.ts';
+import { KvQueries } from './queries.ts';
+import { SideKeys } from './side-keys.ts';
+import { TaskIndex } from './task-index.ts';
+import { storeError, TaskKeys } from './task-keys.ts';
+import { cancelRequestDoc, heartbeatDoc, newTaskDoc, reopenDoc, requeueStaleDoc, transitionDoc } from './transitions.ts';
+
+export interface KvTaskStoreOptions {
+  /** Not closed by the store: the caller owns it. */
+  nc: NatsConnection;
+  /** Created when missing (history `history`, default 1), bound as it is when it exists. */
+  bucket: string;
+  clock?: Clock;
+  history?: number;
+  /** Replicas when the bucket is created (3 in a 3-server cluster). Default 1. */
+  replicas?: number;
+}
+
+export class KvTaskStore implements TaskStore {
+  readonly #clock: Clock;
+  readonly #index: TaskIndex;
+  readonly #keys: TaskKeys;
+  readonly #side: SideKeys;
+  readonly #claimer: KvClaimer;
+  readonly #queries: KvQueries;
+
+  constructor(kv: KV, jsm: JetStreamManager, bucket: string, nc: NatsConnection, clock: Clock) {
+    this.#clock = clock;
+    this.#index = new TaskIndex(kv, async () => {
+      const last = await jsm.streams.getMessage(`KV_${bucket}`, { last_by_subj: `$KV.${bucket}.${TASK_WATCH_FILTER}` });
+      return last?.seq ?? 0;
+    });
+    this.#keys = new TaskKeys(kv, this.#index);
+    this.#side = new SideKeys(kv, clock, () => nc.info?.max_payload ?? 1024 * 1024);
+    this.#claimer = new KvClaimer(this.#keys);
+    this.#queries = new KvQueries(this.#keys, this.#side);
+  }
+
+  async submit(request: SubmitRequest): Promise<SubmitResult> {
+    const req = parseOrThrow(submitRequestSchema, request, 'task submission');
+    const now = this.#clock.now();
+    const doc = newTaskDoc(req.id ?? newTaskId(now), req, now);
+    // create, or return the task that holds the id; twice in case it was deleted in between.
+    for (let attempt = 0; ; attempt++) {
+      const revision = await this.#keys.create(doc);
+      if (revision !== undefined) return { task: toStored(doc, revision), created: true };
+      const existing = await this.#keys.read(doc.id);
+      if (existing) return { task: toStored(existing.doc, existing.revision), created: false };
+      if (attempt >= 1) throw storeError(new Error('the key was deleted while submitting'), `submitting task ${doc.id}`);
+    }
+  }
+
+  async get(id: string): Promise<FullTask | undefined> {
+    parseOrThrow(schemas.idArg, id, 'task id');
+    const [current, annotations] = await Promise.all([this.#keys.read(id), this.#side.annotations(id)]);
+    return current ? toFull(current.doc, current.revision, annotations) : undefined;
+  }
+
+  async claim(request: ClaimRequest): Promise<StoredTask[]> {
+    const req = parseOrThrow(schemas.claimRequestSchema, request, 'claim request');
+    return this.#claimer.claim(req, this.#clock.now());
+  }
+
+  async heartbeat(request: HeartbeatRequest): Promise<TaskWrite> {
+    const req = parseOrThrow(schemas.heartbeatRequestSchema, request, 'heartbeat');
+    const now = this.#clock.now();
+    const { doc, revision } = await this.#keys.mutate(req.id, (current) => heartbeatDoc(current, req, now), req.revision);
+    return toWrite(doc, revision);
+  }
+
+  async transition(request: TransitionRequest): Promise<TaskWrite> {
+    const req = parseOrThrow(schemas.transitionRequestSchema, request, 'transition');
+    const now = this.#clock.now();
+    const { doc, revision } = await this.#keys.mutate(req.id, (current) => transitionDoc(current, req, now), req.revision);
+    return toWrite(doc, revision);
+  }
+
+  /**
+   * Pipelined: every write is validated and checked on its own and all CAS writes are in flight
+   * together (KV has no multi-key transaction, so "commit together" means "sent together";
+   * each one still commits or fails alone). Writes to the same id run in request order.
+   */
+  async transitionMany(requests: readonly TransitionRequest[]): Promise<Array<TaskWrite | Error>> {
+    const chains = new Map<string, Promise<unknown>>();
+    return Promise.all(
+      requests.map((request) => {
+        const id = typeof request?.id === 'string' ? request.id : '';
+        const run = (chains.get(id) ?? Promise.resolve()).then(() => this.transition(request)).catch((err: unknown) => toError(err));
+        chains.set(id, run);
+        return run;
+      }),
+    );
+  }
+
+  async listStale(limit = 100): Promise<StoredTask[]> {
+    parseOrThrow(schemas.limitArg, limit, 'limit');
+    return this.#queries.listStale(limit, this.#clock.now());
+  }
+
+  async listOwned(ownerPrefix: string, limit = 1000): Promise<StoredTask[]> {
+    parseOrThrow(schemas.ownerSchema, ownerPrefix, 'owner prefix');
+    parseOrThrow(schemas.limitArg, limit, 'limit');
+    return this.#queries.listOwned(ownerPrefix, limit);
+  }
+
+  async requeueStale(id: string, revision: number, options: StaleRequeueOptions): Promise<StoredTask> {
+    parseOrThrow(schemas.idArg, id, 'task id');
+    const parsed = parseOrThrow(schemas.staleOptionsSchema, options, 'stale requeue options');
+    const now = this.#clock.now();
+    const stale: StaleRequeueOptions = { crashLimit: parsed.crashLimit };
+    if (parsed.deadOwner !== undefined) stale.deadOwner = parsed.deadOwner;
+    const { doc, revision: next } = await this.#keys.mutate(id, (current) => requeueStaleDoc(current, revision, stale, now));
+    return toStored(doc, next);
+  }
+
+  async requestCancel(id: string, reason: string): Promise<StoredTask> {
+    parseOrThrow(schemas.idArg, id, 'task id');
+    parseOrThrow(schemas.reasonArg, reason, 'cancel reason');
+    const now = this.#clock.now();
+    const { doc, revision } = await this.#keys.mutate(id, (current) => cancelRequestDoc(current, reason, now));
+    return toStored(doc, revision);
+  }
+
+  async listCancelRequests(owner: string): Promise<Array<{ id: string; reason: string }>> {
+    parseOrThrow(schemas.ownerSchema, owner, 'owner');
+    return this.#queries.listCancelRequests(owner);
+  }
+
+  async annotate(id: string, note: Omit<Annotation, 'at'>): Promise<void> {
+    parseOrThrow(schemas.idArg, id, 'task id');
+    const { author, text } = parseOrThrow(schemas.annotationSchema, note, 'annotation');
+    if (!(await this.#keys.read(id))) throw new TaskNotFoundError(id);
+    await this.#side.annotate(id, { author, text });
+  }
+
+  async reopen(id: string, reason: string): Promise<StoredTask> {
+    parseOrThrow(schemas.idArg, id, 'task id');
+    parseOrThrow(schemas.reasonArg, reason, 'reopen reason');
+    const now = this.#clock.now();
+    const { doc, revision } = await this.#keys.mutate(id, (current) => reopenDoc(current, reason, now));
+    return toStored(doc, revision);
+  }
+
+  async query(query: TaskQuery = {}): Promise<TaskRecord[]> {
+    const q = parseOrThrow(schemas.taskQuerySchema, query, 'task query');
+    const parsed: Parameters<KvQueries['query']>[0] = { limit: q.limit ?? 100 };
+    if (q.state !== undefined) parsed.state = q.state;
+    if (q.kind !== undefined) parsed.kind = q.kind;
+    return this.#queries.query(parsed);
+  }
+
+  countByState(): Promise<Partial<Record<TaskState, number>>> {
+    return this.#queries.countByState();
+  }
+
+  addDeadLetter(letter: DeadLetterInput): Promise<DeadLetter> {
+    return this.#side.addDeadLetter(letter);
+  }
+
+  listDeadLetters(limit = 100): Promise<DeadLetter[]> {
+    return this.#side.listDeadLetters(limit);
+  }
+
+  /** Stops the index's watch. The NatsConnection stays open: it belongs to the caller. */
+  async close(): Promise<void> {
+    this.#index.close();
+  }
+}
+
+/** Creates the bucket when missing, or binds to it as it is. */
+export async function openKvTaskStore(options: KvTaskStoreOptions): Promise<KvTaskStore> {
+  const history = options.history ?? 1;
+  if (!Number.isInteger(history) || history < 1) throw new Error(`KV task store: history must be an integer >= 1 (got ${history})`);
+  let kv: KV;
+  let jsm: JetStreamManager;
+  try {
+    jsm = await jetstreamManager(options.nc);
+    // allow_direct: false makes the client read through the stream leader (see the header).
+    kv = await new Kvm(options.nc).create(options.bucket, { history, replicas: options.replicas ?? 1, allow_direct: false });
+  } catch (err) {
+    throw storeError(err, `opening KV bucket ${options.bucket}`);
+  }
+  return new KvTaskStore(kv, jsm, options.bucket, options.nc, options.clock ?? systemClock);
+}

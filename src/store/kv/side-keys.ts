@@ -1,0 +1,120 @@
+import type { KV } from '@nats-io/kv';
+import { ErrorCode, ReeveError } from '../../errors.ts';
+import type { Clock } from '../../ports/clock.ts';
+import type { DeadLetter, DeadLetterInput } from '../../ports/task-store.ts';
+import type { Annotation } from '../../protocol/task.ts';
+import { parseOrThrow } from '../../protocol/validate.ts';
+import { deadLetterExcerpt, truncatePayload } from '../dead-letters.ts';
+import * as schemas from '../request-schemas.ts';
+import { annotationsKey, DEAD_LETTER_SEQ_KEY, deadLetterKey } from './codec.ts';
+import { isCasConflict, storeError } from './task-keys.ts';
+
+const MAX_RETRIES = 50;
+/** Room left in a message for the JSON around a dead letter's payload and the headers. */
+const LETTER_OVERHEAD_BYTES = 72 * 1024;
+
+/**
+ * Keys beside the tasks, each with its own compare-and-set: annotations (`a.<id>`, one JSON
+ * array per task, so annotating never needs the task's revision) and dead letters (`dl.<n>`,
+ * numbered by the counter `dl-seq`).
+ */
+export class SideKeys {
+  constructor(
+    private readonly kv: KV,
+    private readonly clock: Clock,
+    /** The server's max_payload: a dead letter is cut to fit rather than lost. */
+    private readonly maxPayload: () => number,
+  ) {}
+
+  /** Get, then create or update against the revision read, again on a lost race. */
+  async #casLoop<T>(key: string, what: string, next: (current: T | undefined) => T): Promise<{ value: T; revision: number }> {
+    for (let attempt = 0; attempt < MAX_RETRIES; attempt++) {
+      try {
+        const entry = await this.kv.get(key);
+        const exists = entry !== null && entry.operation === 'PUT';
+        const value = next(exists ? entry.json<T>() : undefined);
+        const data = JSON.stringify(value);
+        const revision = entry === null ? await this.kv.create(key, data) : await this.kv.update(key, data, entry.revision);
+        return { value, revision };
+      } catch (err) {
+        if (!isCasConflict(err)) throw storeError(err, what);
+      }
+    }
+    throw new ReeveError(ErrorCode.StoreConflict, `${what}: ${key} changed under ${MAX_RETRIES} writes in a row; retry`);
+  }
+
+  async annotations(id: string): Promise<Annotation[]> {
+    try {
+      const entry = await this.kv.get(annotationsKey(id));
+      return entry && entry.operation === 'PUT' ? entry.json<Annotation[]>() : [];
+    } catch (err) {
+      throw storeError(err, `reading the annotations of task ${id}`);
+    }
+  }
+
+  /** The caller has checked that the task exists. */
+  async annotate(id: string, note: { author: string; text: string }): Promise<void> {
+    const at = this.clock.now();
+    await this.#casLoop<Annotation[]>(annotationsKey(id), `annotating task ${id}`, (list) => [...(list ?? []), { at, ...note }]);
+  }
+
+  async addDeadLetter(letter: DeadLetterInput): Promise<DeadLetter> {
+    const input = parseOrThrow(schemas.deadLetterSchema, letter, 'dead letter');
+    const receivedAt = this.clock.now();
+    const { value: seq } = await this.#casLoop<number>(DEAD_LETTER_SEQ_KEY, 'numbering a dead letter', (n) => (n ?? 0) + 1);
+    const { id, ...rest } = input;
+    const stored: DeadLetter = {
+      ...rest,
+      ...(id === undefined ? {} : { id }),
+      payload: fitPayload(truncatePayload(input.payload), this.maxPayload() - LETTER_OVERHEAD_BYTES),
+      excerpt: deadLetterExcerpt(input.payload),
+      receivedAt,
+      seq,
+    };
+    try {
+      await this.kv.put(deadLetterKey(seq), JSON.stringify(stored));
+    } catch (err) {
+      throw storeError(err, 'keeping a dead letter');
+    }
+    return stored;
+  }
+
+  /**
+   * Newest first: reads the counter, then `dl.<n>` downwards, `limit` keys at a time in
+   * parallel. A number whose letter was never written (a writer died between the counter and
+   * the letter) is skipped. Cost: O(limit) gets.
+   */
+  async listDeadLetters(limit = 100): Promise<DeadLetter[]> {
+    parseOrThrow(schemas.limitArg, limit, 'limit');
+    try {
+      const counter = await this.kv.get(DEAD_LETTER_SEQ_KEY);
+      let next = counter && counter.operation === 'PUT' ? counter.json<number>() : 0;
+      const letters: DeadLetter[] = [];
+      while (next > 0 && letters.length < limit) {
+        const seqs = Array.from({ length: Math.min(limit - letters.length, next) }, (_, i) => next - i);
+        next -= seqs.length;
+        const entries = await Promise.all(seqs.map((seq) => this.kv.get(deadLetterKey(seq))));
+        for (const entry of entries) if (entry && entry.operation === 'PUT') letters.push(entry.json<DeadLetter>());
+      }
+      return letters;
+    } catch (err) {
+      throw storeError(err, 'listing dead letters');
+    }
+  }
+}
+
+const jsonBytes = (text: string): number => Buffer.byteLength(JSON.stringify(text), 'utf8');
+
+/**
+ * Cuts a payload until its JSON form fits `maxBytes`, and says so: a dead letter is never lost
+ * for its size (JSON escaping can make control characters six times longer, hence the loop).
+ */
+function fitPayload(payload: string, maxBytes: number): string {
+  if (maxBytes <= 0 || jsonBytes(payload) <= maxBytes) return payload;
+  let cut = payload;
+  for (let i = 0; i < 10 && jsonBytes(cut) > maxBytes; i++) {
+    const keep = Math.floor((Buffer.byteLength(cut, 'utf8') * maxBytes * 0.95) / jsonBytes(cut));
+    cut = Buffer.from(cut, 'utf8').subarray(0, keep).toString('utf8');
+  }
+  return `${cut}…[truncated to fit the server's max_payload]`;
+}

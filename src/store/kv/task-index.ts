@@ -1,0 +1,223 @@
+import type { KV, KvWatchEntry } from '@nats-io/kv';
+import { ErrorCode, ReeveError, toError } from '../../errors.ts';
+import type { TaskState } from '../../protocol/task-states.ts';
+import { CLEANUP_STATES, decodeHead, idOfKey, isClaimable, QUEUE_STATES, TASK_WATCH_FILTER, type ClaimFilter, type TaskHead } from './codec.ts';
+
+export interface IndexEntry {
+  id: string;
+  revision: number;
+  head: TaskHead;
+}
+
+const SYNC_TIMEOUT_MS = 30_000;
+
+/** Claim order: higher priority first, FIFO (creation revision) within a priority. */
+const byPriority = (a: IndexEntry, b: IndexEntry): number => b.head.priority - a.head.priority || a.head.seq - b.head.seq;
+const bySeq = (a: IndexEntry, b: IndexEntry): number => a.head.seq - b.head.seq;
+
+/** A sorted array with binary-search insert and remove: O(log n) to find, O(n) memmove. */
+class SortedList {
+  readonly items: IndexEntry[] = [];
+  constructor(private readonly compare: (a: IndexEntry, b: IndexEntry) => number) {}
+
+  #position(entry: IndexEntry): number {
+    let lo = 0;
+    let hi = this.items.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.compare(this.items[mid]!, entry) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  insert(entry: IndexEntry): void {
+    this.items.splice(this.#position(entry), 0, entry);
+  }
+
+  remove(entry: IndexEntry): void {
+    // (priority, seq) is unique per task, so the position found is the entry itself.
+    const at = this.#position(entry);
+    if (this.items[at] === entry) this.items.splice(at, 1);
+    else {
+      const i = this.items.indexOf(entry);
+      if (i >= 0) this.items.splice(i, 1);
+    }
+  }
+}
+
+/**
+ * The in-memory index of one store instance: the head (state, owner, lease, priority, FIFO
+ * position, availability, breaker key, kind, cancel flag) of every task in the bucket, fed by
+ * a KV watch on `t.>` and by this instance's own reads and writes. It is a hint, never the
+ * truth: every decision it leads to is re-checked on a fresh read and made by a compare-and-set
+ * on the task key. Entries are applied only when their revision is newer than the one held
+ * (revisions of one key only grow), so the watch and local writes may arrive in any order.
+ */
+export class TaskIndex {
+  readonly #kv: KV;
+  readonly #lastTaskRevision: () => Promise<number>;
+  readonly #entries = new Map<string, IndexEntry>();
+  /** Revision of a delete, so that an older value arriving late does not resurrect the task. */
+  readonly #deleted = new Map<string, number>();
+  readonly #queue = new SortedList(byPriority);
+  readonly #cleanup = new SortedList(bySeq);
+  readonly #leased = new Map<string, IndexEntry>();
+  readonly #counts = new Map<TaskState, number>();
+  #ready: Promise<void> | undefined;
+  #stopWatch: (() => void) | undefined;
+  #seen = 0;
+  #waiters: Array<{ revision: number; resolve: () => void }> = [];
+  #closed = false;
+
+  /** `lastTaskRevision`: the stream sequence of the newest message on any task key (0: none). */
+  constructor(kv: KV, lastTaskRevision: () => Promise<number>) {
+    this.#kv = kv;
+    this.#lastTaskRevision = lastTaskRevision;
+  }
+
+  /**
+   * Starts the watch on first use and waits until it has caught up: once the watch exists,
+   * it reads the revision of the newest message on any task key (a stream "last by subject"
+   * get with the wildcard `t.>`, which 2.9.10 answers) and waits until the watch has delivered
+   * that revision or a later one. That message is the last of its key, so the watch delivers
+   * it (or a newer one), and the server replays last values in revision order (checked in
+   * test/integration/kv-store.test.ts), so everything committed before the call is then in
+   * the index. No write: a read-only user (an operator's CLI) can sync too.
+   */
+  ready(): Promise<void> {
+    if (this.#closed) return Promise.reject(new ReeveError(ErrorCode.StoreUnavailable, 'the KV task store is closed'));
+    this.#ready ??= this.#start().catch((err: unknown) => {
+      this.#ready = undefined;
+      this.#stopWatch?.();
+      throw err instanceof ReeveError
+        ? err
+        : new ReeveError(ErrorCode.StoreUnavailable, `cannot index the KV task bucket: ${toError(err).message}`, { cause: err });
+    });
+    return this.#ready;
+  }
+
+  async #start(): Promise<void> {
+    const watch = await this.#kv.watch({ key: TASK_WATCH_FILTER });
+    this.#stopWatch = () => watch.stop();
+    void (async () => {
+      for await (const entry of watch) this.#onWatch(entry);
+    })()
+      .catch(() => undefined)
+      .finally(() => {
+        // The client's ordered consumer survives reconnects; if the watch ends anyway, the
+        // next query starts a new one (and re-syncs) instead of trusting a frozen index.
+        if (this.#stopWatch) this.#ready = undefined;
+      });
+    await this.#reach(await this.#lastTaskRevision());
+  }
+
+  #reach(revision: number): Promise<void> {
+    if (this.#seen >= revision) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiters = this.#waiters.filter((w) => w.resolve !== done);
+        reject(new ReeveError(ErrorCode.StoreUnavailable, `the KV watch did not catch up with revision ${revision} in ${SYNC_TIMEOUT_MS} ms`));
+      }, SYNC_TIMEOUT_MS);
+      const done = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.#waiters.push({ revision, resolve: done });
+    });
+  }
+
+  #onWatch(entry: KvWatchEntry): void {
+    const id = idOfKey(entry.key);
+    // Skips what this instance already applied (its own writes, acked before the watch echo).
+    if (id !== undefined && (this.#entries.get(id)?.revision ?? 0) < entry.revision) {
+      if (entry.operation === 'PUT') {
+        try {
+          this.apply(id, entry.revision, decodeHead(entry.value, entry.revision));
+        } catch {
+          // Not a Reeve record (someone wrote the bucket by hand): not claimable, not listed.
+        }
+      } else this.apply(id, entry.revision, null);
+    }
+    if (entry.revision > this.#seen) {
+      this.#seen = entry.revision;
+      const due = this.#waiters.filter((w) => w.revision <= this.#seen);
+      if (due.length) {
+        this.#waiters = this.#waiters.filter((w) => w.revision > this.#seen);
+        for (const w of due) w.resolve();
+      }
+    }
+  }
+
+  /** Records what a read, a write or the watch saw of a task (`null`: deleted). */
+  apply(id: string, revision: number, head: TaskHead | null): void {
+    const old = this.#entries.get(id);
+    if (old && old.revision >= revision) return;
+    const deletedAt = this.#deleted.get(id);
+    if (deletedAt !== undefined && deletedAt >= revision) return;
+    if (old) this.#unlink(old);
+    if (head === null) {
+      this.#entries.delete(id);
+      this.#deleted.set(id, revision);
+      return;
+    }
+    if (deletedAt !== undefined) this.#deleted.delete(id);
+    const entry: IndexEntry = { id, revision, head };
+    this.#entries.set(id, entry);
+    this.#counts.set(head.state, (this.#counts.get(head.state) ?? 0) + 1);
+    if (head.owner !== undefined) this.#leased.set(id, entry);
+    else if (QUEUE_STATES.has(head.state)) this.#queue.insert(entry);
+    else if (CLEANUP_STATES.has(head.state)) this.#cleanup.insert(entry);
+  }
+
+  #unlink(entry: IndexEntry): void {
+    const { state, owner } = entry.head;
+    const n = (this.#counts.get(state) ?? 0) - 1;
+    if (n > 0) this.#counts.set(state, n);
+    else this.#counts.delete(state);
+    if (owner !== undefined) this.#leased.delete(entry.id);
+    else if (QUEUE_STATES.has(state)) this.#queue.remove(entry);
+    else if (CLEANUP_STATES.has(state)) this.#cleanup.remove(entry);
+  }
+
+  /**
+   * Up to `need` claim candidates in claim order: cleanup (cancelling, compensating) first in
+   * FIFO order, then queued/backoff by priority, FIFO within one. Walks past entries that fail
+   * the filter (not yet available, excluded breaker key, other kind).
+   */
+  candidates(filter: ClaimFilter, need: number, skip: (id: string) => boolean): IndexEntry[] {
+    const found: IndexEntry[] = [];
+    for (const list of [this.#cleanup, this.#queue]) {
+      for (const entry of list.items) {
+        if (found.length >= need) return found;
+        if (!skip(entry.id) && isClaimable(entry.head, filter)) found.push(entry);
+      }
+    }
+    return found;
+  }
+
+  /** Tasks someone holds a lease on: O(in-flight work), whatever the size of the bucket. */
+  leased(): IterableIterator<IndexEntry> {
+    return this.#leased.values();
+  }
+
+  /** Every task, newest first (creation order), optionally of one state and kind: O(n log n). */
+  newestFirst(state?: TaskState, kind?: string): IndexEntry[] {
+    const matches: IndexEntry[] = [];
+    for (const entry of this.#entries.values()) {
+      if ((state === undefined || entry.head.state === state) && (kind === undefined || entry.head.kind === kind)) matches.push(entry);
+    }
+    return matches.sort((a, b) => b.head.seq - a.head.seq);
+  }
+
+  counts(): Partial<Record<TaskState, number>> {
+    return Object.fromEntries(this.#counts);
+  }
+
+  close(): void {
+    this.#closed = true;
+    const stop = this.#stopWatch;
+    this.#stopWatch = undefined;
+    stop?.();
+  }
+}

@@ -1,0 +1,41 @@
+import { randomUUID } from 'node:crypto';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { afterAll, beforeAll } from 'vitest';
+import { openKvTaskStore } from '../../src/store/kv/kv-task-store.ts';
+import { startNatsServer, type NatsServer } from '../support/nats-server.ts';
+import { describeTaskStore } from './task-store.suite.ts';
+
+let server: NatsServer | undefined;
+
+beforeAll(async () => {
+  server = await startNatsServer();
+}, 30_000);
+
+afterAll(async () => {
+  await server?.stop();
+});
+
+describeTaskStore('jetstream-kv', async (clock) => {
+  if (!server) throw new Error('nats-server did not start');
+  const url = server.url;
+  const bucket = `tasks-${randomUUID()}`;
+  const connections: NatsConnection[] = [];
+  const open = async () => {
+    const nc = await connect({ servers: url });
+    connections.push(nc);
+    return openKvTaskStore({ nc, bucket, clock });
+  };
+  const store = await open();
+  return {
+    store,
+    openPeer: open,
+    dispose: async () => {
+      await store.close();
+      const [first] = connections;
+      // One bucket per test: drop it so the server stays small over the file.
+      if (first) await (await jetstreamManager(first)).streams.delete(`KV_${bucket}`).catch(() => undefined);
+      for (const nc of connections) await nc.close();
+    },
+  };
+});

@@ -1,0 +1,200 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { TaskStore } from '../../src/ports/task-store.ts';
+import { openKvTaskStore } from '../../src/store/kv/kv-task-store.ts';
+import { isCasConflict } from '../../src/store/kv/task-keys.ts';
+import { FakeClock } from '../support/fake-clock.ts';
+import { startNatsServer, type NatsServer } from '../support/nats-server.ts';
+
+/**
+ * The KV task store against a real nats-server 2.9.10: the client features the adapter relies
+ * on, and behaviour across connections that the conformance suite only touches.
+ */
+let server: NatsServer;
+const connections: NatsConnection[] = [];
+const stores: TaskStore[] = [];
+
+beforeAll(async () => {
+  server = await startNatsServer();
+}, 30_000);
+
+afterEach(async () => {
+  for (const s of stores.splice(0)) await s.close();
+  for (const nc of connections.splice(0)) await nc.close();
+});
+
+afterAll(async () => {
+  await server?.stop();
+});
+
+async function conn(): Promise<NatsConnection> {
+  const nc = await connect({ servers: server.url });
+  connections.push(nc);
+  return nc;
+}
+
+async function open(bucket: string, clock: FakeClock): Promise<TaskStore> {
+  const store = await openKvTaskStore({ nc: await conn(), bucket, clock });
+  stores.push(store);
+  return store;
+}
+
+async function eventually<T>(fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await fn();
+    if (ok(value) || Date.now() > deadline) return value;
+    await sleep(20);
+  }
+}
+
+describe('client features on nats-server 2.9.10', () => {
+  it('reports a lost compare-and-set on create and update as a CAS conflict', async () => {
+    const kv = await new Kvm(await conn()).create(`f-${randomUUID()}`, { history: 1, allow_direct: false });
+    const first = await kv.create('t.a', 'one');
+    expect(await kv.create('t.a', 'two').catch((e: unknown) => isCasConflict(e))).toBe(true);
+    const second = await kv.update('t.a', 'two', first);
+    expect(second).toBeGreaterThan(first);
+    expect(await kv.update('t.a', 'three', first).catch((e: unknown) => isCasConflict(e))).toBe(true);
+    expect((await kv.get('t.a'))?.string()).toBe('two');
+  });
+
+  it('answers a last-by-subject get with a wildcard, and null when nothing matches', async () => {
+    const nc = await conn();
+    const bucket = `f-${randomUUID()}`;
+    const kv = await new Kvm(nc).create(bucket, { history: 1 });
+    const jsm = await jetstreamManager(nc);
+    const last = () => jsm.streams.getMessage(`KV_${bucket}`, { last_by_subj: `$KV.${bucket}.t.>` });
+    expect(await last()).toBeNull();
+    await kv.put('t.a', '1');
+    const b = await kv.put('t.b', '2');
+    await kv.put('a.b', 'annotations are not tasks');
+    expect((await last())?.seq).toBe(b);
+  });
+
+  it.each([1, 5])('replays a watch on t.> in revision order, then updates (history %i)', async (history) => {
+    const kv = await new Kvm(await conn()).create(`f-${randomUUID()}`, { history });
+    for (const k of ['t.a', 't.b', 't.c', 't.a', 't.d', 't.b', 'x.z', 't.c']) await kv.put(k, k);
+    const watch = await kv.watch({ key: 't.>' });
+    const seen: number[] = [];
+    for await (const e of watch) {
+      seen.push(e.revision);
+      if (seen.length === 4) await kv.put('t.e', 'e');
+      if (seen.length === 5) break;
+    }
+    expect(seen).toEqual([4, 5, 6, 8, 9]);
+  });
+
+  it('indexes the tasks already in a bucket when a store opens on it', async () => {
+    const bucket = `tasks-${randomUUID()}`;
+    const clock = new FakeClock();
+    const writer = await open(bucket, clock);
+    for (let i = 0; i < 20; i++) await writer.submit({ id: `t${i}`, kind: 'k', priority: i % 3 });
+    await writer.claim({ owner: 'n:1', limit: 5, leaseTtlMs: 1000 });
+    const reader = await open(bucket, clock);
+    expect(await reader.countByState()).toEqual({ queued: 15, running: 5 });
+    expect((await reader.query({ limit: 3 })).map((t) => t.id)).toEqual(['t19', 't18', 't17']);
+  });
+
+  it('refuses a record over the server max_payload with STORE_UNAVAILABLE naming it, and writes nothing', async () => {
+    const store = await open(`tasks-${randomUUID()}`, new FakeClock());
+    const err = await store.submit({ id: 'big', kind: 'k', input: 'x'.repeat(1024 * 1024 - 20) }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'STORE_UNAVAILABLE' });
+    expect((err as Error).message).toMatch(/max_payload/);
+    expect(await store.get('big')).toBeUndefined();
+  });
+
+  it('keeps a dead letter bigger than max_payload, cut to fit', async () => {
+    const store = await open(`tasks-${randomUUID()}`, new FakeClock());
+    await store.addDeadLetter({ source: 'nats:reeve.submit', code: 'INVALID_INPUT', reason: 'too big', payload: '\u0001'.repeat(1024 * 1024) });
+    const [letter] = await store.listDeadLetters();
+    expect(letter?.payload).toMatch(/truncated/);
+  });
+});
+
+describe('across connections', () => {
+  it('sees another connection’s submit, cancel request and completion through the watch', async () => {
+    const bucket = `tasks-${randomUUID()}`;
+    const clock = new FakeClock();
+    const a = await open(bucket, clock);
+    const b = await open(bucket, clock);
+    expect(await a.countByState()).toEqual({});
+    await b.submit({ id: 'x', kind: 'k' });
+    const claimed = await eventually(() => a.claim({ owner: 'a:1', limit: 1, leaseTtlMs: 10_000 }), (r) => r.length === 1);
+    expect(claimed.map((t) => t.id)).toEqual(['x']);
+    await b.requestCancel('x', 'operator');
+    expect(await eventually(() => a.listCancelRequests('a:1'), (r) => r.length === 1)).toEqual([{ id: 'x', reason: 'operator' }]);
+    const fresh = await a.get('x');
+    await a.transition({ id: 'x', revision: fresh!.revision, owner: 'a:1', to: 'cancelled', reason: 'cancelled on request' });
+    expect(await eventually(() => b.countByState(), (c) => c.cancelled === 1)).toEqual({ cancelled: 1 });
+  });
+
+  it('fences the old owner after another node takes over its expired lease', async () => {
+    const bucket = `tasks-${randomUUID()}`;
+    const clock = new FakeClock();
+    const a = await open(bucket, clock);
+    const b = await open(bucket, clock);
+    await a.submit({ id: 't', kind: 'k' });
+    const [mine] = await a.claim({ owner: 'a:1', limit: 1, leaseTtlMs: 1000 });
+    clock.advance(1000);
+    const [stale] = await eventually(() => b.listStale(), (r) => r.length === 1);
+    await b.requeueStale('t', stale!.revision, { crashLimit: 3 });
+    const [taken] = await b.claim({ owner: 'b:1', limit: 1, leaseTtlMs: 1000 });
+    expect(taken).toMatchObject({ id: 't', owner: 'b:1', attempts: { crashes: 1 } });
+    await expect(a.transition({ id: 't', revision: mine!.revision, owner: 'a:1', to: 'succeeded', reason: 'late' })).rejects.toMatchObject({
+      code: 'LEASE_LOST',
+    });
+  });
+
+  it('refuses an owner write on a revision another connection has moved past (owner cache), and changes nothing', async () => {
+    const bucket = `tasks-${randomUUID()}`;
+    const clock = new FakeClock();
+    const a = await open(bucket, clock);
+    const b = await open(bucket, clock);
+    await a.submit({ id: 't', kind: 'k' });
+    const [mine] = await a.claim({ owner: 'a:1', limit: 1, leaseTtlMs: 10_000 });
+    const flagged = await b.requestCancel('t', 'operator');
+    await expect(a.heartbeat({ id: 't', owner: 'a:1', revision: mine!.revision, leaseTtlMs: 10_000 })).rejects.toMatchObject({
+      code: 'STORE_CONFLICT',
+    });
+    await expect(a.transition({ id: 't', revision: mine!.revision, owner: 'a:1', to: 'succeeded', reason: 'x' })).rejects.toMatchObject({
+      code: 'STORE_CONFLICT',
+    });
+    expect(await b.get('t')).toMatchObject({ state: 'running', revision: flagged.revision });
+    const hb = await a.heartbeat({ id: 't', owner: 'a:1', revision: flagged.revision, leaseTtlMs: 10_000 });
+    expect(hb.revision).toBeGreaterThan(flagged.revision);
+  });
+
+  it('gives each of 400 tasks to exactly one of 4 connections claiming in parallel', async () => {
+    const bucket = `tasks-${randomUUID()}`;
+    const clock = new FakeClock();
+    const s = await Promise.all(Array.from({ length: 4 }, () => open(bucket, clock)));
+    for (let i = 0; i < 400; i += 50) {
+      await Promise.all(Array.from({ length: 50 }, (_, j) => s[j % 4]!.submit({ id: `r${i + j}`, kind: 'k', priority: j % 4 })));
+    }
+    await sleep(100); // let every watch deliver the submits of the other connections
+    const won: string[] = [];
+    await Promise.all(
+      s.flatMap((store, n) =>
+        Array.from({ length: 6 }, async () => {
+          for (;;) {
+            const batch = await store.claim({ owner: `n${n}:1`, limit: 7, leaseTtlMs: 60_000 });
+            if (batch.length === 0) return;
+            won.push(...batch.map((t) => t.id));
+            const done = await store.transitionMany(
+              batch.map((t) => ({ id: t.id, revision: t.revision, owner: `n${n}:1`, to: 'succeeded' as const, reason: 'done' })),
+            );
+            expect(done.filter((d) => d instanceof Error)).toEqual([]);
+          }
+        }),
+      ),
+    );
+    expect(won).toHaveLength(400);
+    expect(new Set(won).size).toBe(400);
+    for (const store of s) expect(await eventually(() => store.countByState(), (c) => c.succeeded === 400)).toEqual({ succeeded: 400 });
+  });
+});
