@@ -17,7 +17,7 @@ import { sweepStaleLeases, takeBackPreviousIncarnations } from './actors/stale-s
 import { startRootSupervisor, supervisorChild, type ChildSpec, type Supervisor } from './actors/supervisor.ts';
 import { WriteBatcher } from './actors/write-batcher.ts';
 import type { Config } from './config/schema.ts';
-import { toError } from './errors.ts';
+import { InvalidInputError, toError } from './errors.ts';
 import { buildKindPlans } from './node-plans.ts';
 import { readOrCreateNodeId } from './node-id.ts';
 import type { Clock } from './ports/clock.ts';
@@ -67,6 +67,11 @@ function moduleRunner(config: Config, clock: Clock): ModuleRunner {
 
 export async function startNode(options: NodeOptions): Promise<ReeveNode> {
   let config = options.config;
+  if (config.store.type !== 'sqlite') {
+    // The KV store exists (src/store/kv) but the NATS transport, membership and shared breakers
+    // do not yet: running on KV without them would look clustered and not be.
+    throw new InvalidInputError('configuration', [{ path: 'store.type', message: `"${config.store.type}" is not available in reeve start yet; use "sqlite" (the default)` }]);
+  }
   const clock = options.clock ?? systemClock;
   await mkdir(config.node.dataDir, { recursive: true });
   const id = config.node.id ?? (await readOrCreateNodeId(config.node.dataDir));

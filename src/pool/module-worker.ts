@@ -164,6 +164,9 @@ export default async function runModuleTask(task: ModuleTask): Promise<ModuleTas
   } catch (err) {
     return { ok: false, error: describe(err) };
   } finally {
+    // Messages on one port arrive in order: 'done' tells the main thread that every heartbeat
+    // and log line sent before it has been delivered (the result travels on another channel).
+    port.postMessage({ type: 'done' });
     port.close();
   }
 }

@@ -92,6 +92,17 @@ describe('reeve CLI (the real binary)', () => {
     expect(JSON.parse(r.stdout)).toEqual({ reaped: 0, skipped: [], alive: [] });
   });
 
+  it('refuses to start on a store type this build cannot run yet, with exit 2 naming the field', async () => {
+    const nats = project({ store: { type: 'nats' }, agents: { echo: { module: fixtureAgent('echo.ts') } } });
+    try {
+      const r = await reeve(nats.dir, ['start']);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain('store.type');
+    } finally {
+      nats.remove();
+    }
+  });
+
   it('works from any directory with --config', async () => {
     writeFileSync(join(p.dir, 'elsewhere.json'), JSON.stringify(config));
     const r = await reeve('/', ['--config', join(p.dir, 'elsewhere.json'), 'tasks', '--json']);
