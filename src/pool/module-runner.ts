@@ -60,11 +60,13 @@ export class ModuleRunner {
         req.heartbeatTimeoutMs,
       );
     };
-    let delivered!: () => void;
-    const allDelivered = new Promise<void>((resolve) => (delivered = resolve));
+    let received = 0;
+    let expected = Number.POSITIVE_INFINITY;
+    let delivered: () => void = () => {};
     port1.on('message', (m: { type: string; details?: Json; level?: string; fields?: Record<string, unknown>; msg?: string }) => {
-      if (m.type === 'done') delivered();
-      else if (m.type === 'heartbeat') {
+      received++;
+      if (received >= expected) delivered();
+      if (m.type === 'heartbeat') {
         armHeartbeatWatch();
         req.onHeartbeat(m.details);
       } else if (m.type === 'log') {
@@ -95,11 +97,14 @@ export class ModuleRunner {
     };
     try {
       const result = (await this.#pool.run(task, { transferList: [port2], signal: hardAbort.signal })) as ModuleTaskResult;
-      // The last heartbeats and log lines may still be in flight on the port: wait for them
-      // (bounded: a worker that died sends no 'done').
-      let bound: NodeJS.Timeout | undefined;
-      await Promise.race([allDelivered, new Promise((resolve) => (bound = setTimeout(resolve, 200)))]);
-      clearTimeout(bound);
+      // The result travels on piscina's channel, heartbeats and logs on ours: the last few may
+      // still be in flight. The worker says how many it sent; wait for those (bounded).
+      if (result.sent !== undefined && received < result.sent) {
+        expected = result.sent;
+        let bound: NodeJS.Timeout | undefined;
+        await Promise.race([new Promise<void>((resolve) => (delivered = resolve)), new Promise((resolve) => (bound = setTimeout(resolve, 200)))]);
+        clearTimeout(bound);
+      }
       if (stop) return this.#stopped(stop);
       if (result.ok) return result.route ? { ok: true, output: result.output, route: result.route } : { ok: true, output: result.output };
       const { class: explicit, code, message, retryAfterMs } = result.error;

@@ -32,9 +32,11 @@ export interface WorkerFailure {
   retryAfterMs?: number;
 }
 
-export type ModuleTaskResult =
+/** `sent`: heartbeats and log lines posted on the port, so the main thread knows when it has them all. */
+export type ModuleTaskResult = (
   | { ok: true; output: Json | undefined; route?: StepRoute }
-  | { ok: false; error: WorkerFailure };
+  | { ok: false; error: WorkerFailure }
+) & { sent?: number };
 
 function describe(thrown: unknown): WorkerFailure {
   if (thrown instanceof Error || (typeof thrown === 'object' && thrown !== null && 'message' in thrown)) {
@@ -84,10 +86,10 @@ function checkSerialisable(value: unknown): WorkerFailure | undefined {
   };
 }
 
-function portLog(port: MessagePort): AgentLog {
+function portLog(post: (message: object) => void): AgentLog {
   const send = (level: string) => (obj: object | string, msg?: string) => {
     const fields = typeof obj === 'string' ? {} : safeFields(obj);
-    port.postMessage({ type: 'log', level, fields, msg: typeof obj === 'string' ? obj : msg });
+    post({ type: 'log', level, fields, msg: typeof obj === 'string' ? obj : msg });
   };
   return { debug: send('debug'), info: send('info'), warn: send('warn'), error: send('error') };
 }
@@ -114,6 +116,15 @@ function loadAgent(file: string): Promise<Record<string, unknown>> {
 }
 
 export default async function runModuleTask(task: ModuleTask): Promise<ModuleTaskResult> {
+  let sent = 0;
+  const result = await runAgent(task, (message) => {
+    sent++;
+    task.port.postMessage(message);
+  });
+  return { ...result, sent };
+}
+
+async function runAgent(task: ModuleTask, post: (message: object) => void): Promise<ModuleTaskResult> {
   const { port } = task;
   const controller = new AbortController();
   port.on('message', (message: { type: string; reason?: string }) => {
@@ -145,8 +156,8 @@ export default async function runModuleTask(task: ModuleTask): Promise<ModuleTas
         return task.workspace;
       },
       steps: task.steps,
-      heartbeat: (details) => port.postMessage({ type: 'heartbeat', details: details === undefined ? undefined : safeFields({ details }).details }),
-      log: portLog(port),
+      heartbeat: (details) => post({ type: 'heartbeat', details: details === undefined ? undefined : safeFields({ details }).details }),
+      log: portLog(post),
       goto: (step) => {
         route = { goto: step };
       },
@@ -164,9 +175,9 @@ export default async function runModuleTask(task: ModuleTask): Promise<ModuleTas
   } catch (err) {
     return { ok: false, error: describe(err) };
   } finally {
-    // Messages on one port arrive in order: 'done' tells the main thread that every heartbeat
-    // and log line sent before it has been delivered (the result travels on another channel).
-    port.postMessage({ type: 'done' });
-    port.close();
+    // The port is not closed here: closing could drop messages still queued. The main thread
+    // closes its end once it has received `sent` of them.
+    port.removeAllListeners('message');
+    port.unref();
   }
 }

@@ -26,6 +26,8 @@ interface Row {
 export class SqliteProcessRegistry implements ProcessRegistry {
   readonly #db: Database.Database;
   readonly #clock: Clock;
+  readonly #hasHandoff: Database.Statement<[string], unknown>;
+  readonly #clearTask: Database.Statement<[string]>;
 
   constructor(path: string, clock: Clock) {
     mkdirSync(dirname(path), { recursive: true });
@@ -37,6 +39,8 @@ export class SqliteProcessRegistry implements ProcessRegistry {
       state TEXT NOT NULL, pid INTEGER, pgid INTEGER, sid INTEGER, starttime INTEGER,
       command TEXT NOT NULL, created_at INTEGER NOT NULL)`);
     this.#clock = clock;
+    this.#hasHandoff = this.#db.prepare("SELECT 1 FROM processes WHERE task_id = ? AND state = 'handoff' LIMIT 1");
+    this.#clearTask = this.#db.prepare("DELETE FROM processes WHERE task_id = ? AND state = 'handoff'");
   }
 
   async recordIntent(row: Pick<ProcessRow, 'runId' | 'taskId' | 'nodeId' | 'incarnation' | 'command'>): Promise<void> {
@@ -58,7 +62,9 @@ export class SqliteProcessRegistry implements ProcessRegistry {
   }
 
   async clearTask(taskId: string): Promise<void> {
-    this.#db.prepare("DELETE FROM processes WHERE task_id = ? AND state = 'handoff'").run(taskId);
+    // Called on every success: look first, so the common case (no handoff) costs a read, not
+    // a FULL-synchronous write transaction.
+    if (this.#hasHandoff.get(taskId)) this.#clearTask.run(taskId);
   }
 
   async list(): Promise<ProcessRow[]> {
