@@ -47,13 +47,6 @@ export interface SqliteTaskStoreOptions {
   busyTimeoutMs?: number;
 }
 
-const view = (row: TaskRow): rules.WriteTarget => ({
-  id: row.id,
-  state: row.state,
-  owner: row.owner ?? undefined,
-  leaseExpiresAt: row.lease_expires_at ?? undefined,
-  revision: row.revision,
-});
 
 /** The embedded TaskStore: one SQLite file, safe to share between processes (WAL + IMMEDIATE transactions). */
 export class SqliteTaskStore implements TaskStore, NodeRegistry, GateStore {
@@ -219,8 +212,8 @@ export class SqliteTaskStore implements TaskStore, NodeRegistry, GateStore {
     const now = this.#clock.now();
     return this.#write(() => {
       const row = this.#row(id);
-      rules.checkStaleRequeue(view(row), revision, now, deadOwner);
-      const outcome = rules.staleOutcome(view(row), row.crashes, crashLimit, deadOwner !== undefined && row.owner === deadOwner);
+      rules.checkStaleRequeue(leaseView(row), revision, now, deadOwner);
+      const outcome = rules.staleOutcome(leaseView(row), row.crashes, crashLimit, deadOwner !== undefined && row.owner === deadOwner);
       const updated = this.#sql.update.get({
         ...this.#unchanged(row, now),
         state: outcome.to,
@@ -265,7 +258,7 @@ export class SqliteTaskStore implements TaskStore, NodeRegistry, GateStore {
     const now = this.#clock.now();
     return this.#write(() => {
       const row = this.#row(id);
-      const outcome = rules.cancelRequestOutcome({ ...view(row), hasRun: row.snapshot !== null });
+      const outcome = rules.cancelRequestOutcome({ ...leaseView(row), hasRun: row.snapshot !== null });
       if (outcome.flagOnly && row.cancel_requested !== null) return rowToTask(row);
       const flag = JSON.stringify({ at: now, reason });
       const base = this.#unchanged(row, now);
@@ -305,7 +298,7 @@ export class SqliteTaskStore implements TaskStore, NodeRegistry, GateStore {
     const now = this.#clock.now();
     return this.#write(() => {
       const row = this.#row(id);
-      rules.checkReopen(view(row));
+      rules.checkReopen(leaseView(row));
       const updated = this.#sql.update.get({
         ...this.#unchanged(row, now),
         state: 'queued',
