@@ -84,6 +84,15 @@ const natsSchema = z.strictObject({
   /** A `.creds` file (JWT + nkey seed). */
   creds: pathField.optional(),
   tls: z.strictObject({ ca: pathField.optional(), cert: pathField.optional(), key: pathField.optional() }).optional(),
+  /** Replicas of the submission stream and the KV bucket when Reeve creates them (3 in a 3-server cluster). */
+  replicas: z.union([z.literal(1), z.literal(3), z.literal(5)], { error: (issue) => `expected 1, 3 or 5 (replicas of an R1/R3/R5 stream), got ${show(issue.input)}` }).default(1),
+  /** JetStream stream of submissions (work queue on `<prefix>.submit`). */
+  stream: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, { error: (issue) => `expected a stream name of 1-64 A-Z, a-z, 0-9, "_" or "-", got ${show(issue.input)}` })
+    .default('REEVE_SUBMIT'),
+  /** Server-side deduplication window of `Nats-Msg-Id` on the submission stream. */
+  duplicateWindowMs: ms().default(120_000),
 });
 
 const portError = (issue: { input?: unknown }) => `expected a port number from 0 to 65535 (0: any free port), got ${show(issue.input)}`;

@@ -1,0 +1,6 @@
+import type { GateStore } from './gate-store.ts';
+import type { NodeRegistry } from './node-registry.ts';
+import type { TaskStore } from './task-store.ts';
+
+/** Everything a node keeps durably: tasks, gates (breakers, preflight) and membership. Both backends implement it. */
+export type ReeveStore = TaskStore & GateStore & NodeRegistry;
