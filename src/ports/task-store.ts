@@ -21,13 +21,28 @@ export interface StoredTask extends Omit<TaskRecord, 'history' | 'annotations'> 
   cancelRequested?: { at: number; reason: string };
   /** The last `details` given to `heartbeat`. */
   progress?: Json;
+  /**
+   * The state before the write that returned this record; only set by writes (`claim`,
+   * `requeueStale`, `requestCancel`, `reopen`, and `submit`: `null` when it created the task).
+   * Left undefined when the call wrote nothing: a submit that found the task, a cancel request
+   * on a task already flagged. Never stored: `get` and `query` do not return it.
+   */
+  from?: TaskState | null;
 }
 
 /** A task with its history and annotations, as `get` returns it. */
 export type FullTask = TaskRecord & StoredTask;
 
-/** What a hot-path write (transition, heartbeat) returns: the fields the writer must track. */
-export type TaskWrite = Pick<StoredTask, 'id' | 'state' | 'step' | 'owner' | 'leaseExpiresAt' | 'heartbeatAt' | 'availableAt' | 'attempts' | 'revision' | 'updatedAt'>;
+/**
+ * What a hot-path write (transition, heartbeat) returns: the fields the writer must track, plus
+ * the task's `kind` and the state it was in before the write (`from`), so that a task event can
+ * be published without another read.
+ */
+export interface TaskWrite
+  extends Pick<StoredTask, 'id' | 'kind' | 'state' | 'step' | 'owner' | 'leaseExpiresAt' | 'heartbeatAt' | 'availableAt' | 'attempts' | 'revision' | 'updatedAt'> {
+  /** The state before this write: equal to `state` for a heartbeat or a write within one state. */
+  from: TaskState;
+}
 
 export interface SubmitResult {
   task: StoredTask;

@@ -93,3 +93,29 @@ export const limitArg = z.number().int('limit must be an integer').positive('lim
 
 export type ParsedClaim = z.output<typeof claimRequestSchema>;
 export type ParsedTransition = z.output<typeof transitionRequestSchema>;
+
+/** GateStore and NodeRegistry arguments: names are NAME_PATTERN tokens (also safe as KV key tokens). */
+export const breakerWriteSchema = z.strictObject({
+  key: breakerKeySchema,
+  state: z.enum(['closed', 'open', 'halfOpen']),
+  openUntil: ms('openUntil').optional(),
+  snapshot: z.unknown().refine((v) => v !== undefined, 'snapshot is required'),
+});
+export const expectedRevisionArg = z.number().int('expectedRevision must be an integer').min(0, 'expectedRevision must be >= 0 (0: must not exist yet)');
+export const preflightRecordSchema = z.strictObject({
+  kind: kindNameSchema,
+  ok: z.boolean(),
+  reason: z.string().max(64 * 1024),
+  checkedAt: ms('checkedAt'),
+});
+export const nodeInfoSchema = z.strictObject({
+  id: kindNameSchema,
+  incarnation: z.string().min(1).max(200),
+  state: z.enum(['up', 'draining', 'stopped']),
+  capacity: count,
+  running: count,
+  startedAt: ms('startedAt'),
+  lastSeenAt: ms('lastSeenAt'),
+  pid: count,
+  host: z.string().max(1024),
+});

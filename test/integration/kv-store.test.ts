@@ -4,7 +4,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { TaskStore } from '../../src/ports/task-store.ts';
+import type { ReeveStore } from '../../src/ports/reeve-store.ts';
 import { openKvTaskStore } from '../../src/store/kv/kv-task-store.ts';
 import { isCasConflict } from '../../src/store/kv/task-keys.ts';
 import { FakeClock } from '../support/fake-clock.ts';
@@ -12,11 +12,12 @@ import { startNatsServer, type NatsServer } from '../support/nats-server.ts';
 
 /**
  * The KV task store against a real nats-server 2.9.10: the client features the adapter relies
- * on, and behaviour across connections that the conformance suite only touches.
+ * on (task keys, and the gate and node keys beside them), and behaviour across connections
+ * that the conformance suite only touches.
  */
 let server: NatsServer;
 const connections: NatsConnection[] = [];
-const stores: TaskStore[] = [];
+const stores: ReeveStore[] = [];
 
 beforeAll(async () => {
   server = await startNatsServer();
@@ -37,7 +38,7 @@ async function conn(): Promise<NatsConnection> {
   return nc;
 }
 
-async function open(bucket: string, clock: FakeClock): Promise<TaskStore> {
+async function open(bucket: string, clock: FakeClock): Promise<ReeveStore> {
   const store = await openKvTaskStore({ nc: await conn(), bucket, clock });
   stores.push(store);
   return store;
@@ -113,6 +114,72 @@ describe('client features on nats-server 2.9.10', () => {
     await store.addDeadLetter({ source: 'nats:reeve.submit', code: 'INVALID_INPUT', reason: 'too big', payload: '\u0001'.repeat(1024 * 1024) });
     const [letter] = await store.listDeadLetters();
     expect(letter?.payload).toMatch(/truncated/);
+  });
+});
+
+describe('gate and node keys on nats-server 2.9.10', () => {
+  it('lists the keys under one prefix with a stream info subjects_filter, deleted keys included', async () => {
+    const nc = await conn();
+    const bucket = `f-${randomUUID()}`;
+    const kv = await new Kvm(nc).create(bucket, { history: 5 });
+    const jsm = await jetstreamManager(nc);
+    const keys = async (prefix: string) => {
+      const info = await jsm.streams.info(`KV_${bucket}`, { subjects_filter: `$KV.${bucket}.${prefix}>` });
+      return Object.keys(info.state.subjects ?? {}).sort();
+    };
+    expect(await keys('b.')).toEqual([]);
+    for (let i = 0; i < 3; i++) for (const k of ['b.x', 'b.y', 't.b', 'bb.x', 'n.a', 'pf.k']) await kv.put(k, String(i));
+    await kv.delete('b.y');
+    expect(await keys('b.')).toEqual([`$KV.${bucket}.b.x`, `$KV.${bucket}.b.y`]);
+    expect((await kv.get('b.y'))?.operation).toBe('DEL');
+    expect(await keys('n.')).toEqual([`$KV.${bucket}.n.a`]);
+  });
+
+  it('answers kv.keys with one filter, but leaves an ordered consumer on the server per call (why listings use stream info)', async () => {
+    const nc = await conn();
+    const bucket = `f-${randomUUID()}`;
+    const kv = await new Kvm(nc).create(bucket, { history: 1 });
+    const jsm = await jetstreamManager(nc);
+    for (const k of ['b.x', 'b.y', 't.a', 'bb.z']) await kv.put(k, '1');
+    await kv.delete('b.y');
+    const listed: string[] = [];
+    for await (const k of await kv.keys('b.>')) listed.push(k);
+    expect(listed).toEqual(['b.x']);
+    // The client creates it with a 5-minute inactive_threshold and does not delete it.
+    expect((await jsm.streams.info(`KV_${bucket}`)).state.consumer_count).toBe(1);
+  });
+
+  it('keeps breakers, preflight results and nodes under b., pf. and n., out of the task index', async () => {
+    const nc = await conn();
+    const bucket = `tasks-${randomUUID()}`;
+    const clock = new FakeClock();
+    const writer = await open(bucket, clock);
+    const revision = await writer.putBreaker({ key: 'anthropic', state: 'open', openUntil: 5, snapshot: { value: 'open' } }, 0);
+    await writer.putPreflight({ kind: 'claude', ok: true, reason: 'ok', checkedAt: 1 });
+    await writer.recordNode({ id: 'n-a', incarnation: 'i1', state: 'up', capacity: 1, running: 0, startedAt: 1, lastSeenAt: 1, pid: 1, host: 'h' });
+    await writer.submit({ id: 'only-task', kind: 'k' });
+    const kv = await new Kvm(nc).open(bucket);
+    expect((await kv.get('b.anthropic'))?.revision).toBe(revision);
+    expect((await kv.get('pf.claude'))?.json()).toMatchObject({ ok: true });
+    expect((await kv.get('n.n-a'))?.json()).toMatchObject({ incarnation: 'i1' });
+    const reader = await open(bucket, clock);
+    expect(await reader.countByState()).toEqual({ queued: 1 });
+    expect((await reader.query()).map((t) => t.id)).toEqual(['only-task']);
+    expect((await reader.claim({ owner: 'r:1', limit: 10, leaseTtlMs: 1000 })).map((t) => t.id)).toEqual(['only-task']);
+  });
+
+  it('lists breakers, preflight results and nodes without leaving a consumer behind', async () => {
+    const nc = await conn();
+    const bucket = `tasks-${randomUUID()}`;
+    const store = await open(bucket, new FakeClock());
+    for (let i = 0; i < 20; i++) await store.putBreaker({ key: `k${i}`, state: 'closed', snapshot: { i } }, 0);
+    const jsm = await jetstreamManager(nc);
+    for (let i = 0; i < 10; i++) {
+      expect(await store.listBreakers()).toHaveLength(20);
+      expect(await store.listPreflight()).toEqual([]);
+      expect(await store.listNodes()).toEqual([]);
+    }
+    expect((await jsm.streams.info(`KV_${bucket}`)).state.consumer_count).toBe(0);
   });
 });
 

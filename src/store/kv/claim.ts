@@ -66,6 +66,6 @@ export class KvClaimer {
     if (!current || !isClaimable(current.doc, filter)) return undefined;
     const next = claimDoc(current.doc, req.owner, req.leaseTtlMs, filter.now);
     const revision = await this.keys.write(next, current.revision);
-    return revision === undefined ? undefined : toStored(next, revision);
+    return revision === undefined ? undefined : { ...toStored(next, revision), from: current.doc.state };
   }
 }

@@ -7,7 +7,9 @@ import type { WriteTarget } from '../write-rules.ts';
  * How a task is laid out in the bucket. See kv-task-store.ts for the design.
  *
  * Keys: `t.<id>` the task (one value, the only thing a write compare-and-sets), `a.<id>` its
- * annotations, `dl.<n>` dead letters with the counter `dl-seq`.
+ * annotations, `dl.<n>` dead letters with the counter `dl-seq`; beside the tasks (gate-keys.ts)
+ * `b.<breaker key>` breakers, `pf.<kind>` preflight results, `n.<node id>` node beacons. Only
+ * `t.` keys match the index's watch filter `t.>`.
  */
 export const TASK_PREFIX = 't.';
 export const TASK_WATCH_FILTER = 't.>';
@@ -15,6 +17,12 @@ export const DEAD_LETTER_SEQ_KEY = 'dl-seq';
 export const taskKey = (id: string): string => `${TASK_PREFIX}${id}`;
 export const annotationsKey = (id: string): string => `a.${id}`;
 export const deadLetterKey = (seq: number): string => `dl.${seq}`;
+export const BREAKER_PREFIX = 'b.';
+export const PREFLIGHT_PREFIX = 'pf.';
+export const NODE_PREFIX = 'n.';
+export const breakerKey = (key: string): string => `${BREAKER_PREFIX}${key}`;
+export const preflightKey = (kind: string): string => `${PREFLIGHT_PREFIX}${kind}`;
+export const nodeKey = (id: string): string => `${NODE_PREFIX}${id}`;
 
 /** The task id of a watched key, or undefined for a key that is not a task. */
 export function idOfKey(key: string): string | undefined {
@@ -30,7 +38,7 @@ export function idOfKey(key: string): string | undefined {
  * task: the FIFO position within a priority, like SQLite's `seq` column. The create cannot know
  * its own revision, so it stores 0 and the first update writes the real value.
  */
-export interface TaskDoc extends Omit<FullTask, 'annotations' | 'revision'> {
+export interface TaskDoc extends Omit<FullTask, 'annotations' | 'revision' | 'from'> {
   seq: number;
 }
 
@@ -98,10 +106,13 @@ export function toFull(doc: TaskDoc, revision: number, annotations: Annotation[]
   return { ...task, annotations, revision };
 }
 
-export function toWrite(doc: TaskDoc, revision: number): TaskWrite {
+/** `from`: the state of the record the write replaced. */
+export function toWrite(doc: TaskDoc, revision: number, from: TaskState): TaskWrite {
   const write: TaskWrite = {
     id: doc.id,
+    kind: doc.kind,
     state: doc.state,
+    from,
     availableAt: doc.availableAt,
     attempts: doc.attempts,
     revision,

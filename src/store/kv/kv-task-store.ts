@@ -17,6 +17,8 @@
  * - `a.<id>`: annotations, an array with its own CAS. Annotating never needs or bumps the
  *   task's revision, so it works on terminal tasks and never fences an owner.
  * - `dl.<n>` with counter `dl-seq`: dead letters, numbered like SQLite's rows.
+ * - `b.<breaker key>`, `pf.<kind>`, `n.<node id>`: the GateStore and NodeRegistry records
+ *   (gate-keys.ts), outside the index's watch on `t.>`; a breaker's revision is its KV revision.
  * - FIFO: `seq` is the revision of the task's `create` (its place in the bucket's stream),
  *   stored by the first update (the create cannot know it: 0 there means "this revision").
  *
@@ -64,6 +66,9 @@ import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { TaskNotFoundError, toError } from '../../errors.ts';
 import type { Clock } from '../../ports/clock.ts';
+import type { BreakerRecord, PreflightRecord } from '../../ports/gate-store.ts';
+import type { NodeInfo } from '../../ports/node-registry.ts';
+import type { ReeveStore } from '../../ports/reeve-store.ts';
 import type {
   ClaimRequest,
   DeadLetter,
@@ -74,7 +79,6 @@ import type {
   StoredTask,
   SubmitResult,
   TaskQuery,
-  TaskStore,
   TaskWrite,
   TransitionRequest,
 } from '../../ports/task-store.ts';
@@ -86,6 +90,7 @@ import * as schemas from '../request-schemas.ts';
 import { newTaskId } from '../task-id.ts';
 import { KvClaimer } from './claim.ts';
 import { TASK_WATCH_FILTER, toFull, toStored, toWrite } from './codec.ts';
+import { KvGateKeys } from './gate-keys.ts';
 import { KvQueries } from './queries.ts';
 import { SideKeys } from './side-keys.ts';
 import { TaskIndex } from './task-index.ts';
@@ -103,13 +108,15 @@ export interface KvTaskStoreOptions {
   replicas?: number;
 }
 
-export class KvTaskStore implements TaskStore {
+/** Tasks, gates (breakers, preflight) and node membership in one bucket: the whole ReeveStore. */
+export class KvTaskStore implements ReeveStore {
   readonly #clock: Clock;
   readonly #index: TaskIndex;
   readonly #keys: TaskKeys;
   readonly #side: SideKeys;
   readonly #claimer: KvClaimer;
   readonly #queries: KvQueries;
+  readonly #gates: KvGateKeys;
 
   constructor(kv: KV, jsm: JetStreamManager, bucket: string, nc: NatsConnection, clock: Clock) {
     this.#clock = clock;
@@ -121,6 +128,7 @@ export class KvTaskStore implements TaskStore {
     this.#side = new SideKeys(kv, clock, () => nc.info?.max_payload ?? 1024 * 1024);
     this.#claimer = new KvClaimer(this.#keys);
     this.#queries = new KvQueries(this.#keys, this.#side);
+    this.#gates = new KvGateKeys(kv, jsm, bucket, clock);
   }
 
   async submit(request: SubmitRequest): Promise<SubmitResult> {
@@ -130,7 +138,7 @@ export class KvTaskStore implements TaskStore {
     // create, or return the task that holds the id; twice in case it was deleted in between.
     for (let attempt = 0; ; attempt++) {
       const revision = await this.#keys.create(doc);
-      if (revision !== undefined) return { task: toStored(doc, revision), created: true };
+      if (revision !== undefined) return { task: { ...toStored(doc, revision), from: null }, created: true };
       const existing = await this.#keys.read(doc.id);
       if (existing) return { task: toStored(existing.doc, existing.revision), created: false };
       if (attempt >= 1) throw storeError(new Error('the key was deleted while submitting'), `submitting task ${doc.id}`);
@@ -151,15 +159,15 @@ export class KvTaskStore implements TaskStore {
   async heartbeat(request: HeartbeatRequest): Promise<TaskWrite> {
     const req = parseOrThrow(schemas.heartbeatRequestSchema, request, 'heartbeat');
     const now = this.#clock.now();
-    const { doc, revision } = await this.#keys.mutate(req.id, (current) => heartbeatDoc(current, req, now), req.revision);
-    return toWrite(doc, revision);
+    const { doc, revision, from } = await this.#keys.mutate(req.id, (current) => heartbeatDoc(current, req, now), req.revision);
+    return toWrite(doc, revision, from ?? doc.state);
   }
 
   async transition(request: TransitionRequest): Promise<TaskWrite> {
     const req = parseOrThrow(schemas.transitionRequestSchema, request, 'transition');
     const now = this.#clock.now();
-    const { doc, revision } = await this.#keys.mutate(req.id, (current) => transitionDoc(current, req, now), req.revision);
-    return toWrite(doc, revision);
+    const { doc, revision, from } = await this.#keys.mutate(req.id, (current) => transitionDoc(current, req, now), req.revision);
+    return toWrite(doc, revision, from ?? doc.state);
   }
 
   /**
@@ -196,16 +204,16 @@ export class KvTaskStore implements TaskStore {
     const now = this.#clock.now();
     const stale: StaleRequeueOptions = { crashLimit: parsed.crashLimit };
     if (parsed.deadOwner !== undefined) stale.deadOwner = parsed.deadOwner;
-    const { doc, revision: next } = await this.#keys.mutate(id, (current) => requeueStaleDoc(current, revision, stale, now));
-    return toStored(doc, next);
+    const { doc, revision: next, from } = await this.#keys.mutate(id, (current) => requeueStaleDoc(current, revision, stale, now));
+    return withFrom(toStored(doc, next), from);
   }
 
   async requestCancel(id: string, reason: string): Promise<StoredTask> {
     parseOrThrow(schemas.idArg, id, 'task id');
     parseOrThrow(schemas.reasonArg, reason, 'cancel reason');
     const now = this.#clock.now();
-    const { doc, revision } = await this.#keys.mutate(id, (current) => cancelRequestDoc(current, reason, now));
-    return toStored(doc, revision);
+    const { doc, revision, from } = await this.#keys.mutate(id, (current) => cancelRequestDoc(current, reason, now));
+    return withFrom(toStored(doc, revision), from);
   }
 
   async listCancelRequests(owner: string): Promise<Array<{ id: string; reason: string }>> {
@@ -224,8 +232,8 @@ export class KvTaskStore implements TaskStore {
     parseOrThrow(schemas.idArg, id, 'task id');
     parseOrThrow(schemas.reasonArg, reason, 'reopen reason');
     const now = this.#clock.now();
-    const { doc, revision } = await this.#keys.mutate(id, (current) => reopenDoc(current, reason, now));
-    return toStored(doc, revision);
+    const { doc, revision, from } = await this.#keys.mutate(id, (current) => reopenDoc(current, reason, now));
+    return withFrom(toStored(doc, revision), from);
   }
 
   async query(query: TaskQuery = {}): Promise<TaskRecord[]> {
@@ -248,10 +256,40 @@ export class KvTaskStore implements TaskStore {
     return this.#side.listDeadLetters(limit);
   }
 
+  listBreakers(): Promise<BreakerRecord[]> {
+    return this.#gates.listBreakers();
+  }
+
+  putBreaker(record: Omit<BreakerRecord, 'revision' | 'updatedAt'>, expectedRevision: number): Promise<number> {
+    return this.#gates.putBreaker(record, expectedRevision);
+  }
+
+  listPreflight(): Promise<PreflightRecord[]> {
+    return this.#gates.listPreflight();
+  }
+
+  putPreflight(record: PreflightRecord): Promise<void> {
+    return this.#gates.putPreflight(record);
+  }
+
+  recordNode(info: NodeInfo): Promise<void> {
+    return this.#gates.recordNode(info);
+  }
+
+  listNodes(): Promise<NodeInfo[]> {
+    return this.#gates.listNodes();
+  }
+
   /** Stops the index's watch. The NatsConnection stays open: it belongs to the caller. */
   async close(): Promise<void> {
     this.#index.close();
   }
+}
+
+/** `from` only when a write happened (see StoredTask.from). */
+function withFrom(task: StoredTask, from: TaskState | undefined): StoredTask {
+  if (from !== undefined) task.from = from;
+  return task;
 }
 
 /** Creates the bucket when missing, or binds to it as it is. */

@@ -3,10 +3,16 @@ import type { KV } from '@nats-io/kv';
 import { ErrorCode, ReeveError, TaskNotFoundError, toError } from '../../errors.ts';
 import { decodeDoc, encodeDoc, headOf, taskKey, type TaskDoc } from './codec.ts';
 import type { TaskIndex } from './task-index.ts';
+import type { TaskState } from '../../protocol/task-states.ts';
 
 export interface Versioned {
   doc: TaskDoc;
   revision: number;
+}
+
+/** What `mutate` leaves: the record now stored, and the state it replaced (undefined: nothing was written). */
+export interface Mutated extends Versioned {
+  from?: TaskState;
 }
 
 /** How often a read-check-write is redone after losing a compare-and-set race before giving up. */
@@ -109,9 +115,9 @@ export class TaskKeys {
    * thing is redone on a fresh read, so the caller gets the error a sequential store would
    * give (a stale `revision` in the request now fails its rule check with STORE_CONFLICT, a
    * taken-over owner gets LEASE_LOST). `expected`: the revision the caller read, to use the
-   * owner cache.
+   * owner cache. The result's `from` is the state of the record the write replaced.
    */
-  async mutate(id: string, change: (current: Versioned) => TaskDoc | undefined, expected?: number): Promise<Versioned> {
+  async mutate(id: string, change: (current: Versioned) => TaskDoc | undefined, expected?: number): Promise<Mutated> {
     const held = expected === undefined ? undefined : this.#held.get(id);
     let cached: Versioned | undefined =
       held !== undefined && held.revision === expected ? { doc: decodeDoc(id, held.value, held.revision), revision: held.revision } : undefined;
@@ -129,7 +135,7 @@ export class TaskKeys {
       cached = undefined;
       if (next === undefined) return current;
       const revision = await this.write(next, current.revision);
-      if (revision !== undefined) return { doc: next, revision };
+      if (revision !== undefined) return { doc: next, revision, from: current.doc.state };
     }
     throw new ReeveError(ErrorCode.StoreConflict, `task ${id} changed under ${MAX_RETRIES} writes in a row; re-read it and retry`, {
       data: { taskId: id },

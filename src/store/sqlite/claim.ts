@@ -54,7 +54,7 @@ export class Claimer {
       const state = row.state === 'queued' || row.state === 'backoff' ? 'running' : row.state;
       this.sql.leaseBySeq.run({ seq: row.seq, state, owner: req.owner, expires, now });
       this.sql.insertHistory.run(row.id, row.history_count + 1, now, row.state, state, `claimed by ${req.owner}`);
-      return rowToTask({
+      const task = rowToTask({
         ...row,
         state,
         owner: req.owner,
@@ -64,6 +64,8 @@ export class Claimer {
         revision: row.revision + 1,
         updated_at: now,
       });
+      task.from = row.state;
+      return task;
     });
   }
 }

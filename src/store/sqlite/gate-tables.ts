@@ -2,6 +2,8 @@ import type Database from 'better-sqlite3';
 import { StoreConflictError } from '../../errors.ts';
 import type { BreakerRecord, GateStore, PreflightRecord } from '../../ports/gate-store.ts';
 import type { Clock } from '../../ports/clock.ts';
+import { parseOrThrow } from '../../protocol/validate.ts';
+import * as schemas from '../request-schemas.ts';
 
 interface BreakerRow {
   key: string;
@@ -46,6 +48,8 @@ export class SqliteGateTables implements GateStore {
   }
 
   async putBreaker(record: Omit<BreakerRecord, 'revision' | 'updatedAt'>, expectedRevision: number): Promise<number> {
+    parseOrThrow(schemas.breakerWriteSchema, record, 'breaker');
+    parseOrThrow(schemas.expectedRevisionArg, expectedRevision, 'breaker revision');
     const params = { key: record.key, state: record.state, openUntil: record.openUntil ?? null, snapshot: JSON.stringify(record.snapshot), now: this.clock.now(), expected: expectedRevision };
     return this.db.transaction(() => {
       const current = this.#get.get(record.key);
@@ -61,6 +65,7 @@ export class SqliteGateTables implements GateStore {
   }
 
   async putPreflight(record: PreflightRecord): Promise<void> {
-    this.#putPreflight.run({ ...record, ok: record.ok ? 1 : 0 });
+    const { kind, ok, reason, checkedAt } = parseOrThrow(schemas.preflightRecordSchema, record, 'preflight result');
+    this.#putPreflight.run({ kind, ok: ok ? 1 : 0, reason, checkedAt });
   }
 }

@@ -92,15 +92,17 @@ export const toJsonColumn = (value: unknown): string | null => (value === undefi
 /** The narrow read that write checks use (see LEASE_COLUMNS). */
 export type LeaseRow = Pick<
   TaskRow,
-  | 'seq' | 'id' | 'state' | 'step' | 'owner' | 'lease_expires_at' | 'heartbeat_at' | 'available_at'
+  | 'seq' | 'id' | 'kind' | 'state' | 'step' | 'owner' | 'lease_expires_at' | 'heartbeat_at' | 'available_at'
   | 'attempts_transient' | 'attempts_permanent' | 'crashes' | 'revision' | 'history_count'
 >;
 
-/** The write result a hot-path write returns, built from the row it wrote. */
-export function leaseRowToWrite(row: LeaseRow, updatedAt: number): TaskWrite {
+/** The write result a hot-path write returns, built from the row it wrote and the state it left. */
+export function leaseRowToWrite(row: LeaseRow, updatedAt: number, from: TaskState): TaskWrite {
   const write: TaskWrite = {
     id: row.id,
+    kind: row.kind,
     state: row.state,
+    from,
     availableAt: row.available_at,
     attempts: { transient: row.attempts_transient, permanent: row.attempts_permanent, crashes: row.crashes },
     revision: row.revision,

@@ -41,7 +41,7 @@ export class SqliteSideTables {
   }
 
   async recordNode(info: NodeInfo): Promise<void> {
-    this.sql.upsertNode.run({ ...info });
+    this.sql.upsertNode.run({ ...parseOrThrow(schemas.nodeInfoSchema, info, 'node info') });
   }
 
   async listNodes(): Promise<NodeInfo[]> {

@@ -3,8 +3,9 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { ErrorCode, ReeveError, TaskNotFoundError, toError } from '../../errors.ts';
 import type { Clock } from '../../ports/clock.ts';
-import type { BreakerRecord, GateStore, PreflightRecord } from '../../ports/gate-store.ts';
-import type { NodeInfo, NodeRegistry } from '../../ports/node-registry.ts';
+import type { BreakerRecord, PreflightRecord } from '../../ports/gate-store.ts';
+import type { NodeInfo } from '../../ports/node-registry.ts';
+import type { ReeveStore } from '../../ports/reeve-store.ts';
 import { SqliteGateTables } from './gate-tables.ts';
 import { SqliteSideTables } from './side-tables.ts';
 import type {
@@ -17,7 +18,6 @@ import type {
   StoredTask,
   SubmitResult,
   TaskQuery,
-  TaskStore,
   TaskWrite,
   TransitionRequest,
 } from '../../ports/task-store.ts';
@@ -49,7 +49,7 @@ export interface SqliteTaskStoreOptions {
 
 
 /** The embedded TaskStore: one SQLite file, safe to share between processes (WAL + IMMEDIATE transactions). */
-export class SqliteTaskStore implements TaskStore, NodeRegistry, GateStore {
+export class SqliteTaskStore implements ReeveStore {
   readonly #db: Database.Database;
   readonly #sql: Statements;
   readonly #clock: Clock;
@@ -131,7 +131,7 @@ export class SqliteTaskStore implements TaskStore, NodeRegistry, GateStore {
         now,
       })!;
       this.#history(row, null, 'queued', 'submitted', now, 1);
-      return { task: rowToTask(row), created: true };
+      return { task: { ...rowToTask(row), from: null }, created: true };
     });
   }
 
@@ -163,7 +163,7 @@ export class SqliteTaskStore implements TaskStore, NodeRegistry, GateStore {
       rules.checkHeartbeat(leaseView(row), req, now);
       const expires = now + req.leaseTtlMs;
       this.#sql.heartbeat.run({ seq: row.seq, expires, now, progress: toJsonColumn(req.details) });
-      return leaseRowToWrite({ ...row, lease_expires_at: expires, heartbeat_at: now, revision: row.revision + 1 }, now);
+      return leaseRowToWrite({ ...row, lease_expires_at: expires, heartbeat_at: now, revision: row.revision + 1 }, now, row.state);
     });
   }
 
@@ -224,7 +224,7 @@ export class SqliteTaskStore implements TaskStore, NodeRegistry, GateStore {
           : row.error,
       })!;
       this.#history(row, row.state, outcome.to, outcome.reason, now);
-      return rowToTask(updated);
+      return { ...rowToTask(updated), from: row.state };
     });
   }
 
@@ -273,7 +273,7 @@ export class SqliteTaskStore implements TaskStore, NodeRegistry, GateStore {
         historyCount: row.history_count + (outcome.flagOnly ? 0 : 1),
       })!;
       if (!outcome.flagOnly) this.#history(row, row.state, outcome.to, `cancel requested: ${reason}`, now);
-      return rowToTask(updated);
+      return { ...rowToTask(updated), from: row.state };
     });
   }
 
@@ -314,7 +314,7 @@ export class SqliteTaskStore implements TaskStore, NodeRegistry, GateStore {
         cancelRequested: null,
       })!;
       this.#history(row, row.state, 'queued', `reopened: ${reason} (${reopenSummary(row)})`, now);
-      return rowToTask(updated);
+      return { ...rowToTask(updated), from: row.state };
     });
   }
 

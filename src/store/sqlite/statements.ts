@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 import type { AnnotationRow, HistoryRow, LeaseRow, TaskRow } from './rows.ts';
 
 /** The columns write checks need: reading all 27 costs ~3x more per call (measured). */
-export const LEASE_COLUMNS = `seq, id, state, step, owner, lease_expires_at, heartbeat_at, available_at,
+export const LEASE_COLUMNS = `seq, id, kind, state, step, owner, lease_expires_at, heartbeat_at, available_at,
   attempts_transient, attempts_permanent, crashes, revision, history_count`;
 
 /** The fixed SQL statements of the SQLite adapter, prepared once per connection. */

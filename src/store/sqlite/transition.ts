@@ -107,6 +107,6 @@ export class TransitionWriter {
       const reason = step && step !== row.step ? `${req.reason} [step ${step}]` : req.reason;
       this.sql.insertHistory.run(row.id, next.history_count, now, row.state, req.to, reason);
     }
-    return leaseRowToWrite(next, now);
+    return leaseRowToWrite(next, now, row.state);
   }
 }
