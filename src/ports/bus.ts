@@ -14,7 +14,7 @@ export interface BusMessage {
   error?: Error;
   /** The raw body as text (for dead letters and rejection excerpts). */
   raw: string;
-  /** Reply subject of a request, if any. */
+  /** Reply subject of a request, if any: answering is `bus.publish(reply, data)` (see transport/respond.ts). */
   reply?: string;
 }
 
@@ -24,18 +24,34 @@ export interface Subscription {
 
 export type BusStatus = 'online' | 'offline';
 
+/**
+ * Refined from the first draft, keeping its methods: both adapters check subjects by NATS's
+ * rules and refuse a value JSON cannot hold (INVALID_INPUT, thrown at the call), so a bug shows
+ * in embedded mode as it would in a cluster instead of as an event silently lost; `request`
+ * says why it got no answer in `data.reason`.
+ */
 export interface Bus {
-  /** Never throws for a closed or disconnected bus: events are best effort (the store is the truth). */
+  /**
+   * Never throws for a closed or disconnected bus: events are best effort (the store is the
+   * truth). Throws INVALID_INPUT for a subject with a wildcard or an empty token, or data that
+   * is not JSON (`undefined` is sent as `null`).
+   */
   publish(subject: string, data: unknown): void;
-  /** `*` matches one token, `>` the rest, as in NATS. A handler that throws is logged, not fatal. */
+  /** `*` matches one token, `>` the rest, as in NATS. A handler that throws is logged, not fatal. Throws STORE_UNAVAILABLE once closed. */
   subscribe(subject: string, handler: (message: BusMessage) => void | Promise<void>): Subscription;
-  /** Publishes and waits for the first reply (REEVE STORE_UNAVAILABLE on timeout / no responders). */
+  /**
+   * Publishes and waits for the first reply. Rejects with STORE_UNAVAILABLE (`data.reason`:
+   * `timeout`, `no-responders`, `offline` at once while disconnected, `closed`, `failed`).
+   */
   request(subject: string, data: unknown, timeoutMs: number): Promise<BusMessage>;
   /** Current connectivity; the in-process bus is always online. */
   readonly status: BusStatus;
   /** Called on every status change (a NATS outage and its end). Returns an unsubscribe. */
   onStatus(listener: (status: BusStatus) => void): () => void;
-  /** Flushes pending publishes (a no-op in process). */
+  /**
+   * Resolves once earlier publishes reached the server (NATS; at once while offline, where they
+   * wait for the reconnect) or were handed to their handlers (in process).
+   */
   flush(): Promise<void>;
   close(): Promise<void>;
 }

@@ -1,0 +1,183 @@
+import { readFileSync } from 'node:fs';
+import {
+  connect,
+  credsAuthenticator,
+  errors as natsErrors,
+  nkeyAuthenticator,
+  type Authenticator,
+  type NatsConnection,
+  type NodeConnectionOptions,
+  type Status,
+} from '@nats-io/transport-node';
+import type { NatsConfig } from '../config/schema.ts';
+import { ErrorCode, ReeveError, toError } from '../errors.ts';
+import type { Logger } from '../ports/logger.ts';
+
+export interface ConnectNatsOptions {
+  /** Connection name the server shows in its monitoring (the node id, or `reeve-cli`). Default `reeve`. */
+  name?: string;
+  /** How long one connect attempt (TCP, TLS and handshake) may take, in ms. Default 10000. */
+  timeoutMs?: number;
+  /** Pause between reconnect attempts to the same server, in ms. Default the client's 2000. */
+  reconnectTimeWaitMs?: number;
+}
+
+/**
+ * Connects with every auth option of the config and logs the connection's life (disconnects,
+ * reconnects, server errors) until it closes. The first connect failing is a STORE_UNAVAILABLE
+ * ReeveError that names the servers and the fix; once connected, the client reconnects forever
+ * (`maxReconnectAttempts: -1`), buffering publishes meanwhile.
+ */
+export async function connectNats(config: NatsConfig, log: Logger, options: ConnectNatsOptions = {}): Promise<NatsConnection> {
+  const connectionOptions = natsConnectionOptions(config, options);
+  const servers = config.servers.map(redactServerUrl);
+  let nc: NatsConnection;
+  try {
+    nc = await connect(connectionOptions);
+  } catch (thrown) {
+    throw firstConnectFailed(servers, toError(thrown), connectionOptions.timeout ?? 0);
+  }
+  log.info({ servers, server: redactServerUrl(nc.getServer()), name: connectionOptions.name, auth: authMethod(config), tls: Boolean(config.tls) }, 'connected to NATS');
+  void logStatus(nc, log);
+  void nc.closed().then((err) => {
+    if (err) log.error({ err, servers }, 'NATS connection closed for good; restart the node once NATS is reachable');
+  });
+  return nc;
+}
+
+/** The client options for a config; secrets are read here (nkey seed file, creds file), never logged. */
+export function natsConnectionOptions(config: NatsConfig, options: ConnectNatsOptions = {}): NodeConnectionOptions {
+  const authenticators: Authenticator[] = [];
+  if (config.nkey !== undefined) authenticators.push(nkeyAuthenticator(new TextEncoder().encode(nkeySeed(config.nkey))));
+  if (config.creds !== undefined) authenticators.push(credsAuthenticator(readSecretFile(config.creds, 'nats.creds', 'the .creds file `nsc generate creds` wrote')));
+  return {
+    servers: [...config.servers],
+    name: options.name ?? 'reeve',
+    ...(config.user !== undefined ? { user: config.user } : {}),
+    ...(config.pass !== undefined ? { pass: config.pass } : {}),
+    ...(config.token !== undefined ? { token: config.token } : {}),
+    ...(authenticators.length > 0 ? { authenticator: authenticators } : {}),
+    ...(config.tls ? { tls: tlsFiles(config.tls) } : {}),
+    timeout: options.timeoutMs ?? 10_000,
+    ...(options.reconnectTimeWaitMs !== undefined ? { reconnectTimeWait: options.reconnectTimeWaitMs } : {}),
+    // A node must outlive any NATS outage and resume on its own: never stop reconnecting,
+    // not even after the server refuses the credentials twice (they may be fixed server-side).
+    maxReconnectAttempts: -1,
+    ignoreAuthErrorAbort: true,
+    // The first connect must fail fast with a clear error instead of retrying in the background.
+    waitOnFirstConnect: false,
+    // Async stack traces cost ~25% CPU on a busy node (measured).
+    noAsyncTraces: true,
+  };
+}
+
+function tlsFiles(tls: NonNullable<NatsConfig['tls']>): NonNullable<NodeConnectionOptions['tls']> {
+  return {
+    ...(tls.ca !== undefined ? { caFile: tls.ca } : {}),
+    ...(tls.cert !== undefined ? { certFile: tls.cert } : {}),
+    ...(tls.key !== undefined ? { keyFile: tls.key } : {}),
+  };
+}
+
+/** An nkey user seed looks like `SUAM…` (base32, 58 characters); anything else is a file holding one. */
+const SEED = /\bS[A-Z][A-Z2-7]{56}\b/;
+
+/** `nats.nkey` is either the seed itself or the path of a file containing it (as `nsc` writes it, possibly with comments). */
+export function nkeySeed(value: string): string {
+  const direct = value.trim();
+  if (SEED.test(direct) && direct.length === 58) return direct;
+  // A mistyped seed must not be echoed as if it were a file name.
+  if (/^S[A-Z2-7]{20,}$/.test(direct)) {
+    throw new ReeveError(ErrorCode.ConfigInvalid, 'nats.nkey looks like an nkey seed but is not a valid one (expected 58 characters of A-Z and 2-7, starting with "SU")', {
+      data: { field: 'nats.nkey' },
+    });
+  }
+  const seed = readSecretFile(value, 'nats.nkey', 'a file containing an nkey seed (SU…), or the seed itself').toString('utf8').match(SEED)?.[0];
+  if (!seed) {
+    throw new ReeveError(ErrorCode.ConfigInvalid, `nats.nkey: ${value} holds no nkey seed (a 58-character string starting with "SU"); generate one with \`nk -gen user\``, {
+      data: { field: 'nats.nkey', path: value },
+    });
+  }
+  return seed;
+}
+
+function readSecretFile(path: string, field: string, expected: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (thrown) {
+    const err = toError(thrown);
+    throw new ReeveError(ErrorCode.ConfigInvalid, `${field}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? err.message}); expected ${expected}`, {
+      cause: err,
+      data: { field, path },
+    });
+  }
+}
+
+function authMethod(config: NatsConfig): string {
+  const methods = [config.user !== undefined && 'user', config.token !== undefined && 'token', config.nkey !== undefined && 'nkey', config.creds !== undefined && 'creds'];
+  return methods.filter(Boolean).join('+') || 'none';
+}
+
+/** Hides the password of `nats://user:pass@host` (the client accepts credentials in the URL). */
+export function redactServerUrl(url: string): string {
+  return url.replace(/^([a-z]+:\/\/)?([^:@/]+):[^@/]*@/i, (_, scheme: string | undefined, user: string) => `${scheme ?? ''}${user}:***@`);
+}
+
+function firstConnectFailed(servers: string[], err: Error, timeoutMs: number): ReeveError {
+  const where = servers.join(', ');
+  const message = err.message.toLowerCase();
+  let reason: string;
+  let fix: string;
+  if (err instanceof natsErrors.AuthorizationError || message.includes('authorization') || message.includes('authentication')) {
+    reason = 'auth';
+    fix = 'the server refused the credentials: check nats.user/nats.pass, nats.token, nats.nkey or nats.creds against the server\'s authorization config';
+  } else if (/tls|certificate|ssl|self.signed|handshake/.test(message)) {
+    reason = 'tls';
+    fix = 'the TLS handshake failed: check nats.tls.ca, nats.tls.cert and nats.tls.key, and that the server\'s certificate names this host';
+  } else if (message.includes('timeout')) {
+    reason = 'timeout';
+    fix = `no answer within ${timeoutMs} ms: check that nats-server runs there and that nats.servers (REEVE_NATS__SERVERS) is right`;
+  } else {
+    reason = 'unreachable';
+    fix = 'start nats-server (e.g. `nats-server -js`) or fix nats.servers (REEVE_NATS__SERVERS)';
+  }
+  return new ReeveError(ErrorCode.StoreUnavailable, `cannot connect to NATS at ${where}: ${redactServerUrl(err.message)}; ${fix}`, {
+    cause: err,
+    data: { servers, reason },
+  });
+}
+
+async function logStatus(nc: NatsConnection, log: Logger): Promise<void> {
+  try {
+    for await (const status of nc.status()) logOne(status, log);
+  } catch (thrown) {
+    log.warn({ err: toError(thrown) }, 'NATS status events ended');
+  }
+}
+
+function logOne(status: Status, log: Logger): void {
+  switch (status.type) {
+    case 'disconnect':
+      return log.warn({ server: redactServerUrl(status.server) }, 'NATS connection lost; reconnecting');
+    case 'reconnecting':
+      return log.debug('NATS reconnecting');
+    case 'reconnect':
+      return log.info({ server: redactServerUrl(status.server) }, 'NATS reconnected');
+    case 'error':
+      return log.error({ err: status.error }, 'NATS error');
+    case 'ldm':
+      return log.warn({ server: redactServerUrl(status.server) }, 'NATS server entering lame-duck mode; moving to another');
+    case 'staleConnection':
+      return log.warn('NATS connection stale (pings unanswered); reconnecting');
+    case 'slowConsumer':
+      return log.warn({ subject: status.sub.getSubject(), pending: status.pending }, 'NATS slow consumer: a subscription is falling behind');
+    case 'update':
+      return log.debug({ added: status.added, deleted: status.deleted }, 'NATS cluster servers changed');
+    case 'forceReconnect':
+      return log.info('NATS reconnect forced');
+    case 'close':
+      return log.info('NATS connection closed');
+    case 'ping':
+      return undefined; // every ping interval: noise
+  }
+}
