@@ -17,7 +17,7 @@ import { sweepStaleLeases, takeBackPreviousIncarnations } from './actors/stale-s
 import { startRootSupervisor, supervisorChild, type ChildSpec, type Supervisor } from './actors/supervisor.ts';
 import { WriteBatcher } from './actors/write-batcher.ts';
 import type { Config } from './config/schema.ts';
-import { InvalidInputError, toError } from './errors.ts';
+import { toError } from './errors.ts';
 import { buildKindPlans } from './node-plans.ts';
 import { readOrCreateNodeId } from './node-id.ts';
 import type { Clock } from './ports/clock.ts';
@@ -32,8 +32,12 @@ import { osProcessControl } from './pool/os-process-control.ts';
 import { SqliteProcessRegistry } from './store/sqlite/process-registry.ts';
 import { CompositeRunner } from './pool/composite-runner.ts';
 import { ModuleRunner } from './pool/module-runner.ts';
-import { openSqliteTaskStore, type SqliteTaskStore } from './store/sqlite/sqlite-task-store.ts';
 import { systemClock } from './system-clock.ts';
+import { openBackend, type Backend } from './backend.ts';
+import { intakeLoopChild } from './cluster/intake-loop.ts';
+import { listenForControl } from './cluster/node-control.ts';
+import { outageTolerant } from './cluster/outage.ts';
+import type { ReeveStore } from './ports/reeve-store.ts';
 
 export interface NodeOptions {
   config: Config;
@@ -44,7 +48,9 @@ export interface NodeOptions {
 export interface ReeveNode {
   readonly id: string;
   readonly owner: string;
-  readonly store: SqliteTaskStore;
+  readonly store: ReeveStore;
+  /** How this node reaches the others (in-process in embedded mode). */
+  readonly backend: Backend;
   readonly dispatcher: Dispatcher;
   /** Resolves with the process exit code once the node has stopped (0 clean, 1 escalated). */
   readonly done: Promise<number>;
@@ -67,18 +73,15 @@ function moduleRunner(config: Config, clock: Clock): ModuleRunner {
 
 export async function startNode(options: NodeOptions): Promise<ReeveNode> {
   let config = options.config;
-  if (config.store.type !== 'sqlite') {
-    // The KV store exists (src/store/kv) but the NATS transport, membership and shared breakers
-    // do not yet: running on KV without them would look clustered and not be.
-    throw new InvalidInputError('configuration', [{ path: 'store.type', message: `"${config.store.type}" is not available in reeve start yet; use "sqlite" (the default)` }]);
-  }
   const clock = options.clock ?? systemClock;
   await mkdir(config.node.dataDir, { recursive: true });
   const id = config.node.id ?? (await readOrCreateNodeId(config.node.dataDir));
   const incarnation = `${clock.now().toString(36)}${randomBytes(3).toString('hex')}`;
   const owner = `${id}:${incarnation}`;
   const log = options.log.child({ node: id, incarnation });
-  const store = openSqliteTaskStore({ path: config.store.path, clock, durability: config.store.durability });
+  const backend = await openBackend({ config, log, clock, name: owner, role: 'node' });
+  const { store, bus, subjects } = backend;
+  const warnOutage = (component: string) => (err: unknown) => log.warn({ err: toError(err), component }, 'store unreachable; skipping this round');
   const processes = new SqliteProcessRegistry(join(config.node.dataDir, 'processes.db'), clock);
   const control = osProcessControl({ protectedPids: config.node.protectedPids });
   const reap = () =>
@@ -210,8 +213,13 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
     };
   }
 
-  const beacon = (state: NodeInfo['state']) =>
-    store.recordNode({ id, incarnation, state, capacity: config.node.concurrency, running: dispatcher.inFlight.size, startedAt, lastSeenAt: clock.now(), pid: process.pid, host: hostname() });
+  const beacon = async (state: NodeInfo['state']) => {
+    const at = clock.now();
+    const running = dispatcher.inFlight.size;
+    // Core NATS every second for live watchers; the store row for `reeve status` in any process.
+    bus.publish(subjects.heartbeat(id), { id, incarnation, state, capacity: config.node.concurrency, running, at });
+    await store.recordNode({ id, incarnation, state, capacity: config.node.concurrency, running, startedAt, lastSeenAt: at, pid: process.pid, host: hostname() });
+  };
 
   await beacon('up');
   // Kill what a previous incarnation left running before its tasks run again.
@@ -223,6 +231,25 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
   let resolveDone!: (code: number) => void;
   const done = new Promise<number>((resolve) => (resolveDone = resolve));
   const spec = { strategy: 'one_for_one' as const, intensity: { maxRestarts: 10, periodMs: 60_000 }, backoff: { baseMs: 100, maxMs: 5_000 } };
+  /** A loop that touches the store: skipped while NATS is unreachable, an outage is not a crash. */
+  const storeLoop = (loopId: string, intervalMs: number, tick: () => Promise<void>) =>
+    loopChild({ id: loopId, intervalMs, timers: realTimers, tick: outageTolerant(bus, warnOutage(loopId), tick) });
+  const clusterChildren: ChildSpec[] = backend.intake
+    ? [
+        intakeLoopChild({
+          pull: (max) => backend.intake!.pull(max, (kind) => plans.has(kind), () => dispatcher.wake()),
+          bus,
+          capacity: config.node.concurrency,
+          running: () => dispatcher.inFlight.size,
+          queued: async () => (await store.countByState()).queued ?? 0,
+          draining: () => dispatcher.isDraining,
+          wake: () => dispatcher.wake(),
+          waitForWork: (ms, signal) => dispatcher.waitForWork(ms, signal),
+          pollIntervalMs: config.node.pollIntervalMs,
+          log: log.child({ component: 'intake' }),
+        }),
+      ]
+    : [];
   const root = await startRootSupervisor({
     id: 'root',
     spec,
@@ -238,14 +265,9 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
       // Started before the sagas so they stop after them: a run that takes a while to stop on
       // drain keeps its lease (and can write its handback) until it has stopped.
       loopChild({ id: 'lease-keeper', intervalMs: Math.max(100, Math.floor(config.node.leaseTtlMs / 3)), timers: realTimers, tick: () => renewLeases(dispatcher.inFlight, log.child({ component: 'lease-keeper' })) }),
-      loopChild({
-        id: 'cancel-watch',
-        intervalMs: Math.max(100, config.node.pollIntervalMs),
-        timers: realTimers,
-        tick: async () => {
-          if (dispatcher.inFlight.size === 0) return;
-          for (const { id: taskId, reason } of await store.listCancelRequests(owner)) dispatcher.inFlight.get(taskId)?.requestCancel(reason);
-        },
+      storeLoop('cancel-watch', Math.max(100, config.node.pollIntervalMs), async () => {
+        if (dispatcher.inFlight.size === 0) return;
+        for (const { id: taskId, reason } of await store.listCancelRequests(owner)) dispatcher.inFlight.get(taskId)?.requestCancel(reason);
       }),
       supervisorChild({
         id: 'sagas',
@@ -263,52 +285,81 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
         restart: 'permanent',
         start: () => {
           const controller = new AbortController();
+          const claimRound = outageTolerant(bus, warnOutage('dispatcher'), async () => void (await dispatcher.tick()));
           const done = (async () => {
-            // Runs until stopped, idle while draining: a permanent child must not exit on its own.
+            // Runs until stopped, idle while draining or while NATS is down (claims pause, and
+            // resume on reconnect without a restart): a permanent child must not exit on its own.
             while (!controller.signal.aborted) {
-              if (!dispatcher.isDraining) await dispatcher.tick();
+              if (!dispatcher.isDraining) await claimRound();
               await dispatcher.waitForWork(config.node.pollIntervalMs, controller.signal);
             }
           })();
           return { done, stop: async () => { controller.abort(); dispatcher.wake(); await done.catch(() => undefined); } };
         },
       },
-      loopChild({ id: 'stale-sweeper', intervalMs: config.node.sweepIntervalMs, timers: realTimers, tick: async () => void (await sweepStaleLeases(store, crashLimit, log.child({ component: 'sweeper' }))) }),
+      ...clusterChildren,
+      storeLoop('stale-sweeper', config.node.sweepIntervalMs, async () => void (await sweepStaleLeases(store, crashLimit, log.child({ component: 'sweeper' })))),
       loopChild({ id: 'reaper', intervalMs: config.node.reapIntervalMs, timers: realTimers, tick: async () => void (await reap()) }),
-      loopChild({ id: 'preflight', intervalMs: 1000, timers: realTimers, tick: () => preflight.tick() }),
-      loopChild({ id: 'beacon', intervalMs: 1000, timers: realTimers, tick: () => beacon(dispatcher.isDraining ? 'draining' : 'up') }),
+      storeLoop('preflight', 1000, () => preflight.tick()),
+      storeLoop('beacon', 1000, () => beacon(dispatcher.isDraining ? 'draining' : 'up')),
     ],
+  });
+  const offStatus = bus.onStatus((status) => {
+    log.warn({ status }, status === 'online' ? 'NATS reachable again; claiming resumes' : 'NATS unreachable; claiming paused');
+    if (status === 'online') dispatcher.wake();
   });
 
   let stopping: Promise<void> | undefined;
+  let drained: { finished: number; handedBack: number } | undefined;
+  let drainStartedWith: number | undefined;
   async function drain(deadlineMs = config.node.drainTimeoutMs): Promise<void> {
+    drainStartedWith ??= dispatcher.inFlight.size;
     dispatcher.stopClaiming();
     await beacon('draining').catch(() => undefined);
     const until = clock.now() + deadlineMs;
     while (dispatcher.inFlight.size > 0 && clock.now() < until) await dispatcher.waitForWork(Math.min(200, until - clock.now()));
+    const handedBack = dispatcher.inFlight.size;
     for (const actor of dispatcher.inFlight.values()) actor.handBack('drain');
+    drained ??= { finished: Math.max(0, drainStartedWith - handedBack), handedBack };
     return shutdown();
   }
+  const controlListener = listenForControl({
+    bus,
+    subjects,
+    node: { id, incarnation },
+    store,
+    clock,
+    log: log.child({ component: 'control' }),
+    drain: (deadlineMs) => {
+      if (stopping || dispatcher.isDraining) return false;
+      void drain(deadlineMs);
+      return true;
+    },
+  });
   function shutdown(): Promise<void> {
     stopping ??= (async () => {
       dispatcher.stopClaiming();
+      controlListener.unsubscribe();
+      offStatus();
       await root.stop().catch((err: unknown) => log.error({ err: toError(err) }, 'error while stopping'));
+      if (drained) bus.publish(subjects.drained(id), { id, incarnation, ...drained, at: clock.now() });
       await beacon('stopped').catch(() => undefined);
       await runner.close().catch(() => undefined);
       await processes.close();
-      await store.close();
-      log.info({ exitCode }, 'node stopped');
+      await backend.close().catch((err: unknown) => log.error({ err: toError(err) }, 'error while closing the store'));
+      log.info({ exitCode, ...drained }, drained ? 'node drained and stopped' : 'node stopped');
       resolveDone(exitCode);
     })();
     return stopping;
   }
 
-  log.info({ owner, store: config.store.path, kinds: [...plans.keys()], concurrency: config.node.concurrency }, 'node started');
+  log.info({ owner, mode: backend.mode, store: backend.describe, kinds: [...plans.keys()], concurrency: config.node.concurrency }, 'node started');
   dispatcher.wake();
   return {
     id,
     owner,
     store,
+    backend,
     dispatcher,
     done,
     drain,

@@ -27,12 +27,16 @@ export interface SagaActorDeps {
   onTerminal?(task: StoredTask): void;
   /** Each attempt's verdict, for the task's circuit breaker ('none': no verdict, e.g. stopped). */
   onVerdict?(task: StoredTask, verdict: 'succeeded' | 'transient' | 'permanent' | 'none'): void;
+  /** Pause before retrying a write the store could not take (default: a real timer). */
+  sleep?(ms: number): Promise<void>;
 }
 
 /** How a saga actor's turn on a task ended. */
 export type SagaEnd = 'released' | 'lost';
 
 class LeaseGone extends Error {}
+
+const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 const clip = (text: string, max: number): string => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);
 
@@ -281,13 +285,32 @@ export class SagaActor {
     );
   }
 
-  /** Retries a write after a conflict (an operator's cancel request, an annotation), fences on loss. */
+  /**
+   * Retries a write after a conflict (an operator's cancel request, an annotation), fences on loss.
+   * A store that cannot be reached (a NATS outage, a failover) is retried with backoff for up to
+   * one lease TTL: a short outage costs nothing, and past the TTL the lease has expired anyway,
+   * so the run is stopped as fenced (another node may take the task over once it can see it).
+   */
   async #withRevision(write: () => Promise<void>): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
+    let unreachableSince: number | undefined;
+    for (let attempt = 0, outage = 0; ; attempt++) {
       try {
         return await write();
       } catch (err) {
         const code = (err as { code?: string }).code;
+        if (code === ErrorCode.StoreUnavailable && !this.#lost) {
+          const now = this.deps.clock.now();
+          unreachableSince ??= now;
+          if (now - unreachableSince < this.deps.leaseTtlMs) {
+            if (outage === 0) this.#log.warn({ err: toError(err) }, 'store unreachable; retrying the write while the lease lasts');
+            await (this.deps.sleep ?? defaultSleep)(Math.min(2_000, 100 * 2 ** Math.min(outage++, 5)));
+            attempt--;
+            continue;
+          }
+          this.#log.error({ err: toError(err) }, 'store unreachable for a whole lease TTL; stopping the run (its lease has expired)');
+          this.leaseLost();
+          throw new LeaseGone();
+        }
         if (code === ErrorCode.LeaseLost) {
           this.leaseLost();
           throw new LeaseGone();

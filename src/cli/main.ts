@@ -5,7 +5,9 @@ import { loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { TASK_STATES } from '../protocol/task-states.ts';
 import type { Json } from '../protocol/task.ts';
-import { openSqliteTaskStore, type SqliteTaskStore } from '../store/sqlite/sqlite-task-store.ts';
+import { openBackend, type Backend } from '../backend.ts';
+import { systemClock } from '../system-clock.ts';
+import { silentLogger } from './output.ts';
 import { processIo, reportError, Exit, type Io } from './output.ts';
 import { registerTaskCommands } from './task-commands.ts';
 import { runStart } from './start.ts';
@@ -20,7 +22,8 @@ export interface CliContext {
   cwd: string;
   env: Record<string, string | undefined>;
   loadConfig(opts: GlobalOptions): Promise<{ config: Config; file?: string }>;
-  openStore(config: Config): SqliteTaskStore;
+  /** The store and bus of the configured mode (embedded SQLite or the NATS cluster). */
+  openBackend(config: Config): Promise<Backend>;
 }
 
 function makeContext(io: Io): CliContext {
@@ -29,12 +32,7 @@ function makeContext(io: Io): CliContext {
     cwd: process.cwd(),
     env: process.env,
     loadConfig: (opts) => loadConfig({ cwd: process.cwd(), env: process.env, ...(opts.config ? { configPath: opts.config } : {}) }),
-    openStore: (config) => {
-      if (config.store.type !== 'sqlite') {
-        throw new InvalidInputError('configuration', [{ path: 'store.type', message: `"${config.store.type}" is not available yet in this build; use "sqlite"` }]);
-      }
-      return openSqliteTaskStore({ path: config.store.path!, durability: config.store.durability });
-    },
+    openBackend: (config) => openBackend({ config, log: silentLogger, clock: systemClock, name: 'reeve-cli', role: 'client' }),
   };
 }
 

@@ -4,7 +4,8 @@ import { reapOrphans, type ReapReport } from '../actors/reaper.ts';
 import type { Config } from '../config/schema.ts';
 import { osProcessControl } from '../pool/os-process-control.ts';
 import { SqliteProcessRegistry } from '../store/sqlite/process-registry.ts';
-import type { SqliteTaskStore } from '../store/sqlite/sqlite-task-store.ts';
+import type { NodeRegistry } from '../ports/node-registry.ts';
+import { silentLogger } from './output.ts';
 import { systemClock } from '../system-clock.ts';
 import { DEAD_AFTER_MS } from './status.ts';
 
@@ -12,7 +13,7 @@ import { DEAD_AFTER_MS } from './status.ts';
  * `reeve reap`: the same reaper a node runs, from another process. Incarnations of nodes that
  * are up on this host are alive; every other row is an orphan.
  */
-export async function reapFromCli(store: SqliteTaskStore, config: Config, dryRun: boolean): Promise<ReapReport> {
+export async function reapFromCli(store: NodeRegistry, config: Config, dryRun: boolean): Promise<ReapReport> {
   const now = systemClock.now();
   const live = new Set(
     (await store.listNodes())
@@ -20,7 +21,6 @@ export async function reapFromCli(store: SqliteTaskStore, config: Config, dryRun
       .map((n) => `${n.id}:${n.incarnation}`),
   );
   const registry = new SqliteProcessRegistry(join(config.node.dataDir, 'processes.db'), systemClock);
-  const silent = { debug() {}, info() {}, warn() {}, error() {}, child() { return silent; } };
   try {
     return await reapOrphans({
       registry,
@@ -29,7 +29,7 @@ export async function reapFromCli(store: SqliteTaskStore, config: Config, dryRun
       protectedPids: new Set(config.node.protectedPids),
       graceMs: 2_000,
       dryRun,
-      log: silent,
+      log: silentLogger,
     });
   } finally {
     await registry.close();

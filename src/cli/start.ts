@@ -33,7 +33,7 @@ export async function runStart(ctx: CliContext, opts: GlobalOptions): Promise<nu
   if (!opts.json) {
     ctx.io.err(
       [
-        `reeve node ${node.id} running (${file ?? 'no config file: defaults'}; store ${config.store.path}).`,
+        `reeve node ${node.id} running (${file ?? "no config file: defaults"}; ${node.backend.describe}).`,
         kinds.length ? `kinds: ${kinds.join(', ')}` : 'no agent kinds configured: add some to reeve.config.json',
         `submit from another terminal:  npx reeve submit ${kinds[0] ?? 'KIND'} --input '{"message":"hi"}' --wait`,
         'stop with Ctrl-C (drains in-flight work first).',

@@ -15,7 +15,7 @@ export interface StatusReport {
 }
 
 /** `reeve status --json`, in DESIGN.md's shape. */
-export async function statusReport(store: Pick<TaskStore, 'countByState'> & NodeRegistry & GateStore, now: number): Promise<StatusReport> {
+export async function statusReport(store: Pick<TaskStore, 'countByState'> & NodeRegistry & GateStore, now: number, mode: StatusReport['mode'] = 'embedded'): Promise<StatusReport> {
   const nodes = (await store.listNodes()).map((n) => ({
     id: n.id,
     incarnation: n.incarnation,
@@ -30,5 +30,5 @@ export async function statusReport(store: Pick<TaskStore, 'countByState'> & Node
     return { key: b.key, state, ...(state === 'open' && b.openUntil !== undefined ? { openUntil: b.openUntil } : {}) };
   });
   const preflight = await store.listPreflight();
-  return { mode: 'embedded', nodes, breakers, preflight, counts: await store.countByState() };
+  return { mode, nodes, breakers, preflight, counts: await store.countByState() };
 }

@@ -5,7 +5,10 @@ import { ErrorCode, InvalidInputError, ReeveError, TaskNotFoundError } from '../
 import { isTerminal, type TaskState } from '../protocol/task-states.ts';
 import { submitRequestSchema, type SubmitRequest } from '../protocol/task.ts';
 import { parseOrThrow } from '../protocol/validate.ts';
-import type { SqliteTaskStore } from '../store/sqlite/sqlite-task-store.ts';
+import type { Backend } from '../backend.ts';
+import type { ReeveStore } from '../ports/reeve-store.ts';
+import { registerDrain } from './drain.ts';
+import { registerSubmit } from './submit.ts';
 import { systemClock } from '../system-clock.ts';
 import type { Config } from '../config/schema.ts';
 import type { CliContext, GlobalOptions } from './main.ts';
@@ -14,80 +17,29 @@ import { ago, describeTask, Exit, publicRecord, reportError, table } from './out
 import { reapFromCli } from './reap.ts';
 import { statusReport } from './status.ts';
 
-type Run = (store: SqliteTaskStore, json: boolean, config: Config) => Promise<number>;
+type Run = (store: ReeveStore, json: boolean, config: Config, backend: Backend) => Promise<number>;
 
-/** Every task command: load config, open the store, run, close, map errors to exit codes. */
-function withStore(ctx: CliContext, program: Command, setExit: (code: number) => void, run: Run) {
+/** Every task command: load config, open the store (and bus), run, close, map errors to exit codes. */
+export function withBackend(ctx: CliContext, program: Command, setExit: (code: number) => void, run: Run) {
   return async () => {
     const opts = program.opts<GlobalOptions>();
     const json = Boolean(opts.json);
-    let store: SqliteTaskStore | undefined;
+    let backend: Backend | undefined;
     try {
       const { config } = await ctx.loadConfig(opts);
-      store = ctx.openStore(config);
-      setExit(await run(store, json, config));
+      backend = await ctx.openBackend(config);
+      setExit(await run(backend.store, json, config, backend));
     } catch (err) {
       setExit(reportError(ctx.io, err, json));
     } finally {
-      await store?.close();
+      await backend?.close();
     }
   };
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 export function registerTaskCommands(program: Command, ctx: CliContext, setExit: (code: number) => void, meta: { states: readonly string[] }): void {
   const io = ctx.io;
-  const sub = program
-    .command('submit <kind>')
-    .description('submit a task of KIND; --wait follows it until it ends')
-    .option('-i, --input <json|@file>', 'task input as JSON, or @path to a JSON file')
-    .option('--id <id>', 'task id (idempotent: a second submit with the same id returns the first task)')
-    .option('--priority <n>', 'higher runs first (default 0)')
-    .option('--breaker-key <key>', 'breaker key (default: the kind)')
-    .option('--timeout-ms <ms>', 'run timeout for this task', positiveInt('--timeout-ms'))
-    .option('--wait', 'wait until the task ends; exit 1 unless it succeeded');
-  sub.action(
-    withStore(ctx, program, setExit, async (store, json, config) => {
-      const kinds = Object.keys(config.agents);
-      if (kinds.length > 0 && !kinds.includes(sub.args[0]!)) {
-        throw new InvalidInputError('task submission', [{ path: 'kind', message: `"${sub.args[0]}" is not a configured kind; configured: ${kinds.join(', ')}` }]);
-      }
-      const o = sub.opts<{ input?: string; id?: string; priority?: string; breakerKey?: string; timeoutMs?: number; wait?: boolean }>();
-      const input = await parseInputOption(o.input);
-      const priority = o.priority === undefined ? undefined : Number(o.priority);
-      const request = parseOrThrow(
-        submitRequestSchema,
-        {
-          kind: sub.args[0],
-          ...(input === undefined ? {} : { input }),
-          ...(o.id === undefined ? {} : { id: o.id }),
-          ...(priority === undefined ? {} : { priority }),
-          ...(o.breakerKey ?? config.agents[sub.args[0]!]?.breakerKey ? { breakerKey: o.breakerKey ?? config.agents[sub.args[0]!]?.breakerKey } : {}),
-          ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }),
-        },
-        'task submission',
-      ) as SubmitRequest;
-      const { task, created } = await store.submit(request);
-      if (!o.wait) {
-        if (json) io.out(JSON.stringify({ id: task.id, created, state: task.state }));
-        else io.out(created ? `submitted ${task.id} (${task.kind})` : `task ${task.id} already exists (${task.state}); not submitted again`);
-        return Exit.Ok;
-      }
-      if (!json) io.err(`submitted ${task.id}; waiting…`);
-      // Polls with a growing interval (50 ms → 1 s): no busy loop on the database.
-      for (let delay = 50; ; delay = Math.min(1000, Math.round(delay * 1.5))) {
-        const now = await store.get(task.id);
-        if (!now) throw new TaskNotFoundError(task.id);
-        if (isTerminal(now.state)) {
-          if (json) io.out(JSON.stringify(publicRecord(now)));
-          else io.out(describeTask(now, Date.now()));
-          return now.state === 'succeeded' ? Exit.Ok : Exit.TaskNotSucceeded;
-        }
-        await sleep(delay);
-      }
-    }),
-  );
+  registerSubmit(program, ctx, setExit);
 
   const tasks = program
     .command('tasks')
@@ -96,7 +48,7 @@ export function registerTaskCommands(program: Command, ctx: CliContext, setExit:
     .option('--kind <kind>', 'only this kind')
     .option('--limit <n>', 'at most N tasks (default 100)', positiveInt('--limit'));
   tasks.action(
-    withStore(ctx, program, setExit, async (store, json) => {
+    withBackend(ctx, program, setExit, async (store, json) => {
       const o = tasks.opts<{ state?: string; kind?: string; limit?: number }>();
       if (o.state !== undefined && !meta.states.includes(o.state)) {
         throw new InvalidInputError('--state', [{ path: 'state', message: `must be one of ${meta.states.join(', ')} (got "${o.state}")` }]);
@@ -114,7 +66,7 @@ export function registerTaskCommands(program: Command, ctx: CliContext, setExit:
 
   const show = program.command('show <id>').description('one task: state, attempts, history, compensations');
   show.action(
-    withStore(ctx, program, setExit, async (store, json) => {
+    withBackend(ctx, program, setExit, async (store, json) => {
       const task = await store.get(show.args[0]!);
       if (!task) throw new TaskNotFoundError(show.args[0]!);
       io.out(json ? JSON.stringify(publicRecord(task)) : describeTask(task, Date.now()));
@@ -124,7 +76,7 @@ export function registerTaskCommands(program: Command, ctx: CliContext, setExit:
 
   const cancel = program.command('cancel <id>').description('cancel a task (its compensations run)').option('--reason <text>', 'recorded in history', 'cancelled by operator');
   cancel.action(
-    withStore(ctx, program, setExit, async (store, json) => {
+    withBackend(ctx, program, setExit, async (store, json) => {
       const task = await store.requestCancel(cancel.args[0]!, cancel.opts<{ reason: string }>().reason);
       io.out(json ? JSON.stringify({ id: task.id, state: task.state, cancelRequested: true }) : `cancel requested for ${task.id} (now ${task.state})`);
       return Exit.Ok;
@@ -133,7 +85,7 @@ export function registerTaskCommands(program: Command, ctx: CliContext, setExit:
 
   const retry = program.command('retry <id>').description('re-open a failed, cancelled or quarantined task with fresh budgets').option('--reason <text>', 'recorded in history', 'retried by operator');
   retry.action(
-    withStore(ctx, program, setExit, async (store, json) => {
+    withBackend(ctx, program, setExit, async (store, json) => {
       const task = await store.reopen(retry.args[0]!, retry.opts<{ reason: string }>().reason);
       io.out(json ? JSON.stringify({ id: task.id, state: task.state }) : `re-opened ${task.id}: queued`);
       return Exit.Ok;
@@ -146,7 +98,7 @@ export function registerTaskCommands(program: Command, ctx: CliContext, setExit:
     .option('--by <name>', 'who decides (recorded)', process.env.USER ?? 'operator')
     .option('--reject <reason>', 'reject instead: the task compensates and fails');
   approve.action(
-    withStore(ctx, program, setExit, async (store, json) => {
+    withBackend(ctx, program, setExit, async (store, json) => {
       const o = approve.opts<{ by: string; reject?: string }>();
       const decision = o.reject !== undefined ? ({ type: 'task.reject', by: o.by, reason: o.reject } as const) : ({ type: 'task.approve', by: o.by } as const);
       const w = await decideWaitingTask(store, systemClock, approve.args[0]!, decision);
@@ -159,8 +111,8 @@ export function registerTaskCommands(program: Command, ctx: CliContext, setExit:
     .command('status')
     .description('nodes, breakers, preflight and task counts')
     .action(
-      withStore(ctx, program, setExit, async (store, json) => {
-        const report = await statusReport(store, Date.now());
+      withBackend(ctx, program, setExit, async (store, json, _config, backend) => {
+        const report = await statusReport(store, Date.now(), backend.mode);
         if (json) io.out(JSON.stringify(report));
         else {
           io.out(`mode ${report.mode}`);
@@ -178,7 +130,7 @@ export function registerTaskCommands(program: Command, ctx: CliContext, setExit:
     .description('kill process trees left by dead node incarnations or failed dispatches on this machine')
     .option('--dry-run', 'report what would be reaped, kill nothing');
   reap.action(
-    withStore(ctx, program, setExit, async (store, json, config) => {
+    withBackend(ctx, program, setExit, async (store, json, config) => {
       const report = await reapFromCli(store, config, Boolean(reap.opts<{ dryRun?: boolean }>().dryRun));
       if (json) io.out(JSON.stringify(report));
       else {
@@ -189,27 +141,5 @@ export function registerTaskCommands(program: Command, ctx: CliContext, setExit:
     }),
   );
 
-  const drain = program.command('drain [node]').description('ask a node on this machine to drain: finish in-flight work, hand back the rest, exit 0');
-  drain.action(
-    withStore(ctx, program, setExit, async (store, json) => {
-      const wanted = drain.args[0];
-      const nodes = (await statusReport(store, Date.now())).nodes.filter((n) => n.state === 'up' && (wanted === undefined || n.id === wanted));
-      if (nodes.length === 0) throw new ReeveError(ErrorCode.TaskNotFound, wanted ? `no running node ${wanted}; see reeve status` : 'no node is running on this store; see reeve status');
-      const infos = await store.listNodes();
-      const here = hostname();
-      for (const n of nodes) {
-        const info = infos.find((i) => i.id === n.id);
-        if (!info || info.host !== here) {
-          throw new InvalidInputError('drain', [{ path: 'node', message: `node ${n.id} runs on ${info?.host ?? 'another host'}; run reeve drain there (cluster drain comes with NATS)` }]);
-        }
-        try {
-          process.kill(info.pid, 'SIGTERM');
-        } catch {
-          throw new ReeveError(ErrorCode.TaskNotFound, `node ${n.id} is not running (its pid ${info.pid} is gone)`);
-        }
-      }
-      io.out(json ? JSON.stringify({ draining: nodes.map((n) => n.id) }) : `draining ${nodes.map((n) => n.id).join(', ')}`);
-      return Exit.Ok;
-    }),
-  );
+  registerDrain(program, ctx, setExit);
 }

@@ -81,6 +81,8 @@ export interface SubmitIntakeOptions {
   nakBaseMs?: number;
   /** Longest nak delay; default 30 000 ms. */
   nakMaxMs?: number;
+  /** Called as each new task is stored (before the pull ends): the dispatcher can claim it at once. */
+  onAccepted?: () => void;
 }
 
 export interface PullResult {
@@ -144,7 +146,10 @@ export class SubmitIntake {
     if (!Number.isInteger(max) || max < 1) return result;
     const pending: Array<Promise<void>> = [];
     const count = (outcome: Outcome) => {
-      if (outcome.kind === 'accepted') result.accepted++;
+      if (outcome.kind === 'accepted') {
+        result.accepted++;
+        this.#o.onAccepted?.();
+      }
       else if (outcome.kind === 'duplicate') result.duplicates++;
       else if (outcome.kind === 'rejected') result.rejected++;
       else if (outcome.kind === 'deferred') {

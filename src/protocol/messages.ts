@@ -51,6 +51,21 @@ export const nodeHeartbeatSchema = z.strictObject({
 /** `reeve.nodes.control.<node>`. */
 export const nodeControlSchema = z.strictObject({ op: z.literal('drain'), deadlineMs: z.number().int().nonnegative().optional() });
 
+/**
+ * `reeve.nodes.drained.<node>`: the node has stopped pulling, finished what it could by its
+ * deadline and handed the rest back (re-queued, no attempt charged); it exits 0 next.
+ */
+export const nodeDrainedSchema = z.strictObject({
+  id: nodeId,
+  incarnation: z.string(),
+  finished: z.number().int().nonnegative().describe('runs that ended on their own while draining'),
+  handedBack: z.number().int().nonnegative().describe('runs stopped at the deadline and re-queued'),
+  at: epochMs,
+});
+
+/** The reply to a `reeve.nodes.control.<node>` request. */
+export const nodeControlReplySchema = z.strictObject({ accepted: z.boolean(), node: nodeId, incarnation: z.string(), reason: z.string().optional() });
+
 /** `reeve.breaker.<key>`. */
 export const breakerEventSchema = z.strictObject({
   key: breakerKeySchema,
@@ -67,6 +82,8 @@ export const PROTOCOL_SCHEMAS = {
   'rejected-event.json': rejectedEventSchema,
   'node-heartbeat.json': nodeHeartbeatSchema,
   'node-control.json': nodeControlSchema,
+  'node-control-reply.json': nodeControlReplySchema,
+  'node-drained.json': nodeDrainedSchema,
   'breaker-event.json': breakerEventSchema,
 } as const;
 

@@ -92,12 +92,16 @@ describe('reeve CLI (the real binary)', () => {
     expect(JSON.parse(r.stdout)).toEqual({ reaped: 0, skipped: [], alive: [] });
   });
 
-  it('refuses to start on a store type this build cannot run yet, with exit 2 naming the field', async () => {
-    const nats = project({ store: { type: 'nats' }, agents: { echo: { module: fixtureAgent('echo.ts') } } });
+  it('exits 5 naming the servers and the fix when store.type is nats and no NATS answers', async () => {
+    // Port 1 on loopback: nothing listens there.
+    const nats = project({ store: { type: 'nats' }, nats: { servers: ['nats://127.0.0.1:1'] }, agents: { echo: { module: fixtureAgent('echo.ts') } } });
     try {
-      const r = await reeve(nats.dir, ['start']);
-      expect(r.code).toBe(2);
-      expect(r.stderr).toContain('store.type');
+      for (const args of [['start'], ['status', '--json']]) {
+        const r = await reeve(nats.dir, args);
+        expect(r.code).toBe(5);
+        expect(r.stderr + r.stdout).toContain('127.0.0.1:1');
+        expect(r.stderr + r.stdout).toMatch(/STORE_UNAVAILABLE/);
+      }
     } finally {
       nats.remove();
     }
