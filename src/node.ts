@@ -105,7 +105,12 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
   const crashLimit = (kind: string) => plans.get(kind)?.policy.crashLimit ?? config.node.crashLimit;
   const workspaces = join(config.node.dataDir, 'workspaces');
 
-  const breakers = new BreakerBoard({ store, clock, log: log.child({ component: 'breakers' }) });
+  const breakers = new BreakerBoard({
+    store,
+    clock,
+    log: log.child({ component: 'breakers' }),
+    onChange: ({ key, to, openUntil, at }) => bus.publish(subjects.breaker(key), { key, state: to, ...(openUntil === undefined || to !== 'open' ? {} : { openUntil }), node: id, at }),
+  });
   const defaultBreaker = { threshold: 5, pauseMs: 60_000, maxPauseMs: 600_000 };
   const breakerSettings = (kind: string) => plans.get(kind)?.breaker ?? defaultBreaker;
   const preflight = new PreflightGate({ runner, clock, log: log.child({ component: 'preflight' }), store, plans: () => plans, workspace: join(config.node.dataDir, 'preflight') });

@@ -6,6 +6,7 @@ import type { BreakerRecord, GateStore } from '../ports/gate-store.ts';
 import type { Logger } from '../ports/logger.ts';
 
 type BreakerSnapshot = SnapshotFrom<typeof circuitBreakerMachine>;
+type BreakerState = BreakerSnapshot['value'];
 export type AttemptVerdict = 'succeeded' | 'transient' | 'permanent';
 
 export interface BreakerGates {
@@ -26,7 +27,13 @@ export class BreakerBoard {
   readonly changes = new Map<string, number>();
 
   constructor(
-    private readonly deps: { store: GateStore; clock: Clock; log: Logger },
+    private readonly deps: {
+      store: GateStore;
+      clock: Clock;
+      log: Logger;
+      /** A state change this node made (and won the compare-and-set for): announce it. */
+      onChange?(change: { key: string; from: BreakerState; to: BreakerState; openUntil?: number; at: number }): void;
+    },
   ) {}
 
   async refresh(): Promise<void> {
@@ -85,6 +92,7 @@ export class BreakerBoard {
           const counter = `${key}:${after.value}`;
           this.changes.set(counter, (this.changes.get(counter) ?? 0) + 1);
           this.deps.log.warn({ key, from: before.value, to: after.value, openUntil, times: this.changes.get(counter) }, `breaker ${after.value}`);
+          this.deps.onChange?.({ key, from: before.value, to: after.value, ...(openUntil === undefined ? {} : { openUntil }), at: this.deps.clock.now() });
         }
         return after;
       } catch (err) {
