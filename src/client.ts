@@ -1,4 +1,8 @@
-import type { Backend, Submitted } from './backend.ts';
+import { openBackend, type Backend, type Submitted } from './backend.ts';
+import type { Config } from './config/schema.ts';
+import type { Clock } from './ports/clock.ts';
+import { silentLogger, type Logger } from './ports/logger.ts';
+import { systemClock } from './system-clock.ts';
 import type { FullTask } from './ports/task-store.ts';
 import { isTerminal } from './protocol/task-states.ts';
 import type { SubmitRequest } from './protocol/task.ts';
@@ -62,4 +66,34 @@ export async function submitTask(backend: Backend, request: SubmitRequest, optio
     controller.abort();
     await waiting?.catch(() => undefined);
   }
+}
+
+export interface ReeveClient {
+  readonly mode: Backend['mode'];
+  /** Tasks, breakers, nodes: the same store `reeve show/tasks/status` read. */
+  readonly store: Backend['store'];
+  /** Embedded: a store write. Cluster: a JetStream publish on `<prefix>.submit` (deduplicated by id). */
+  submit(request: SubmitRequest): Promise<Submitted>;
+  /** Submits and resolves with the finished task (any terminal state). */
+  run(request: SubmitRequest, options?: { signal?: AbortSignal }): Promise<FullTask>;
+  /** Resolves when the task ends. */
+  waitFor(id: string, options?: { signal?: AbortSignal }): Promise<FullTask>;
+  close(): Promise<void>;
+}
+
+/**
+ * The TypeScript API for publishers and scripts: the same path as the CLI (`reeve submit`), so a
+ * cluster submission goes through the JetStream work queue like any other publisher's.
+ */
+export async function openReeveClient(config: Config, options: { log?: Logger; clock?: Clock } = {}): Promise<ReeveClient> {
+  const log: Logger = options.log ?? silentLogger;
+  const backend = await openBackend({ config, log, clock: options.clock ?? systemClock, name: 'reeve-client', role: 'client' });
+  return {
+    mode: backend.mode,
+    store: backend.store,
+    submit: (request) => backend.submit(request),
+    run: async (request, o = {}) => (await submitTask(backend, request, { wait: true, ...(o.signal ? { signal: o.signal } : {}) })).task!,
+    waitFor: (id, o = {}) => waitForTask(backend, id, o),
+    close: () => backend.close(),
+  };
 }

@@ -7,7 +7,7 @@ import { TASK_STATES } from '../protocol/task-states.ts';
 import type { Json } from '../protocol/task.ts';
 import { openBackend, type Backend } from '../backend.ts';
 import { systemClock } from '../system-clock.ts';
-import { silentLogger } from './output.ts';
+import { silentLogger } from '../ports/logger.ts';
 import { processIo, reportError, Exit, type Io } from './output.ts';
 import { registerTaskCommands } from './task-commands.ts';
 import { runStart } from './start.ts';

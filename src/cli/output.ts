@@ -1,4 +1,3 @@
-import type { Logger } from '../ports/logger.ts';
 import { ErrorCode, ReeveError, toError } from '../errors.ts';
 import type { TaskRecord } from '../protocol/task.ts';
 
@@ -86,6 +85,3 @@ export function describeTask(task: TaskRecord, now: number): string {
   if (task.annotations.length) lines.push('annotations', ...task.annotations.map((a) => `  ${new Date(a.at).toISOString()}  ${a.author}: ${a.text}`));
   return lines.join('\n');
 }
-
-/** CLI commands report through their exit code and output, not logs. */
-export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => silentLogger };

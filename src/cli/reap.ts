@@ -5,7 +5,7 @@ import type { Config } from '../config/schema.ts';
 import { osProcessControl } from '../pool/os-process-control.ts';
 import { SqliteProcessRegistry } from '../store/sqlite/process-registry.ts';
 import type { NodeRegistry } from '../ports/node-registry.ts';
-import { silentLogger } from './output.ts';
+import { silentLogger } from '../ports/logger.ts';
 import { systemClock } from '../system-clock.ts';
 import { DEAD_AFTER_MS } from './status.ts';
 

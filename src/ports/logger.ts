@@ -14,3 +14,6 @@ export interface Logger {
   error: LogFn;
   child(bindings: Record<string, unknown>): Logger;
 }
+
+/** Logs nothing: for callers that report through return values and exit codes (the CLI, clients). */
+export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => silentLogger };
