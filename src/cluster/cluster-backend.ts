@@ -1,0 +1,68 @@
+/**
+ * The cluster backend (store.type "nats"): JetStream KV for records, gates and membership, a
+ * JetStream work queue for submissions, core NATS for events and control. See src/backend.ts.
+ */
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { Backend, BackendOptions } from '../backend.ts';
+import { toError } from '../errors.ts';
+import { openKvTaskStore } from '../store/kv/kv-task-store.ts';
+import { connectNats } from '../transport/nats-connect.ts';
+import { NatsBus } from '../transport/nats-bus.ts';
+import { subjects as subjectsFor } from '../transport/subjects.ts';
+import { publishSubmission } from './publish-submission.ts';
+import { SubmitIntake } from './submit-intake.ts';
+import { ensureSubmitStream } from './submit-stream.ts';
+import { withTaskEvents } from './task-events.ts';
+
+export async function openCluster({ config, log, clock, name, role }: BackendOptions): Promise<Backend> {
+  const nats = config.nats;
+  const subjects = subjectsFor(nats.prefix);
+  const nc: NatsConnection = await connectNats(nats, log.child({ component: 'nats' }), { name });
+  try {
+    const bus = new NatsBus(nc, { log: log.child({ component: 'bus' }), ownsConnection: false });
+    const kv = await openKvTaskStore({ nc, bucket: config.store.bucket, clock, replicas: nats.replicas });
+    const store = withTaskEvents(kv, (event) => bus.publish(subjects.taskEvent(event.id), event), clock);
+    const js = jetstream(nc);
+    let intake: Backend['intake'];
+    if (role === 'node') {
+      const jsm = await jetstreamManager(nc);
+      const consumer = await ensureSubmitStream(jsm, { stream: nats.stream, subject: subjects.submit, replicas: nats.replicas, duplicateWindowMs: nats.duplicateWindowMs });
+      // Set on each pull: the node's kinds change on a config reload.
+      let known: (kind: string) => boolean = () => false;
+      let accepted: () => void = () => undefined;
+      const submitIntake = new SubmitIntake({ consumer, store, bus, subjects, knownKind: (kind) => known(kind), clock, log: log.child({ component: 'intake' }), onAccepted: () => accepted() });
+      intake = {
+        pull: (max, knownKind, onAccepted) => {
+          known = knownKind;
+          accepted = onAccepted;
+          return submitIntake.pull(max);
+        },
+      };
+    }
+    return {
+      mode: 'cluster',
+      store,
+      bus,
+      subjects,
+      describe: `nats bucket ${config.store.bucket} on ${nats.servers.join(',')}`,
+      ...(intake ? { intake } : {}),
+      submit: async (request) => {
+        const published = await publishSubmission(js, subjects, request);
+        return { id: published.id, created: !published.duplicate };
+      },
+      close: async () => {
+        await store.close().catch((err: unknown) => log.warn({ err: toError(err) }, 'closing the KV store'));
+        await bus.close().catch(() => undefined);
+        // Bounded: while NATS is down a drain would wait for it to come back.
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([nc.drain().catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, 2_000)))]);
+        clearTimeout(timer);
+        if (!nc.isClosed()) await nc.close().catch(() => undefined);
+      },
+    };
+  } catch (err) {
+    await nc.close().catch(() => undefined);
+    throw err;
+  }
+}
