@@ -67,7 +67,7 @@ function publishError(err: unknown, subject: string, id: string, bytes: number, 
   if (e.name === 'JetStreamNotEnabled' || err instanceof NoRespondersError) {
     return new ReeveError(
       ErrorCode.StoreUnavailable,
-      `no JetStream stream takes ${subject}: start a Reeve node in cluster mode once (it creates the submission stream), check nats.prefix, and check that JetStream is enabled on the NATS servers`,
+      `no JetStream stream answered on ${subject}: either none exists (start a Reeve node in cluster mode once: it creates the submission stream; check nats.prefix and that JetStream is enabled) or, in a cluster, its leader is being re-elected after a server failure (retry in a few seconds; the same id is deduplicated)`,
       { cause: err, data },
     );
   }
