@@ -198,7 +198,7 @@ describe('publishSubmission', () => {
     const js = jetstream(await conn());
     const err = await publishSubmission(js, subjectsFor(`nostream${randomUUID().slice(0, 8)}`), { kind: 'echo' }, { timeoutMs: 2000 }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: ErrorCode.StoreUnavailable });
-    expect((err as Error).message).toMatch(/no JetStream stream takes .*start a Reeve node/);
+    expect((err as Error).message).toMatch(/no JetStream stream answered on .*start a Reeve node.*leader/);
   });
 });
 
