@@ -298,7 +298,9 @@ export class SagaActor {
         return await write();
       } catch (err) {
         const code = (err as { code?: string }).code;
-        if (code === ErrorCode.StoreUnavailable && !this.#lost) {
+        // Fenced already (a renewal found the lease gone): whatever this write met, the run stops.
+        if (this.#lost) throw new LeaseGone();
+        if (code === ErrorCode.StoreUnavailable) {
           const now = this.deps.clock.now();
           unreachableSince ??= now;
           if (now - unreachableSince < this.deps.leaseTtlMs) {
@@ -311,7 +313,9 @@ export class SagaActor {
           this.leaseLost();
           throw new LeaseGone();
         }
-        if (code === ErrorCode.LeaseLost) {
+        // TASK_TERMINAL on a task we hold: another owner took it over and finished it (only an
+        // owner can end a task), which is a lost lease seen late, not a bug to crash on.
+        if (code === ErrorCode.LeaseLost || code === ErrorCode.TaskTerminal) {
           this.leaseLost();
           throw new LeaseGone();
         }
