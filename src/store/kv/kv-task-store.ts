@@ -89,6 +89,7 @@ import { systemClock } from '../../system-clock.ts';
 import * as schemas from '../request-schemas.ts';
 import { newTaskId } from '../task-id.ts';
 import { KvClaimer } from './claim.ts';
+import { needsWriteTokens, openTokenBucket, withWriteTokens } from './serial-cas.ts';
 import { TASK_WATCH_FILTER, toFull, toStored, toWrite } from './codec.ts';
 import { KvGateKeys } from './gate-keys.ts';
 import { KvQueries } from './queries.ts';
@@ -302,6 +303,8 @@ export async function openKvTaskStore(options: KvTaskStoreOptions): Promise<KvTa
     jsm = await jetstreamManager(options.nc);
     // allow_direct: false makes the client read through the stream leader (see the header).
     kv = await new Kvm(options.nc).create(options.bucket, { history, replicas: options.replicas ?? 1, allow_direct: false });
+    // A replicated bucket on nats-server < 2.9.21 needs write tokens for a sound compare-and-set.
+    if (await needsWriteTokens(kv, options.nc)) kv = withWriteTokens(kv, await openTokenBucket(options.nc, options.bucket, (await kv.status()).replicas));
   } catch (err) {
     throw storeError(err, `opening KV bucket ${options.bucket}`);
   }
