@@ -30,25 +30,28 @@
  * key.
  * - claim: candidates from two sorted lists, cleanup (cancelling/compensating, FIFO) first,
  *   then queued/backoff by priority then FIFO; walks past unavailable/filtered entries. Each
- *   candidate: fresh get + CAS update; losers skip to the next (claim.ts). 2 round trips per
- *   task, pipelined across the batch. Atomic across connections because the CAS is.
+ *   candidate: CAS update on the stored value the index keeps for claimable tasks (or get +
+ *   CAS); a lost CAS is decided again on a fresh read, losers skip to the next (claim.ts).
+ *   Pipelined across the batch. Atomic across connections because the CAS is.
  * - listStale / listOwned: scan of the leased entries (O(in flight)), then a get per result.
  * - listCancelRequests: scan of the leased entries, no read (the owner re-reads on write).
  * - query: filter + sort of all entries (O(n log n), n = tasks in the bucket; an operator
  *   command), then 2 gets per returned task (record, annotations).
  * - countByState: counts maintained on every change, O(1).
  * Costs: memory ~250 B per task in the bucket (terminal ones included, since query and
- * countByState need them) per store instance; network: every instance receives every task
- * write in full (the watch cannot deliver only the head line), i.e. write rate x value size x
- * instances. Another connection's write reaches the index within the watch latency
- * (milliseconds); a listing may miss it for that long, a claim may try a task another node
- * just took (its CAS loses and it moves on) or not see one just queued (the next claim does).
+ * countByState need them) per store instance, plus the stored value (~300 B-1 KB) of each
+ * claimable one; network: every instance receives every task write in full (the watch cannot
+ * deliver only the head line), i.e. write rate x value size x instances. Another connection's
+ * write reaches the index within the watch latency (milliseconds); a listing may miss it for
+ * that long, a claim may try a task another node just took (its CAS loses and it moves on) or
+ * not see one just queued (the next claim does).
  *
- * ROUND TRIPS per task: submit 1 (create), claim 2 (get + CAS), each owner write (transition,
- * heartbeat) 1: the instance keeps the last record it wrote for tasks it holds (task-keys.ts)
- * and skips the read when the caller's revision is that one; a lost CAS or a refusal is
- * redone on a fresh read. transitionMany sends all its writes at once (pipelined, no
- * multi-key transaction: each commits or fails alone). Connections should be opened with
+ * ROUND TRIPS per task: submit 1 (create), claim 1 (a CAS on the value the index holds for
+ * claimable tasks; 2, get + CAS, when it has none), each owner write (transition, heartbeat)
+ * 1: the instance keeps the last record it wrote for tasks it holds (task-keys.ts) and skips
+ * the read when the caller's revision is that one; a lost CAS or a refusal is redone on a
+ * fresh read. transitionMany sends all its writes at once (pipelined, no multi-key
+ * transaction: each commits or fails alone). Connections should be opened with
  * `noAsyncTraces: true`: otherwise the client builds an Error with a stack trace per request,
  * measured at ~25% of this adapter's CPU time.
  *

@@ -7,6 +7,11 @@ export interface IndexEntry {
   id: string;
   revision: number;
   head: TaskHead;
+  /**
+   * The whole stored value, kept only while the task is claimable (queued, backoff, cleanup
+   * and unowned): a claim can compare-and-set on it without reading the task first.
+   */
+  value?: Uint8Array;
 }
 
 const SYNC_TIMEOUT_MS = 30_000;
@@ -133,7 +138,8 @@ export class TaskIndex {
     if (id !== undefined && (this.#entries.get(id)?.revision ?? 0) < entry.revision) {
       if (entry.operation === 'PUT') {
         try {
-          this.apply(id, entry.revision, decodeHead(entry.value, entry.revision));
+          // A copy: the entry's bytes are a view into the client's read buffer.
+          this.apply(id, entry.revision, decodeHead(entry.value, entry.revision), entry.value.slice());
         } catch {
           // Not a Reeve record (someone wrote the bucket by hand): not claimable, not listed.
         }
@@ -149,8 +155,11 @@ export class TaskIndex {
     }
   }
 
-  /** Records what a read, a write or the watch saw of a task (`null`: deleted). */
-  apply(id: string, revision: number, head: TaskHead | null): void {
+  /**
+   * Records what a read, a write or the watch saw of a task (`null`: deleted). `value`, the
+   * stored bytes, is kept while the task is claimable (see IndexEntry.value).
+   */
+  apply(id: string, revision: number, head: TaskHead | null, value?: Uint8Array): void {
     const old = this.#entries.get(id);
     if (old && old.revision >= revision) return;
     const deletedAt = this.#deleted.get(id);
@@ -168,6 +177,13 @@ export class TaskIndex {
     if (head.owner !== undefined) this.#leased.set(id, entry);
     else if (QUEUE_STATES.has(head.state)) this.#queue.insert(entry);
     else if (CLEANUP_STATES.has(head.state)) this.#cleanup.insert(entry);
+    if (value !== undefined && head.owner === undefined && (QUEUE_STATES.has(head.state) || CLEANUP_STATES.has(head.state))) entry.value = value;
+  }
+
+  /** The stored bytes of a claimable task at the revision this index holds, when it has them. */
+  claimable(id: string): { value: Uint8Array; revision: number } | undefined {
+    const entry = this.#entries.get(id);
+    return entry?.value === undefined ? undefined : { value: entry.value, revision: entry.revision };
   }
 
   #unlink(entry: IndexEntry): void {

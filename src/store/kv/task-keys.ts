@@ -72,7 +72,7 @@ export class TaskKeys {
       return undefined;
     }
     const doc = decodeDoc(id, entry.value, entry.revision);
-    this.index.apply(id, entry.revision, headOf(doc, entry.revision));
+    this.index.apply(id, entry.revision, headOf(doc, entry.revision), entry.value);
     return { doc, revision: entry.revision };
   }
 
@@ -86,7 +86,7 @@ export class TaskKeys {
       if (isCasConflict(err)) return undefined;
       throw storeError(err, `creating task ${doc.id}`);
     }
-    this.index.apply(doc.id, revision, headOf(doc, revision));
+    this.index.apply(doc.id, revision, headOf(doc, revision), value);
     return revision;
   }
 
@@ -100,7 +100,7 @@ export class TaskKeys {
       if (isCasConflict(err)) return undefined;
       throw storeError(err, `writing task ${doc.id}`);
     }
-    this.index.apply(doc.id, revision, headOf(doc, revision));
+    this.index.apply(doc.id, revision, headOf(doc, revision), value);
     if (doc.owner === undefined) this.#held.delete(doc.id);
     else {
       if (this.#held.size >= MAX_HELD) this.#held.clear();
