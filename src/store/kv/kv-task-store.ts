@@ -51,9 +51,12 @@
  * 1: the instance keeps the last record it wrote for tasks it holds (task-keys.ts) and skips
  * the read when the caller's revision is that one; a lost CAS or a refusal is redone on a
  * fresh read. transitionMany sends all its writes at once (pipelined, no multi-key
- * transaction: each commits or fails alone). Connections should be opened with
- * `noAsyncTraces: true`: otherwise the client builds an Error with a stack trace per request,
- * measured at ~25% of this adapter's CPU time.
+ * transaction: each commits or fails alone). On a single-replica bucket task writes are
+ * published by AckedPublisher (acked-publisher.ts): the same JetStream publish with an
+ * expected-last-sequence header as kv.create/kv.update, at a third of the client CPU (a
+ * replicated bucket keeps kv.update, which serial-cas.ts may guard). Connections should be
+ * opened with `noAsyncTraces: true`: otherwise the client builds an Error with a stack trace
+ * per request, measured at ~25% of this adapter's CPU time.
  *
  * READS go to the stream leader (`allow_direct: false` in the client): a direct get may be
  * answered by a replica that has not applied the last write yet, and a rule check on such a
@@ -91,6 +94,7 @@ import { parseOrThrow } from '../../protocol/validate.ts';
 import { systemClock } from '../../system-clock.ts';
 import * as schemas from '../request-schemas.ts';
 import { newTaskId } from '../task-id.ts';
+import { AckedPublisher } from './acked-publisher.ts';
 import { KvClaimer } from './claim.ts';
 import { needsWriteTokens, openTokenBucket, withWriteTokens } from './serial-cas.ts';
 import { TASK_WATCH_FILTER, toFull, toStored, toWrite } from './codec.ts';
@@ -121,6 +125,7 @@ export class KvTaskStore implements ReeveStore {
   readonly #claimer: KvClaimer;
   readonly #queries: KvQueries;
   readonly #gates: KvGateKeys;
+  readonly #writes: AckedPublisher;
 
   constructor(kv: KV, jsm: JetStreamManager, bucket: string, nc: NatsConnection, clock: Clock) {
     this.#clock = clock;
@@ -128,7 +133,15 @@ export class KvTaskStore implements ReeveStore {
       const last = await jsm.streams.getMessage(`KV_${bucket}`, { last_by_subj: `$KV.${bucket}.${TASK_WATCH_FILTER}` });
       return last?.seq ?? 0;
     });
-    this.#keys = new TaskKeys(kv, this.#index);
+    this.#writes = new AckedPublisher(nc);
+    // Single-replica buckets only: a replicated one goes through `kv`, whose updates on a
+    // server older than 2.9.21 first win a write token (serial-cas.ts), which a bare publish
+    // would skip.
+    const fastWrites = kv
+      .status()
+      .then((status) => (status.replicas === 1 ? this.#writes : undefined))
+      .catch(() => undefined);
+    this.#keys = new TaskKeys(kv, this.#index, fastWrites, `$KV.${bucket}.`);
     this.#side = new SideKeys(kv, clock, () => nc.info?.max_payload ?? 1024 * 1024);
     this.#claimer = new KvClaimer(this.#keys);
     this.#queries = new KvQueries(this.#keys, this.#side);
@@ -287,6 +300,7 @@ export class KvTaskStore implements ReeveStore {
   /** Stops the index's watch. The NatsConnection stays open: it belongs to the caller. */
   async close(): Promise<void> {
     this.#index.close();
+    this.#writes.close();
   }
 }
 

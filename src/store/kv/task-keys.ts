@@ -2,6 +2,7 @@ import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import { ErrorCode, ReeveError, TaskNotFoundError, toError } from '../../errors.ts';
 import { decodeDoc, encodeDoc, headOf, taskKey, type TaskDoc } from './codec.ts';
+import type { AckedPublisher } from './acked-publisher.ts';
 import type { TaskIndex } from './task-index.ts';
 import type { TaskState } from '../../protocol/task-states.ts';
 
@@ -52,9 +53,17 @@ export class TaskKeys {
   /** Encoded, so that callers mutating what a write returned cannot change the cache. */
   readonly #held = new Map<string, { value: Uint8Array; revision: number }>();
 
+  /**
+   * `fastWrites`, once it resolves to a publisher, sends the compare-and-set writes itself
+   * (kv.create / kv.update without the client's per-request cost, see acked-publisher.ts) on
+   * `<subjectPrefix><key>`, the bucket's subjects; undefined: through `kv` (a replicated
+   * bucket, whose `kv` may check its updates in ways a bare publish would skip).
+   */
   constructor(
     readonly kv: KV,
     readonly index: TaskIndex,
+    private readonly fastWrites: Promise<Pick<AckedPublisher, 'publish'> | undefined> = Promise.resolve(undefined),
+    private readonly subjectPrefix = '',
   ) {}
 
   async read(id: string): Promise<Versioned | undefined> {
@@ -79,12 +88,21 @@ export class TaskKeys {
   /** `kv.create`: the new revision, or undefined when the key already holds a task. */
   async create(doc: TaskDoc): Promise<number | undefined> {
     const value = encodeDoc(doc);
+    const writes = await this.fastWrites;
     let revision: number;
     try {
-      revision = await this.kv.create(taskKey(doc.id), value);
+      revision = writes ? await writes.publish(this.subjectPrefix + taskKey(doc.id), value, 0) : await this.kv.create(taskKey(doc.id), value);
     } catch (err) {
-      if (isCasConflict(err)) return undefined;
-      throw storeError(err, `creating task ${doc.id}`);
+      if (!isCasConflict(err)) throw storeError(err, `creating task ${doc.id}`);
+      if (!writes) return undefined;
+      // Taken, or deleted (its delete marker is the key's last message): kv.create tells them
+      // apart and re-creates a deleted key on the marker's revision.
+      try {
+        revision = await this.kv.create(taskKey(doc.id), value);
+      } catch (again) {
+        if (isCasConflict(again)) return undefined;
+        throw storeError(again, `creating task ${doc.id}`);
+      }
     }
     this.index.apply(doc.id, revision, headOf(doc, revision), value);
     return revision;
@@ -93,9 +111,10 @@ export class TaskKeys {
   /** `kv.update` against `expected`: the new revision, or undefined when another write got there first. */
   async write(doc: TaskDoc, expected: number): Promise<number | undefined> {
     const value = encodeDoc(doc);
+    const writes = await this.fastWrites;
     let revision: number;
     try {
-      revision = await this.kv.update(taskKey(doc.id), value, expected);
+      revision = writes ? await writes.publish(this.subjectPrefix + taskKey(doc.id), value, expected) : await this.kv.update(taskKey(doc.id), value, expected);
     } catch (err) {
       if (isCasConflict(err)) return undefined;
       throw storeError(err, `writing task ${doc.id}`);
