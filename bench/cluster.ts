@@ -177,6 +177,8 @@ function phase(server: NatsServer, concurrency: number, extraAgents: Record<stri
   return { dir: d.path, prefix, bucket, remove: d.remove };
 }
 
+const spawnedAt = new WeakMap<ChildProcess, number>();
+
 /** Nodes still running, SIGKILLed if the bench itself ends early. */
 const live = new Set<ChildProcess>();
 process.once('exit', () => {
@@ -187,7 +189,8 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => 
 type NodeProc = ChildProcess & { id: string; exited: Promise<number | null>; stderrText(): string };
 
 function startNode(p: Phase, id: string): NodeProc {
-  const args = PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROF_DIR}`, `--cpu-prof-name=${id}-${p.prefix}.cpuprofile`] : [];
+  // One directory per node: every thread writes its own file (CPU.<date>.<pid>.<thread>.<n>), the main thread's is thread 0.
+  const args = PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${join(PROF_DIR, `${p.prefix}-${id}`)}`] : [];
   const child = spawn(process.execPath, [...args, reeveBin, 'start'], {
     cwd: p.dir,
     env: cleanEnv({ REEVE_NODE__ID: id, REEVE_NODE__DATADIR: `.reeve-${id}` }),
@@ -196,6 +199,7 @@ function startNode(p: Phase, id: string): NodeProc {
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-20_000)));
   live.add(child);
+  spawnedAt.set(child, performance.now());
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   void exited.then(() => live.delete(child));
   return Object.assign(child, { id, exited, stderrText: () => stderr });
@@ -276,6 +280,10 @@ async function measure(nc: NatsConnection, server: NatsServer, p: Phase, nodes: 
   const cpu1 = nodes.map((n) => cpuMs(n.pid));
   const nats1 = cpuMs(natsPid);
   events.stop();
+  if (PROF_DIR) {
+    const at = (n: NodeProc) => `${n.id} ${((start - spawnedAt.get(n)!) / 1000).toFixed(1)}-${((end - spawnedAt.get(n)!) / 1000).toFixed(1)} s`;
+    console.log(`  (${tag}: measured window in each node's profile: ${nodes.map(at).join(', ')} after its start)`);
+  }
   // The record is the truth: every task must be succeeded in KV.
   const counts = await countsInKv(nc, p);
   if ((counts.succeeded ?? 0) !== count + WARMUP) throw new Error(`${tag}: KV says ${JSON.stringify(counts)}, expected ${count + WARMUP} succeeded`);
