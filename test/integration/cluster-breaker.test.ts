@@ -67,8 +67,11 @@ describe('breakers shared over NATS', () => {
       await a.node.store.submit({ id: 'first-1', kind: 'call', input });
       await b.node.store.submit({ id: 'first-2', kind: 'call', input });
       await until(() => events, (e) => e.some((x) => x.state === 'open'), 20_000, (e) => JSON.stringify(e));
-      writeFileSync(join(work.path, 'hold'), '');
+      // A run claimed just before the breaker opened may still be going: let it end first, so the
+      // one attempt counted below is the probe (and the hold below catches only the probe).
+      await until(() => a.node.store.query({ state: 'running' }), (running) => running.length === 0, 20_000, (r) => r.map((t) => t.id).join(','));
       const opened = attempts(work.path).length;
+      writeFileSync(join(work.path, 'hold'), '');
       for (let i = 0; i < 6; i++) await (i % 2 ? a : b).node.store.submit({ id: `later-${i}`, kind: 'call', input });
 
       // While it is open, neither node claims the key. The pause then admits one probe, held
