@@ -1,5 +1,6 @@
 import { InvalidInputError, toError } from '../errors.ts';
 import type { BusMessage } from '../ports/bus.ts';
+import { assertPublishSubject } from './subject-pattern.ts';
 
 /**
  * JSON in and out, the same way on both buses: the publisher's value is serialised once, at
@@ -30,4 +31,13 @@ export function decodeMessage(subject: string, raw: string, reply: string | unde
     message.error = new InvalidInputError(`message on ${subject}`, [{ path: '(body)', message: `is not JSON: ${toError(thrown).message}` }]);
   }
   return message;
+}
+
+/** A request's subject, timeout and body checked and encoded (both buses refuse the same things). */
+export function encodeRequest(subject: string, data: unknown, timeoutMs: number): string {
+  assertPublishSubject(subject);
+  if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) {
+    throw new InvalidInputError('request', [{ path: 'timeoutMs', message: `expected a positive number of ms, got ${timeoutMs}` }]);
+  }
+  return encodePayload(subject, data);
 }

@@ -1,8 +1,7 @@
-import { InvalidInputError } from '../errors.ts';
 import type { Bus, BusMessage, BusStatus, Subscription } from '../ports/bus.ts';
 import type { Logger } from '../ports/logger.ts';
 import type { Timers } from '../ports/timers.ts';
-import { decodeMessage, encodePayload } from './bus-message.ts';
+import { decodeMessage, encodePayload, encodeRequest } from './bus-message.ts';
 import { reportHandlerFailure } from './handler-failure.ts';
 import { busClosed, noResponders, requestTimedOut } from './request-errors.ts';
 import { assertPublishSubject, isWildcardPattern, matchesPattern, parsePattern } from './subject-pattern.ts';
@@ -73,11 +72,7 @@ export class InProcessBus implements Bus {
   }
 
   async request(subject: string, data: unknown, timeoutMs: number): Promise<BusMessage> {
-    assertPublishSubject(subject);
-    if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) {
-      throw new InvalidInputError('request', [{ path: 'timeoutMs', message: `expected a positive number of ms, got ${timeoutMs}` }]);
-    }
-    const raw = encodePayload(subject, data);
+    const raw = encodeRequest(subject, data, timeoutMs);
     if (this.isClosed) throw busClosed(subject);
     const inbox = `${this.inboxPrefix}.${++this.inboxCount}`;
     return await new Promise<BusMessage>((resolve, reject) => {

@@ -1,8 +1,8 @@
 import { errors as natsErrors, type Msg, type NatsConnection, type Subscription as NatsSubscription } from '@nats-io/transport-node';
-import { InvalidInputError, type ReeveError, toError } from '../errors.ts';
+import { type ReeveError, toError } from '../errors.ts';
 import type { Bus, BusMessage, BusStatus, Subscription } from '../ports/bus.ts';
 import type { Logger } from '../ports/logger.ts';
-import { decodeMessage, encodePayload } from './bus-message.ts';
+import { decodeMessage, encodePayload, encodeRequest } from './bus-message.ts';
 import { reportHandlerFailure } from './handler-failure.ts';
 import { busClosed, noResponders, offlineRequest, requestFailed, requestTimedOut } from './request-errors.ts';
 import { assertPublishSubject, parsePattern } from './subject-pattern.ts';
@@ -97,11 +97,7 @@ export class NatsBus implements Bus {
   }
 
   async request(subject: string, data: unknown, timeoutMs: number): Promise<BusMessage> {
-    assertPublishSubject(subject);
-    if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) {
-      throw new InvalidInputError('request', [{ path: 'timeoutMs', message: `expected a positive number of ms, got ${timeoutMs}` }]);
-    }
-    const raw = encodePayload(subject, data);
+    const raw = encodeRequest(subject, data, timeoutMs);
     if (this.isClosed) throw busClosed(subject);
     // The request would be lost with the client's buffer: say so now rather than after the timeout.
     if (this.current === 'offline') throw offlineRequest(subject);
