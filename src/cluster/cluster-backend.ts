@@ -8,6 +8,7 @@ import type { Backend, BackendOptions } from '../backend.ts';
 import { toError } from '../errors.ts';
 import { openKvTaskStore } from '../store/kv/kv-task-store.ts';
 import { connectNats } from '../transport/nats-connect.ts';
+import { expectStreamLeaders, untilJetStreamAnswers } from '../transport/jetstream-ready.ts';
 import { NatsBus } from '../transport/nats-bus.ts';
 import { subjects as subjectsFor } from '../transport/subjects.ts';
 import { publishSubmission } from './publish-submission.ts';
@@ -21,13 +22,23 @@ export async function openCluster({ config, log, clock, name, role }: BackendOpt
   const nc: NatsConnection = await connectNats(nats, log.child({ component: 'nats' }), { name });
   try {
     const bus = new NatsBus(nc, { log: log.child({ component: 'bus' }), ownsConnection: false });
-    const kv = await openKvTaskStore({ nc, bucket: config.store.bucket, clock, replicas: nats.replicas });
+    // Connected is not ready: a fresh cluster may still be electing the leaders of the streams.
+    const ready = { timeoutMs: nats.startupTimeoutMs, log };
+    const kv = await untilJetStreamAnswers(`opening KV bucket ${config.store.bucket}`, () => openKvTaskStore({ nc, bucket: config.store.bucket, clock, replicas: nats.replicas }), ready);
     const store = withTaskEvents(kv, (event) => bus.publish(subjects.taskEvent(event.id), event), clock);
     const js = jetstream(nc);
     let intake: Backend['intake'];
     if (role === 'node') {
       const jsm = await jetstreamManager(nc);
-      const consumer = await ensureSubmitStream(jsm, { stream: nats.stream, subject: subjects.submit, replicas: nats.replicas, duplicateWindowMs: nats.duplicateWindowMs });
+      const consumer = await untilJetStreamAnswers(
+        `opening submission stream ${nats.stream}`,
+        async () => {
+          const opened = await ensureSubmitStream(jsm, { stream: nats.stream, subject: subjects.submit, replicas: nats.replicas, duplicateWindowMs: nats.duplicateWindowMs });
+          await expectStreamLeaders(jsm, [nats.stream]);
+          return opened;
+        },
+        ready,
+      );
       // Set on each pull: the node's kinds change on a config reload.
       let known: (kind: string) => boolean = () => false;
       let accepted: () => void = () => undefined;

@@ -93,6 +93,12 @@ const natsSchema = z.strictObject({
     .default('REEVE_SUBMIT'),
   /** Server-side deduplication window of `Nats-Msg-Id` on the submission stream. */
   duplicateWindowMs: ms().default(120_000),
+  /**
+   * How long start-up waits for JetStream to answer (a fresh cluster electing stream leaders,
+   * a server restarting) before it gives up with exit 5. A NATS that cannot be reached at all
+   * fails at once.
+   */
+  startupTimeoutMs: ms().default(30_000),
 });
 
 const portError = (issue: { input?: unknown }) => `expected a port number from 0 to 65535 (0: any free port), got ${show(issue.input)}`;

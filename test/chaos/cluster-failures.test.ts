@@ -173,7 +173,7 @@ describe('a 3-server cluster with R3 stream and bucket', () => {
     try {
       nodes.push(cluster.start('node-a'), cluster.start('node-b'));
       started.push(...nodes);
-      await untilNodesUp(cluster, ['node-a', 'node-b'], 40_000);
+      await untilNodesUp(cluster, ['node-a', 'node-b'], 40_000, nodes);
       // After the nodes: the observer would create the bucket R1 if it came first.
       observer = await observe(nats.urls, bucket, { replicas: 3 });
       const jsm = await jetstreamManager(observer.nc);

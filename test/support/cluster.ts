@@ -179,13 +179,21 @@ export async function clusterStatus(cluster: Pick<ClusterProject, 'cli'>): Promi
   }
 }
 
-/** Waits until `reeve status --json` lists every one of `ids` as `up`. */
-export async function untilNodesUp(cluster: Pick<ClusterProject, 'cli'>, ids: string[], timeoutMs = 30_000): Promise<NodeStatus[]> {
+/**
+ * Waits until `reeve status --json` lists every one of `ids` as `up`. Given the node processes,
+ * a timeout says which of them exited and what each last wrote to stderr.
+ */
+export async function untilNodesUp(cluster: Pick<ClusterProject, 'cli'>, ids: string[], timeoutMs = 30_000, processes: NodeProcess[] = []): Promise<NodeStatus[]> {
   const status = await until(
     () => clusterStatus(cluster),
     (s) => ids.every((id) => s?.nodes.find((n) => n.id === id)?.state === 'up'),
     timeoutMs,
-    (s) => `nodes not up: ${JSON.stringify(s?.nodes)}`,
+    (s) => `nodes not up: ${JSON.stringify(s?.nodes)}${processes.map(describeProcess).join('')}`,
   );
   return status!.nodes;
+}
+
+function describeProcess(node: NodeProcess, i: number): string {
+  const state = isRunning(node) ? 'running' : `exited (${node.exitCode ?? node.signalCode})`;
+  return `\n--- process ${i} (pid ${node.pid}) ${state}, stderr tail:\n${node.stderrText().slice(-2000)}`;
 }

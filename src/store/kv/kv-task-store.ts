@@ -94,6 +94,7 @@ import { parseOrThrow } from '../../protocol/validate.ts';
 import { systemClock } from '../../system-clock.ts';
 import * as schemas from '../request-schemas.ts';
 import { newTaskId } from '../task-id.ts';
+import { expectStreamLeaders } from '../../transport/jetstream-ready.ts';
 import { AckedPublisher } from './acked-publisher.ts';
 import { KvClaimer } from './claim.ts';
 import { needsWriteTokens, openTokenBucket, withWriteTokens } from './serial-cas.ts';
@@ -321,7 +322,13 @@ export async function openKvTaskStore(options: KvTaskStoreOptions): Promise<KvTa
     // allow_direct: false makes the client read through the stream leader (see the header).
     kv = await new Kvm(options.nc).create(options.bucket, { history, replicas: options.replicas ?? 1, allow_direct: false });
     // A replicated bucket on nats-server < 2.9.21 needs write tokens for a sound compare-and-set.
-    if (await needsWriteTokens(kv, options.nc)) kv = withWriteTokens(kv, await openTokenBucket(options.nc, options.bucket, (await kv.status()).replicas));
+    const streams = [`KV_${options.bucket}`];
+    if (await needsWriteTokens(kv, options.nc)) {
+      kv = withWriteTokens(kv, await openTokenBucket(options.nc, options.bucket, (await kv.status()).replicas));
+      streams.push(`KV_${options.bucket}-cas`);
+    }
+    // A bucket just created (by this or another process) answers only once it has a leader.
+    await expectStreamLeaders(jsm, streams);
   } catch (err) {
     throw storeError(err, `opening KV bucket ${options.bucket}`);
   }

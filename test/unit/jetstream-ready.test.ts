@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { ErrorCode, ReeveError } from '../../src/errors.ts';
+import { silentLogger } from '../../src/ports/logger.ts';
+import { untilJetStreamAnswers } from '../../src/transport/jetstream-ready.ts';
+
+const unavailable = () => new ReeveError(ErrorCode.StoreUnavailable, 'no responders');
+
+describe('untilJetStreamAnswers', () => {
+  it('retries an unavailable JetStream until it answers', async () => {
+    let calls = 0;
+    const value = await untilJetStreamAnswers(
+      'probe',
+      async () => {
+        if (++calls < 3) throw unavailable();
+        return 'ok';
+      },
+      { timeoutMs: 5_000, log: silentLogger, pauseMs: 1 },
+    );
+    expect({ value, calls }).toEqual({ value: 'ok', calls: 3 });
+  });
+
+  it('fails at once on anything but unavailability (a config conflict is not waited out)', async () => {
+    let calls = 0;
+    const conflict = new ReeveError(ErrorCode.ConfigInvalid, 'stream conflicts');
+    await expect(
+      untilJetStreamAnswers(
+        'probe',
+        async () => {
+          calls++;
+          throw conflict;
+        },
+        { timeoutMs: 5_000, log: silentLogger, pauseMs: 1 },
+      ),
+    ).rejects.toBe(conflict);
+    expect(calls).toBe(1);
+  });
+
+  it('rethrows the last unavailability once the timeout has passed', async () => {
+    let calls = 0;
+    await expect(
+      untilJetStreamAnswers(
+        'probe',
+        async () => {
+          calls++;
+          throw unavailable();
+        },
+        { timeoutMs: 30, log: silentLogger, pauseMs: 5 },
+      ),
+    ).rejects.toMatchObject({ code: ErrorCode.StoreUnavailable });
+    expect(calls).toBeGreaterThan(1);
+  });
+});
