@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, ReeveError } from '../../src/errors.ts';
 import { silentLogger } from '../../src/ports/logger.ts';
-import { untilJetStreamAnswers } from '../../src/transport/jetstream-ready.ts';
+import { untilJetStreamAnswers } from '../../src/cluster/jetstream-ready.ts';
 
 const unavailable = () => new ReeveError(ErrorCode.StoreUnavailable, 'no responders');
 

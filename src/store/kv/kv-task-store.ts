@@ -94,7 +94,7 @@ import { parseOrThrow } from '../../protocol/validate.ts';
 import { systemClock } from '../../system-clock.ts';
 import * as schemas from '../request-schemas.ts';
 import { newTaskId } from '../task-id.ts';
-import { expectStreamLeaders } from '../../transport/jetstream-ready.ts';
+import { expectStreamLeaders } from './stream-leaders.ts';
 import { AckedPublisher } from './acked-publisher.ts';
 import { KvClaimer } from './claim.ts';
 import { needsWriteTokens, openTokenBucket, withWriteTokens } from './serial-cas.ts';

@@ -9,8 +9,7 @@
  * anything else still fails at once.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { JetStreamManager } from '@nats-io/jetstream';
-import { ErrorCode, ReeveError, toError } from '../errors.ts';
+import { ErrorCode, toError } from '../errors.ts';
 import type { Logger } from '../ports/logger.ts';
 
 export interface ReadyOptions {
@@ -40,27 +39,6 @@ export async function untilJetStreamAnswers<T>(what: string, op: () => Promise<T
       if (tries === 1) options.log.warn({ what, err: toError(err).message, timeoutMs: options.timeoutMs }, 'JetStream is not ready yet; retrying');
       await sleep(pause);
       pause = Math.min(pause * 2, 2_000);
-    }
-  }
-}
-
-/**
- * Resolves when every stream has a leader (a stream of a single server always has one).
- * STORE_UNAVAILABLE otherwise, to be retried by untilJetStreamAnswers: until a replicated stream
- * has elected its leader, nothing answers on its subjects.
- */
-export async function expectStreamLeaders(jsm: JetStreamManager, streams: readonly string[]): Promise<void> {
-  for (const stream of streams) {
-    let info;
-    try {
-      info = await jsm.streams.info(stream);
-    } catch (err) {
-      throw new ReeveError(ErrorCode.StoreUnavailable, `reading stream ${stream} failed: ${toError(err).message}`, { cause: err });
-    }
-    if (info.cluster && !info.cluster.leader) {
-      throw new ReeveError(ErrorCode.StoreUnavailable, `stream ${stream} has no leader yet; check that a majority of its ${info.config.num_replicas} servers run with JetStream`, {
-        data: { stream },
-      });
     }
   }
 }
