@@ -19,13 +19,22 @@ const workerFile = new URL('./worker-entry.mjs', import.meta.url).href;
 type Stop = { kind: 'abort'; reason: AbortReason } | { kind: 'timeout'; message: string };
 
 /**
- * Runs module agents on a piscina pool. A stop (abort, timeout, missed heartbeat) first fires
- * the agent's `ctx.signal`; if it has not returned after `killGraceMs`, the worker thread is
- * destroyed (piscina replaces it), so a CPU-bound hang cannot hold a slot.
+ * Runs module agents on a piscina pool, up to `tasksPerThread` interleaved on each thread. A
+ * stop (abort, timeout, missed heartbeat) first fires the agent's `ctx.signal`; if it has not
+ * returned after `killGraceMs`, its worker thread is ended (piscina replaces it), so a
+ * CPU-bound hang cannot hold a slot.
+ *
+ * Runs are NOT given to piscina with an abort signal: piscina never puts a second task on the
+ * thread of an abortable one, which capped a node at `threads` module runs at once whatever
+ * `tasksPerThread` said. Instead each run's worker reports its `threadId` first thing, and a
+ * hard kill terminates that thread. Runs that shared it fail with a transient THREAD_RECYCLED
+ * (retried like any transient failure); the hung run itself ends as timed out or stopped.
  */
 export class ModuleRunner {
   readonly #pool: Piscina;
   readonly #clock: Clock;
+  /** Threads this runner ended (thread ids are never reused in a process). */
+  readonly #ended = new Set<number>();
 
   constructor(options: ModuleRunnerOptions) {
     this.#clock = options.clock;
@@ -41,16 +50,24 @@ export class ModuleRunner {
   async run(req: RunRequest): Promise<RunOutcome> {
     if (req.handler.type !== 'module') throw new Error('ModuleRunner runs module handlers only');
     const { port1, port2 } = new MessageChannel();
-    const hardAbort = new AbortController();
     const timers: NodeJS.Timeout[] = [];
     let stop: Stop | undefined;
     let heartbeatWatch: NodeJS.Timeout | undefined;
+    /** The worker thread running this run, once it has started there. */
+    let threadId: number | undefined;
+    /** The grace ran out before the run had started on a thread. */
+    let killPending = false;
 
     const stopRun = (why: Stop) => {
       if (stop) return;
       stop = why;
       port1.postMessage({ type: 'abort', reason: why.kind === 'abort' ? why.reason : 'timeout' });
-      timers.push(setTimeout(() => hardAbort.abort(), req.killGraceMs));
+      timers.push(
+        setTimeout(() => {
+          if (threadId === undefined) killPending = true;
+          else this.#endThread(threadId);
+        }, req.killGraceMs),
+      );
     };
     const armHeartbeatWatch = () => {
       if (req.heartbeatTimeoutMs === undefined) return;
@@ -63,10 +80,18 @@ export class ModuleRunner {
     let received = 0;
     let expected = Number.POSITIVE_INFINITY;
     let delivered: () => void = () => {};
-    port1.on('message', (m: { type: string; details?: Json; level?: string; fields?: Record<string, unknown>; msg?: string }) => {
+    port1.on('message', (m: { type: string; threadId?: number; details?: Json; level?: string; fields?: Record<string, unknown>; msg?: string }) => {
       received++;
       if (received >= expected) delivered();
-      if (m.type === 'heartbeat') {
+      if (m.type === 'thread') {
+        threadId = m.threadId;
+        // Stopped while it waited for a thread: it has the abort and returns at once unless it
+        // ignores it; only then end the thread, a full grace from now.
+        if (killPending && threadId !== undefined) {
+          const id = threadId;
+          timers.push(setTimeout(() => this.#endThread(id), req.killGraceMs));
+        }
+      } else if (m.type === 'heartbeat') {
         armHeartbeatWatch();
         req.onHeartbeat(m.details);
       } else if (m.type === 'log') {
@@ -96,7 +121,7 @@ export class ModuleRunner {
       port: port2,
     };
     try {
-      const result = (await this.#pool.run(task, { transferList: [port2], signal: hardAbort.signal })) as ModuleTaskResult;
+      const result = (await this.#pool.run(task, { transferList: [port2] })) as ModuleTaskResult;
       // The result travels on piscina's channel, heartbeats and logs on ours: the last few may
       // still be in flight. The worker says how many it sent; wait for those (bounded).
       if (result.sent !== undefined && received < result.sent) {
@@ -121,7 +146,14 @@ export class ModuleRunner {
     } catch (err) {
       if (stop) return this.#stopped(stop);
       const message = (err as Error).message;
-      // A worker that calls process.exit or crashes the thread: permanent, the pool replaces it.
+      if (threadId !== undefined && this.#ended.has(threadId)) {
+        return {
+          ok: false,
+          failure: { class: 'transient', code: 'THREAD_RECYCLED', message: `module agent ${req.handler.file}: its worker thread was ended because another run on it hung; run again` },
+        };
+      }
+      // The thread itself died (a native crash, an uncaught error in a detached callback):
+      // permanent, the pool replaces the thread. process.exit is caught in the worker.
       const code = /worker exited/i.test(message) ? 'AGENT_EXITED' : 'AGENT_CRASHED';
       return { ok: false, failure: { class: 'permanent', code, message: `module agent ${req.handler.file}: ${message}` } };
     } finally {
@@ -130,6 +162,14 @@ export class ModuleRunner {
       req.signal.removeEventListener('abort', onAbort);
       port1.close();
     }
+  }
+
+  /** Terminates a worker thread; piscina fails the runs on it and starts a replacement. */
+  #endThread(threadId: number): void {
+    const worker = this.#pool.threads.find((w) => w.threadId === threadId);
+    if (!worker) return;
+    this.#ended.add(threadId);
+    void worker.terminate();
   }
 
   #stopped(stop: Stop): RunOutcome {

@@ -4,7 +4,7 @@
  * classes, so failures travel as `{ class?, code?, message, retryAfterMs? }`.
  */
 import { mkdirSync } from 'node:fs';
-import type { MessagePort } from 'node:worker_threads';
+import { threadId, type MessagePort } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import { tsImport } from 'tsx/esm/api';
 import type { AgentContext, AgentLog } from '../agent.ts';
@@ -115,12 +115,27 @@ function loadAgent(file: string): Promise<Record<string, unknown>> {
   return loading;
 }
 
+/**
+ * Runs share a thread (`tasksPerThread`), so an agent's `process.exit` must not end the thread:
+ * that would fail every run on it. Here it fails only the run that called it (the throw unwinds
+ * that agent's call; it is reported as a permanent AGENT_EXITED).
+ */
+process.exit = ((code?: number | string | null) => {
+  throw Object.assign(new Error(`the agent called process.exit(${code ?? ''}); a module agent must return or throw instead`), {
+    reeveClass: 'permanent',
+    code: 'AGENT_EXITED',
+  });
+}) as typeof process.exit;
+
 export default async function runModuleTask(task: ModuleTask): Promise<ModuleTaskResult> {
   let sent = 0;
-  const result = await runAgent(task, (message) => {
+  const post = (message: object) => {
     sent++;
     task.port.postMessage(message);
-  });
+  };
+  // First of all: the main thread ends this thread by its id if this run hangs (module-runner.ts).
+  post({ type: 'thread', threadId });
+  const result = await runAgent(task, post);
   return { ...result, sent };
 }
 

@@ -57,6 +57,41 @@ describe('module agents on worker threads', () => {
     expect(await runner.run(request('echo.ts'))).toMatchObject({ ok: true });
   });
 
+  it('runs tasksPerThread async agents at once on one thread, not one after another', async () => {
+    const shared = new ModuleRunner({ maxThreads: 1, tasksPerThread: 4, clock: systemClock });
+    try {
+      const outcomes = await Promise.all(Array.from({ length: 4 }, () => shared.run(request('meets.ts', { input: { of: 4 } }))));
+      expect(outcomes).toEqual(Array.from({ length: 4 }, () => ({ ok: true, output: { met: 4 } })));
+      expect(shared.threads).toBe(1);
+    } finally {
+      await shared.close();
+    }
+  });
+
+  it('ends the thread of a run that ignores its stop; its threadmate fails as transient THREAD_RECYCLED', async () => {
+    const shared = new ModuleRunner({ maxThreads: 1, tasksPerThread: 2, clock: systemClock });
+    try {
+      const hung = shared.run(request('ignores-abort.ts', { timeoutMs: 300, killGraceMs: 100 }));
+      const mate = shared.run(request('sleepy.ts', { input: { ms: 5_000 } }));
+      expect(await hung).toMatchObject({ ok: false, failure: { class: 'timeout', code: 'RUN_TIMED_OUT' } });
+      expect(await mate).toMatchObject({ ok: false, failure: { class: 'transient', code: 'THREAD_RECYCLED' } });
+      expect(await shared.run(request('echo.ts'))).toMatchObject({ ok: true });
+    } finally {
+      await shared.close();
+    }
+  });
+
+  it('fails only the run that calls process.exit, not a run sharing its thread', async () => {
+    const shared = new ModuleRunner({ maxThreads: 1, tasksPerThread: 2, clock: systemClock });
+    try {
+      const [mate, exits] = await Promise.all([shared.run(request('sleepy.ts', { input: { ms: 300 } })), shared.run(request('exits.ts'))]);
+      expect(exits).toMatchObject({ ok: false, failure: { class: 'permanent', code: 'AGENT_EXITED' } });
+      expect(mate).toMatchObject({ ok: true, output: { slept: 300 } });
+    } finally {
+      await shared.close();
+    }
+  });
+
   it('fires ctx.signal on abort and reports the run as stopped for that reason', async () => {
     const controller = new AbortController();
     const running = runner.run(request('waits-for-abort.ts', { signal: controller.signal }));
