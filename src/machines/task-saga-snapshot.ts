@@ -1,4 +1,4 @@
-import { initialTransition, transition, type SnapshotFrom } from 'xstate';
+import { createActor, initialTransition, transition, type SnapshotFrom } from 'xstate';
 import { TASK_STATES, type TaskState } from '../protocol/task-states.ts';
 import { initialSagaContext, taskSagaMachine } from './task-saga.ts';
 import type { SagaEvent, SagaInput } from './task-saga-types.ts';
@@ -36,12 +36,46 @@ export function acceptsEvent(snapshot: SagaSnapshot, event: SagaEvent): boolean 
   return snapshot.can(event);
 }
 
+type ActorScope = Parameters<typeof taskSagaMachine.transition>[2];
+
+/**
+ * One inert actor scope for every step. xstate's `transition()` builds a throwaway actor (with
+ * its own system) on each call: 67 µs, against 6.6 µs with this one (measured). Sharing it is
+ * sound because the machine is pure: its actions are assigns (applied inside `transition`,
+ * never executed through the scope), it spawns and invokes nothing, and nothing reads `self`.
+ * The scope's actor is never started; it is built from the first snapshot stepped, because a
+ * restored actor needs no input.
+ */
+let sharedScope: ActorScope | undefined;
+function scopeFor(snapshot: SagaSnapshot): ActorScope {
+  if (sharedScope) return sharedScope;
+  // `input` is never read: a restored actor takes its context from the snapshot.
+  const self = createActor(taskSagaMachine, { snapshot: taskSagaMachine.getPersistedSnapshot(snapshot), input: undefined as unknown as SagaInput });
+  sharedScope = {
+    self,
+    system: self.system,
+    id: '',
+    sessionId: '',
+    defer: () => undefined,
+    logger: () => undefined,
+    stopChild: () => undefined,
+    emit: () => undefined,
+    actionExecutor: () => undefined,
+  } as unknown as ActorScope;
+  return sharedScope;
+}
+
 /**
  * Sends one event; returns the same snapshot object when nothing changed (a refused event or
  * an acknowledged no-op; `acceptsEvent` tells them apart). No `can()` check first: it computes
  * the transition a second time (measured: half the saga's CPU per task).
  */
 export function stepSaga(snapshot: SagaSnapshot, event: SagaEvent): SagaSnapshot {
+  return taskSagaMachine.transition(snapshot, event, scopeFor(snapshot));
+}
+
+/** The reference path (xstate's `transition()`, a fresh scope per call), for the test that checks `stepSaga` against it. */
+export function stepSagaByTransition(snapshot: SagaSnapshot, event: SagaEvent): SagaSnapshot {
   return transition(taskSagaMachine, snapshot, event)[0];
 }
 

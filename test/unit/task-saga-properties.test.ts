@@ -92,6 +92,31 @@ describe('task saga: properties over random event sequences', () => {
   });
 });
 
+describe('task saga: the shared actor scope of stepSaga', () => {
+  it('steps to the same snapshots as xstate transition() with a fresh scope, over random sequences', async () => {
+    const { stepSagaByTransition } = await import('../../src/machines/task-saga-snapshot.ts');
+    for (let seed = 1; seed <= 100; seed++) {
+      const rand = prng(seed);
+      let fast = new SagaDriver(policy).snapshot;
+      let reference = fast;
+      let now = T0;
+      for (let i = 0; i < 60; i++) {
+        now += 1 + Math.floor(rand() * 1000);
+        const event = randomEvent(rand, reference, now);
+        const nextFast = stepSaga(fast, event);
+        const nextReference = stepSagaByTransition(reference, event);
+        const context = `seed ${seed}, event ${i} ${event.type}`;
+        expect(nextFast.value, context).toEqual(nextReference.value);
+        expect(nextFast.context, context).toEqual(nextReference.context);
+        // A refused event returns the snapshot it was given, on both paths.
+        expect(nextFast === fast, context).toBe(nextReference === reference);
+        fast = nextFast;
+        reference = nextReference;
+      }
+    }
+  });
+});
+
 describe('task saga: persisted snapshots', () => {
   it('builds the same initial snapshot by resolveState as by the initial transition', async () => {
     const { initialSaga, initialSagaByTransition } = await import('../../src/machines/task-saga-snapshot.ts');
