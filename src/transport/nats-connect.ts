@@ -12,6 +12,7 @@ import {
 import type { NatsConfig } from '../config/schema.ts';
 import { ErrorCode, ReeveError, toError } from '../errors.ts';
 import type { Logger } from '../ports/logger.ts';
+import { coalesceNatsWrites } from './coalesced-writes.ts';
 
 export interface ConnectNatsOptions {
   /** Connection name the server shows in its monitoring (the node id, or `reeve-cli`). Default `reeve`. */
@@ -32,12 +33,13 @@ export async function connectNats(config: NatsConfig, log: Logger, options: Conn
   const connectionOptions = natsConnectionOptions(config, options);
   const servers = config.servers.map(redactServerUrl);
   let nc: NatsConnection;
+  const coalesced = coalesceNatsWrites();
   try {
     nc = await connect(connectionOptions);
   } catch (thrown) {
     throw firstConnectFailed(servers, toError(thrown), connectionOptions.timeout ?? 0);
   }
-  log.info({ servers, server: redactServerUrl(nc.getServer()), name: connectionOptions.name, auth: authMethod(config), tls: Boolean(config.tls) }, 'connected to NATS');
+  log.info({ servers, server: redactServerUrl(nc.getServer()), name: connectionOptions.name, auth: authMethod(config), tls: Boolean(config.tls), coalescedWrites: coalesced }, 'connected to NATS');
   void logStatus(nc, log);
   void nc.closed().then((err) => {
     if (err) log.error({ err, servers }, 'NATS connection closed for good; restart the node once NATS is reachable');
