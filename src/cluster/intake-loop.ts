@@ -23,10 +23,24 @@ export interface IntakeLoopDeps {
 }
 
 /**
- * Pulls submissions from the shared work-queue consumer only for free slots: what this node runs
- * plus one batch of prefetch, minus what already waits in the store. The backlog therefore stays
- * in the stream (where every node can take it) instead of piling up as queued records, and a
- * busy node leaves new work to idle ones. Idle while draining and while NATS is unreachable.
+ * How many submissions to pull now: room for what this node runs plus one batch of prefetch
+ * (2 x capacity), minus what already waits in the store. While work is still waiting, the
+ * prefetch is topped up only once half a batch is missing: each pull is a JetStream request
+ * (~8 % of a node's CPU with I/O-bound tasks when every finished run pulled its one
+ * replacement), and a node with queued work loses nothing by waiting for a few more slots.
+ */
+export function submissionsToPull(capacity: number, running: number, queued: number): number {
+  const room = capacity * 2 - running - queued;
+  if (room <= 0) return 0;
+  if (queued > 0 && room < Math.ceil(capacity / 2)) return 0;
+  return Math.min(room, 256);
+}
+
+/**
+ * Pulls submissions from the shared work-queue consumer only for free slots (see
+ * submissionsToPull). The backlog therefore stays in the stream (where every node can take it)
+ * instead of piling up as queued records, and a busy node leaves new work to idle ones. Idle
+ * while draining and while NATS is unreachable.
  */
 export function intakeLoopChild(deps: IntakeLoopDeps): ChildSpec {
   return {
@@ -42,12 +56,12 @@ export function intakeLoopChild(deps: IntakeLoopDeps): ChildSpec {
             continue;
           }
           try {
-            const free = deps.capacity * 2 - deps.running() - (await deps.queued());
-            if (free <= 0) {
+            const want = submissionsToPull(deps.capacity, deps.running(), await deps.queued());
+            if (want === 0) {
               await deps.waitForWork(deps.pollIntervalMs, signal);
               continue;
             }
-            const { accepted, deferred } = await deps.pull(Math.min(free, 256));
+            const { accepted, deferred } = await deps.pull(want);
             if (accepted > 0) deps.wake();
             // The store refused writes: its messages wait in the stream (nak'ed); so does the loop.
             if (deferred > 0) await deps.waitForWork(Math.max(1000, deps.pollIntervalMs), signal);
