@@ -179,7 +179,7 @@ describe('embedded node', () => {
     await waitForState(t.node, tidy, ['succeeded']);
     await waitForState(t.node, keep, ['succeeded']);
     const dir = (id: string) => join(t!.config.node.dataDir, 'workspaces', id);
-    for (let i = 0; i < 50 && existsSync(dir(tidy)); i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 150 && existsSync(dir(tidy)); i++) await new Promise((r) => setTimeout(r, 20));
     expect(existsSync(dir(tidy))).toBe(false);
     expect(existsSync(join(dir(keep), 'branch'))).toBe(true);
   });
