@@ -36,8 +36,30 @@ export class BreakerBoard {
     },
   ) {}
 
+  #readAt = Number.NEGATIVE_INFINITY;
+  #invalidated = true;
+
+  /** Reads every breaker from the store. */
   async refresh(): Promise<void> {
+    const readAt = this.deps.clock.now();
+    this.#invalidated = false;
     this.#records = new Map((await this.deps.store.listBreakers()).map((r) => [r.key, r]));
+    this.#readAt = readAt;
+  }
+
+  /**
+   * Reads the breakers again only when the view is older than `maxAgeMs` or was invalidated
+   * (another node announced a change). The dispatcher asks before every claim round, which
+   * with one round per finished run made a KV listing per task; this node's own changes are
+   * in the view as soon as they are written.
+   */
+  async refreshIfStale(maxAgeMs: number): Promise<void> {
+    if (this.#invalidated || this.deps.clock.now() - this.#readAt >= maxAgeMs) await this.refresh();
+  }
+
+  /** Another process changed a breaker: the next refreshIfStale reads the store. */
+  invalidate(): void {
+    this.#invalidated = true;
   }
 
   gates(now = this.deps.clock.now()): BreakerGates {
