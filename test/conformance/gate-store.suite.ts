@@ -178,6 +178,17 @@ export function describeGateStore(name: string, open: OpenReeveHarness): void {
         expect(await store.listNodes()).toEqual([restarted, node('n-b', 'inc1', { host: 'box-2' })]);
       });
 
+      it('drops a late beacon of an incarnation that started before the recorded one', async () => {
+        const current = node('n-a', 'inc2', { startedAt: 5_000, lastSeenAt: 6_000 });
+        await store.recordNode(current);
+        await store.recordNode(node('n-a', 'inc1', { startedAt: 1_000, lastSeenAt: 7_000 }));
+        expect(await store.listNodes()).toEqual([current]);
+        // Its own incarnation's beacons still update it.
+        const later = node('n-a', 'inc2', { startedAt: 5_000, lastSeenAt: 8_000, state: 'draining' });
+        await store.recordNode(later);
+        expect(await store.listNodes()).toEqual([later]);
+      });
+
       it('updates a beacon in place', async () => {
         await store.recordNode(node('n-a', 'inc1'));
         const draining = node('n-a', 'inc1', { state: 'draining', running: 2, lastSeenAt: 9_000 });

@@ -34,7 +34,9 @@ const byName = (a: { name: string }, b: { name: string }): number => (a.name < b
  * - putBreaker is a compare-and-set on the KV revision, which is the record's `revision`:
  *   `kv.create` for expectedRevision 0, `kv.update` otherwise; a lost race is the same
  *   StoreConflictError the SQLite store throws. Revisions grow per key but not by 1.
- * - putPreflight and recordNode are plain puts (last writer wins, as SQLite's upserts).
+ * - putPreflight is a plain put (last writer wins, as SQLite's upsert). recordNode is a
+ *   compare-and-set that keeps a later incarnation's record: a late beacon of an incarnation
+ *   that started earlier (a paused old process) is dropped, as SQLite's upsert drops it.
  * - The listings run about once a second per node. The keys come from one stream info request
  *   with `subjects_filter: $KV.<bucket>.<prefix>>` (2.9.10 answers it; the client follows its
  *   paging), then one get per key, all in flight together: O(keys), two round trips whatever
@@ -185,11 +187,35 @@ export class KvGateKeys implements GateStore, NodeRegistry {
     await this.#put(preflightKey(kind), stored, `writing the preflight result of ${kind}`);
   }
 
-  /** One key per node id: the newest write (the running incarnation's beacon) replaces the last. */
+  /**
+   * One key per node id. A beacon replaces the record unless the record belongs to another
+   * incarnation that started later: then the beacon comes from an older process (paused, cut
+   * off) and is dropped, so `reeve status` never shows a dead incarnation over a live one.
+   */
   async recordNode(info: NodeInfo): Promise<void> {
     const { id, ...rest } = parseOrThrow(schemas.nodeInfoSchema, info, 'node info');
     const stored: StoredNode = rest;
-    await this.#put(nodeKey(id), stored, `recording node ${id}`);
+    const key = nodeKey(id);
+    const what = `recording node ${id}`;
+    for (let attempt = 0; attempt < 10; attempt++) {
+      try {
+        const entry = await this.kv.get(key);
+        const live = entry?.operation === 'PUT' ? entry : undefined;
+        let current: Partial<StoredNode> | undefined;
+        try {
+          current = live?.json<Partial<StoredNode>>();
+        } catch {
+          current = undefined; // not JSON (written by hand): replaced
+        }
+        if (current && current.incarnation !== stored.incarnation && typeof current.startedAt === 'number' && current.startedAt > stored.startedAt) return;
+        const value = JSON.stringify(stored);
+        await (live ? this.kv.update(key, value, live.revision) : this.kv.create(key, value));
+        return;
+      } catch (err) {
+        if (!isCasConflict(err)) throw storeError(err, what);
+      }
+    }
+    throw storeError(new Error('too many concurrent writers of one node record'), what);
   }
 
   async listNodes(): Promise<NodeInfo[]> {

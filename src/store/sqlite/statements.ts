@@ -62,7 +62,9 @@ export function prepareStatements(db: Database.Database) {
       VALUES (@id, @incarnation, @state, @capacity, @running, @startedAt, @lastSeenAt, @pid, @host)
       ON CONFLICT (id) DO UPDATE SET incarnation = excluded.incarnation, state = excluded.state,
         capacity = excluded.capacity, running = excluded.running, started_at = excluded.started_at,
-        last_seen_at = excluded.last_seen_at, pid = excluded.pid, host = excluded.host`),
+        last_seen_at = excluded.last_seen_at, pid = excluded.pid, host = excluded.host
+      -- A late beacon of an incarnation that started before the recorded one is dropped.
+      WHERE excluded.incarnation = nodes.incarnation OR excluded.started_at >= nodes.started_at`),
     listNodes: db.prepare<[], Record<string, unknown>>('SELECT * FROM nodes ORDER BY id'),
     listDeadLetters: db.prepare<[number], Record<string, unknown>>('SELECT * FROM dead_letters ORDER BY seq DESC LIMIT ?'),
   };
