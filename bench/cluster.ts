@@ -15,7 +15,8 @@
  *
  * Run: npm run bench:cluster [-- N_TRIVIAL]
  * Env: BENCH_CPU_PROF=DIR starts the nodes with `node --cpu-prof --cpu-prof-dir=DIR`;
- *      BENCH_ONLY=raw runs the raw baselines only; BENCH_ONLY=trivial1 adds the 1-node trivial case.
+ *      BENCH_ONLY=raw runs the raw baselines only; otherwise a comma list of the phases to run
+ *      after them (trivial1, trivial2, io1, io2, takeover), e.g. BENCH_ONLY=io1 to profile one.
  *      BENCH_TRIVIAL_CONCURRENCY (default 64) node concurrency of the trivial runs.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -51,6 +52,7 @@ const PUBLISH_WINDOW = 512;
 const RAW_FETCH = 1000;
 const PROF_DIR = process.env.BENCH_CPU_PROF;
 const ONLY = process.env.BENCH_ONLY;
+const wanted = (phase: 'trivial1' | 'trivial2' | 'io1' | 'io2' | 'takeover') => !ONLY || ONLY.split(',').includes(phase);
 
 const HZ = 100; // USER_HZ: /proc/<pid>/stat times are in clock ticks
 const rate = (count: number, ms: number) => Math.round((count / ms) * 1000);
@@ -407,28 +409,39 @@ try {
   console.log();
   if (ONLY === 'raw') throw new Done();
 
-  const t1 = await runPhase(nc, server, 1, 'noop', N_TRIVIAL);
-  line(`reeve 1 node, ${N_TRIVIAL} trivial tasks, concurrency ${TRIVIAL_CONCURRENCY}`, `${t1.tasksPerSec} tasks/s`, `${pct(t1.tasksPerSec, raw.consume)} of raw consume+ack; ${t1.ms} ms (publish ${t1.publishMs} ms); ${cpu(t1)}`);
+  let t1: RunFigures | undefined;
   let t2: RunFigures | undefined;
   let io1: RunFigures | undefined;
   let io2: RunFigures | undefined;
   let tk: Awaited<ReturnType<typeof takeover>> | undefined;
-  if (ONLY !== 'trivial1') {
+  if (wanted('trivial1')) {
+    t1 = await runPhase(nc, server, 1, 'noop', N_TRIVIAL);
+    line(`reeve 1 node, ${N_TRIVIAL} trivial tasks, concurrency ${TRIVIAL_CONCURRENCY}`, `${t1.tasksPerSec} tasks/s`, `${pct(t1.tasksPerSec, raw.consume)} of raw consume+ack; ${t1.ms} ms (publish ${t1.publishMs} ms); ${cpu(t1)}`);
+  }
+  if (wanted('trivial2')) {
     t2 = await runPhase(nc, server, 2, 'noop', N_TRIVIAL);
-    line(`reeve 2 nodes, ${N_TRIVIAL} trivial tasks`, `${t2.tasksPerSec} tasks/s`, `${(t2.tasksPerSec / t1.tasksPerSec).toFixed(2)}x 1 node (CPU-bound: 2 cores); ${cpu(t2)}`);
+    line(`reeve 2 nodes, ${N_TRIVIAL} trivial tasks`, `${t2.tasksPerSec} tasks/s`, `${t1 ? `${(t2.tasksPerSec / t1.tasksPerSec).toFixed(2)}x 1 node ` : ''}(CPU-bound: 2 cores); ${cpu(t2)}`);
+  }
+  if (wanted('io1')) {
     io1 = await runPhase(nc, server, 1, 'sleep', N_IO);
     const ioCeiling = Math.round((IO_CONCURRENCY * 1000) / IO_SLEEP_MS);
     line(`reeve 1 node, ${N_IO} tasks sleeping ${IO_SLEEP_MS} ms, concurrency ${IO_CONCURRENCY}`, `${io1.tasksPerSec} tasks/s`, `${pct(io1.tasksPerSec, ioCeiling)} of the ${ioCeiling}/s a node can do; ${cpu(io1)}`);
+  }
+  if (wanted('io2')) {
     io2 = await runPhase(nc, server, 2, 'sleep', N_IO);
-    line(`reeve 2 nodes, same`, `${io2.tasksPerSec} tasks/s`, `${(io2.tasksPerSec / io1.tasksPerSec).toFixed(2)}x 1 node; ${cpu(io2)}`);
+    line(`reeve 2 nodes, same`, `${io2.tasksPerSec} tasks/s`, `${io1 ? `${(io2.tasksPerSec / io1.tasksPerSec).toFixed(2)}x 1 node; ` : ''}${cpu(io2)}`);
+  }
+  if (wanted('takeover')) {
     tk = await takeover(nc, server);
     line(`takeover after kill -9 (${tk.tasks} leased tasks)`, `${(tk.ms / 1000).toFixed(2)} s`, `leases ran out ${(tk.leaseLeftMs / 1000).toFixed(2)} s after the kill; lease TTL ${LEASE_TTL_MS / 1000} s`);
   }
 
   console.log('\ntargets (every state change durable in KV)');
   const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
-  const t1Ratio = t1.tasksPerSec / raw.consume;
-  console.log(`  1 node trivial ≥ 12 % of raw consume+ack         ${pct(t1.tasksPerSec, raw.consume).padStart(8)}  (${t1.tasksPerSec} vs ≥ ${Math.round(raw.consume * 0.12)} tasks/s; ratio to target ${(t1Ratio / 0.12).toFixed(2)})  ${verdict(t1Ratio >= 0.12)}`);
+  if (t1) {
+    const t1Ratio = t1.tasksPerSec / raw.consume;
+    console.log(`  1 node trivial ≥ 12 % of raw consume+ack         ${pct(t1.tasksPerSec, raw.consume).padStart(8)}  (${t1.tasksPerSec} vs ≥ ${Math.round(raw.consume * 0.12)} tasks/s; ratio to target ${(t1Ratio / 0.12).toFixed(2)})  ${verdict(t1Ratio >= 0.12)}`);
+  }
   if (io1 && io2) {
     const s = io2.tasksPerSec / io1.tasksPerSec;
     const ioCeiling = (IO_CONCURRENCY * 1000) / IO_SLEEP_MS;

@@ -34,6 +34,7 @@ import { CompositeRunner } from './pool/composite-runner.ts';
 import { ModuleRunner } from './pool/module-runner.ts';
 import { systemClock } from './system-clock.ts';
 import { openBackend, type Backend } from './backend.ts';
+import { WorkspaceJanitor } from './workspace-janitor.ts';
 import { intakeLoopChild } from './cluster/intake-loop.ts';
 import { listenForControl } from './cluster/node-control.ts';
 import { outageTolerant } from './cluster/outage.ts';
@@ -59,6 +60,12 @@ export interface ReeveNode {
   /** Replaces the kinds' configuration for the next attempts (SIGHUP reload). */
   reconfigure(config: Config): void;
 }
+
+/**
+ * How stale the dispatcher's view of the breakers may be when no change was announced (changes
+ * by other nodes are announced on the bus and invalidate it at once; see BreakerBoard).
+ */
+const BREAKER_VIEW_MAX_AGE_MS = 250;
 
 /** Restarts of one task's saga actor before the task is given up (see sagaChild). */
 const SAGA_RESTARTS = 3;
@@ -104,12 +111,18 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
   const startedAt = clock.now();
   const crashLimit = (kind: string) => plans.get(kind)?.policy.crashLimit ?? config.node.crashLimit;
   const workspaces = join(config.node.dataDir, 'workspaces');
+  const janitor = new WorkspaceJanitor({ root: workspaces, inUse: (taskId) => dispatcher.inFlight.has(taskId), log });
 
   const breakers = new BreakerBoard({
     store,
     clock,
     log: log.child({ component: 'breakers' }),
     onChange: ({ key, to, openUntil, at }) => bus.publish(subjects.breaker(key), { key, state: to, ...(openUntil === undefined || to !== 'open' ? {} : { openUntil }), node: id, at }),
+  });
+  // Any message here only makes the next claim round re-read the breakers from the store (the
+  // truth), so its body needs no validation; this node's own announcements are skipped.
+  const breakerWatch = bus.subscribe(subjects.breakers, (message) => {
+    if ((message.data as { node?: unknown } | undefined)?.node !== id) breakers.invalidate();
   });
   const defaultBreaker = { threshold: 5, pauseMs: 60_000, maxPauseMs: 600_000 };
   const breakerSettings = (kind: string) => plans.get(kind)?.breaker ?? defaultBreaker;
@@ -122,7 +135,7 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
     concurrency: config.node.concurrency,
     plans: () => plans,
     breakers: {
-      refresh: () => breakers.refresh(),
+      refresh: () => breakers.refreshIfStale(BREAKER_VIEW_MAX_AGE_MS),
       gates: () => breakers.gates(),
       takeProbe: (task) => breakers.takeProbe(task.breakerKey, task.id, breakerSettings(task.kind)),
     },
@@ -157,9 +170,13 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
     onTerminal: (task: StoredTask) => {
       const plan = plans.get(task.kind);
       if (plan?.keepWorkspace) return;
+      // A worktree goes through git (its branch stays: it holds the work); a plain dir is
+      // removed by the janitor, in batches.
+      if (!plan?.repo) return janitor.release(task.id);
       const dir = join(workspaces, task.id);
-      // A worktree goes through git (its branch stays: it holds the work); a plain dir is removed.
-      void (plan?.repo ? removeWorktree(plan.repo, dir).then(() => rm(dir, { recursive: true, force: true })) : rm(dir, { recursive: true, force: true })).catch((err: unknown) => log.warn({ err: toError(err), taskId: task.id }, 'could not remove the workspace'));
+      void removeWorktree(plan.repo, dir)
+        .then(() => rm(dir, { recursive: true, force: true }))
+        .catch((err: unknown) => log.warn({ err: toError(err), taskId: task.id }, 'could not remove the workspace'));
     },
     onVerdict: (task: StoredTask, verdict: 'succeeded' | 'transient' | 'permanent' | 'none') => {
       // A handoff left by an earlier attempt of this task is settled once the task succeeds.
@@ -168,7 +185,10 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
       void (verdict === 'none' ? breakers.releaseProbe(task.breakerKey, task.id, settings) : breakers.report(task.breakerKey, task.id, verdict, settings));
     },
     // Module agents create it on first use of ctx.workspace; command runs in CommandRunner.
-    workspace: async (taskId: string) => join(workspaces, taskId),
+    workspace: async (taskId: string) => {
+      janitor.keep(taskId);
+      return join(workspaces, taskId);
+    },
   });
   const newActor = (task: StoredTask) => new SagaActor(task, actorDeps());
 
@@ -345,11 +365,13 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
     stopping ??= (async () => {
       dispatcher.stopClaiming();
       controlListener.unsubscribe();
+      breakerWatch.unsubscribe();
       offStatus();
       await root.stop().catch((err: unknown) => log.error({ err: toError(err) }, 'error while stopping'));
       if (drained) bus.publish(subjects.drained(id), { id, incarnation, ...drained, at: clock.now() });
       await beacon('stopped').catch(() => undefined);
       await runner.close().catch(() => undefined);
+      await janitor.close();
       await processes.close();
       await backend.close().catch((err: unknown) => log.error({ err: toError(err) }, 'error while closing the store'));
       log.info({ exitCode, ...drained }, drained ? 'node drained and stopped' : 'node stopped');

@@ -146,11 +146,11 @@ export class ModuleRunner {
     } catch (err) {
       if (stop) return this.#stopped(stop);
       const message = (err as Error).message;
-      if (threadId !== undefined && this.#ended.has(threadId)) {
-        return {
-          ok: false,
-          failure: { class: 'transient', code: 'THREAD_RECYCLED', message: `module agent ${req.handler.file}: its worker thread was ended because another run on it hung; run again` },
-        };
+      // Ended by this runner for a hung threadmate, or gone before this run had started on it
+      // (its first message never arrived): nothing of this agent ran wrong, so run it again.
+      if (threadId === undefined || this.#ended.has(threadId)) {
+        const why = threadId === undefined ? 'its worker thread ended before the run started' : 'its worker thread was ended because another run on it hung';
+        return { ok: false, failure: { class: 'transient', code: 'THREAD_RECYCLED', message: `module agent ${req.handler.file}: ${why}; run again` } };
       }
       // The thread itself died (a native crash, an uncaught error in a detached callback):
       // permanent, the pool replaces the thread. process.exit is caught in the worker.
