@@ -8,6 +8,7 @@ import { parseOrThrow } from '../protocol/validate.ts';
 import type { Backend } from '../backend.ts';
 import type { ReeveStore } from '../ports/reeve-store.ts';
 import { registerDrain } from './drain.ts';
+import { registerPurge } from './purge.ts';
 import { registerSubmit } from './submit.ts';
 import { systemClock } from '../system-clock.ts';
 import type { Config } from '../config/schema.ts';
@@ -142,4 +143,5 @@ export function registerTaskCommands(program: Command, ctx: CliContext, setExit:
   );
 
   registerDrain(program, ctx, setExit);
+  registerPurge(program, ctx, setExit, { terminal: meta.states.filter((s) => isTerminal(s as TaskState)) });
 }

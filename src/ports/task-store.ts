@@ -115,6 +115,24 @@ export interface TaskQuery {
   limit?: number;
 }
 
+/** Which finished tasks `purge` deletes. */
+export interface PurgeRequest {
+  /** Only tasks whose last change (`updatedAt`, ms since the epoch) is before this. */
+  before: number;
+  /** Terminal states only. Default: all four (succeeded, failed, cancelled, quarantined). */
+  states?: TaskState[];
+  /** At most this many, oldest first. Default 1000, at most 10000: run it again for more. */
+  limit?: number;
+  /** Report what would go, delete nothing. */
+  dryRun?: boolean;
+}
+
+export interface PurgeResult {
+  /** The ids deleted (or that would be, with dryRun), oldest first. */
+  ids: string[];
+  dryRun: boolean;
+}
+
 export interface DeadLetterInput {
   /** Where it came from: `nats:reeve.submit`, `cli`, `http`. */
   source: string;
@@ -170,6 +188,12 @@ export interface TaskStore {
   /** Full records, newest first. */
   query(query?: TaskQuery): Promise<TaskRecord[]>;
   countByState(): Promise<Partial<Record<TaskState, number>>>;
+  /**
+   * Deletes finished tasks (record, history, annotations) for good. Only terminal tasks that
+   * are still terminal and still older than `before` when they are deleted: a task reopened
+   * meanwhile is left alone. Nothing else may depend on a purged id; it can be submitted again.
+   */
+  purge(request: PurgeRequest): Promise<PurgeResult>;
   addDeadLetter(letter: DeadLetterInput): Promise<DeadLetter>;
   listDeadLetters(limit?: number): Promise<DeadLetter[]>;
   close(): Promise<void>;

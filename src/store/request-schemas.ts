@@ -74,6 +74,17 @@ export const taskQuerySchema = z.strictObject({
   limit: z.number().int('limit must be an integer').positive('limit must be a positive integer').optional(),
 });
 
+const terminalStateSchema = z.enum(['succeeded', 'failed', 'cancelled', 'quarantined'], {
+  error: (issue) => `only finished tasks can be purged: succeeded, failed, cancelled or quarantined (got ${JSON.stringify(issue.input)})`,
+});
+
+export const purgeRequestSchema = z.strictObject({
+  before: z.number().int('before must be an integer (ms since the epoch)').nonnegative('before must be >= 0'),
+  states: z.array(terminalStateSchema).min(1, 'states must name at least one state').optional(),
+  limit: z.number().int('limit must be an integer').positive('limit must be a positive integer').max(10_000, 'limit must be at most 10000 (run the purge again for more)').optional(),
+  dryRun: z.boolean().optional(),
+});
+
 export const annotationSchema = z.strictObject({
   author: z.string().min(1, 'author is required').max(200),
   text: z.string().min(1, 'text is required').max(64 * 1024),
@@ -93,6 +104,7 @@ export const limitArg = z.number().int('limit must be an integer').positive('lim
 
 export type ParsedClaim = z.output<typeof claimRequestSchema>;
 export type ParsedTransition = z.output<typeof transitionRequestSchema>;
+export type ParsedPurge = z.output<typeof purgeRequestSchema>;
 
 /** GateStore and NodeRegistry arguments: names are NAME_PATTERN tokens (also safe as KV key tokens). */
 export const breakerWriteSchema = z.strictObject({

@@ -4,6 +4,7 @@ import { FakeClock } from '../support/fake-clock.ts';
 import { A, B, TTL, type OpenHarness, type StoreHarness, type TaskStoreContext } from './task-store-context.ts';
 import { describeLeaseCases } from './task-store-leases.cases.ts';
 import { describeLifecycleCases } from './task-store-lifecycle.cases.ts';
+import { describePurgeCases } from './task-store-purge.cases.ts';
 import { describeWriteMetadataCases } from './task-store-write-meta.cases.ts';
 
 export type { OpenHarness, StoreHarness } from './task-store-context.ts';
@@ -175,5 +176,6 @@ export function describeTaskStore(name: string, open: OpenHarness): void {
     describeLeaseCases(ctx);
     describeLifecycleCases(ctx);
     describeWriteMetadataCases(ctx);
+    describePurgeCases(ctx);
   });
 }

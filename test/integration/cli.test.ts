@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openSqliteTaskStore } from '../../src/store/sqlite/sqlite-task-store.ts';
 import { project, reeve, startReeve } from '../support/cli.ts';
 import { fixtureAgent } from '../support/test-node.ts';
 
@@ -90,6 +91,40 @@ describe('reeve CLI (the real binary)', () => {
     const r = await reeve(p.dir, ['reap', '--dry-run', '--json']);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual({ reaped: 0, skipped: [], alive: [] });
+  });
+
+  it('purges finished tasks older than --older-than (dry run first), and refuses a bad duration or state', async () => {
+    const own = project(config);
+    try {
+      const path = join(own.dir, '.reeve', 'reeve.db');
+      const twoDaysAgo = { now: () => Date.now() - 2 * 86_400_000 };
+      const old = openSqliteTaskStore({ path, clock: twoDaysAgo });
+      await old.submit({ id: 'old', kind: 'echo' });
+      const [claimed] = await old.claim({ owner: 'n:1', limit: 1, leaseTtlMs: 60_000 });
+      await old.transition({ id: 'old', revision: claimed!.revision, owner: 'n:1', to: 'succeeded', reason: 'done', result: null });
+      await old.submit({ id: 'waiting', kind: 'echo' });
+      await old.close();
+
+      const dry = await reeve(own.dir, ['purge', '--older-than', '1d', '--dry-run', '--json']);
+      expect(dry.code, dry.stderr).toBe(0);
+      expect(JSON.parse(dry.stdout)).toMatchObject({ purged: 1, ids: ['old'], dryRun: true, more: false });
+      expect((await reeve(own.dir, ['show', 'old', '--json'])).code).toBe(0);
+      expect(JSON.parse((await reeve(own.dir, ['purge', '--older-than', '3d', '--json'])).stdout)).toMatchObject({ purged: 0 });
+      const done = await reeve(own.dir, ['purge', '--older-than', '1d', '--state', 'succeeded', 'failed', '--json']);
+      expect(JSON.parse(done.stdout)).toMatchObject({ purged: 1, ids: ['old'], dryRun: false });
+      expect((await reeve(own.dir, ['show', 'old', '--json'])).code).toBe(3);
+      expect((await reeve(own.dir, ['show', 'waiting', '--json'])).code).toBe(0);
+
+      const badDuration = await reeve(own.dir, ['purge', '--older-than', 'soon', '--json']);
+      expect(badDuration.code).toBe(2);
+      expect(JSON.parse(badDuration.stdout).error).toMatchObject({ code: 'INVALID_INPUT', message: expect.stringMatching(/--older-than.*30d/s) });
+      const badState = await reeve(own.dir, ['purge', '--older-than', '1d', '--state', 'queued', '--json']);
+      expect(badState.code).toBe(2);
+      expect(JSON.parse(badState.stdout).error.message).toMatch(/only finished tasks can be purged/);
+      expect((await reeve(own.dir, ['purge', '--json'])).code).toBe(2);
+    } finally {
+      own.remove();
+    }
   });
 
   it('exits 5 naming the servers and the fix when store.type is nats and no NATS answers', async () => {

@@ -6,6 +6,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ReeveStore } from '../../src/ports/reeve-store.ts';
 import { openKvTaskStore } from '../../src/store/kv/kv-task-store.ts';
+import { withWriteTokens } from '../../src/store/kv/serial-cas.ts';
 import { isCasConflict } from '../../src/store/kv/task-keys.ts';
 import { FakeClock } from '../support/fake-clock.ts';
 import { startNatsServer, type NatsServer } from '../support/nats-server.ts';
@@ -263,5 +264,30 @@ describe('across connections', () => {
     expect(won).toHaveLength(400);
     expect(new Set(won).size).toBe(400);
     for (const store of s) expect(await eventually(() => store.countByState(), (c) => c.succeeded === 400)).toEqual({ succeeded: 400 });
+  });
+});
+
+describe('write tokens (serial-cas.ts) on purge', () => {
+  it('a purge expecting a revision needs that revision’s token: one held by another writer makes it lose like a CAS', async () => {
+    const nc = await conn();
+    const kvm = new Kvm(nc);
+    const bucket = `wt-${randomUUID().slice(0, 8)}`;
+    const kv = await kvm.create(bucket, { history: 1 });
+    const tokens = await kvm.create(`${bucket}-cas`, { history: 1 });
+    const guarded = withWriteTokens(kv, tokens);
+    const revision = await kv.put('t.x', 'v1');
+    // Another writer won the token for moving t.x on from this revision.
+    await tokens.create(`t.x.${revision}`, 'another-writer');
+    const lost = await guarded.purge('t.x', { previousSeq: revision }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(isCasConflict(lost)).toBe(true);
+    expect((await kv.get('t.x'))?.operation).toBe('PUT');
+    // A purge expecting the next revision takes its own token and goes through.
+    const next = await kv.put('t.x', 'v2');
+    await guarded.purge('t.x', { previousSeq: next });
+    expect((await kv.get('t.x'))?.operation).toBe('PURGE');
+    expect((await tokens.get(`t.x.${next}`))?.string()).toBeTruthy();
   });
 });

@@ -331,6 +331,12 @@ describe('permissions of deploy/nats/auth.conf on a real nats-server', () => {
     expect((await kv.get('t.k-1'))?.json()).toEqual({ state: 'running' });
     await jsm.streams.purge(`KV_${BUCKET}`, { filter: `$KV.${BUCKET}.x.none` });
     await jetstream(operator.nc).publish('reeve.submit', JSON.stringify({ id: 'op-1', kind: 'echo' }), { msgID: 'op-1' });
+    // `reeve purge` and `reeve retry` on a replicated bucket of 2.9.10 also write the token bucket.
+    const revision = await kv.put('t.gone', '{}');
+    const tokens = await new Kvm(operator.nc).create(`${BUCKET}-cas`, { history: 1 });
+    await tokens.create(`t.gone.${revision}`, 'operator');
+    await kv.purge('t.gone', { previousSeq: revision });
+    expect((await kv.get('t.gone'))?.operation).toBe('PURGE');
     await allowed(operator);
   });
 

@@ -65,7 +65,8 @@
  * LIMITS of nats-server 2.9.10 / KV: no multi-key transactions (hence one value per task);
  * a record must fit the server's max_payload (default 1 MiB, less than a maximal 1 MiB input
  * plus its record: run the servers with a larger max_payload); no per-key TTL, so finished
- * tasks stay until an operator purges them (a bucket-level `ttl` would also expire live ones).
+ * tasks stay until an operator purges them (`reeve purge`, purge.ts; a bucket-level `ttl`
+ * would also expire live ones).
  */
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
@@ -84,6 +85,8 @@ import type {
   StaleRequeueOptions,
   StoredTask,
   SubmitResult,
+  PurgeRequest,
+  PurgeResult,
   TaskQuery,
   TaskWrite,
   TransitionRequest,
@@ -100,6 +103,7 @@ import { KvClaimer } from './claim.ts';
 import { needsWriteTokens, openTokenBucket, withWriteTokens } from './serial-cas.ts';
 import { TASK_WATCH_FILTER, toFull, toStored, toWrite } from './codec.ts';
 import { KvGateKeys } from './gate-keys.ts';
+import { purgeTasks } from './purge.ts';
 import { KvQueries } from './queries.ts';
 import { SideKeys } from './side-keys.ts';
 import { TaskIndex } from './task-index.ts';
@@ -264,6 +268,11 @@ export class KvTaskStore implements ReeveStore {
 
   countByState(): Promise<Partial<Record<TaskState, number>>> {
     return this.#queries.countByState();
+  }
+
+  /** See purge.ts: index candidates, confirmed on fresh reads, purged by compare-and-set. */
+  async purge(request: PurgeRequest): Promise<PurgeResult> {
+    return purgeTasks(this.#keys, parseOrThrow(schemas.purgeRequestSchema, request, 'purge request'));
   }
 
   addDeadLetter(letter: DeadLetterInput): Promise<DeadLetter> {

@@ -81,9 +81,22 @@ export function withWriteTokens(kv: KV, tokens: KV): KV {
       inUse.delete(token);
     }
   };
+  // A purge that expects a revision moves the key on from it like an update: same token.
+  const purge: KV['purge'] = async (key, opts) => {
+    if (opts?.previousSeq === undefined) return kv.purge(key, opts);
+    const token = `${key}.${opts.previousSeq}`;
+    await take(token);
+    inUse.add(token);
+    try {
+      return await kv.purge(key, opts);
+    } finally {
+      inUse.delete(token);
+    }
+  };
   return new Proxy(kv, {
     get(target, property) {
       if (property === 'update') return update;
+      if (property === 'purge') return purge;
       const value: unknown = Reflect.get(target, property, target);
       return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
     },

@@ -17,11 +17,13 @@ import type {
   StaleRequeueOptions,
   StoredTask,
   SubmitResult,
+  PurgeRequest,
+  PurgeResult,
   TaskQuery,
   TaskWrite,
   TransitionRequest,
 } from '../../ports/task-store.ts';
-import type { TaskState } from '../../protocol/task-states.ts';
+import { TERMINAL_STATES, type TaskState } from '../../protocol/task-states.ts';
 import { submitRequestSchema, type Annotation, type SubmitRequest, type TaskRecord } from '../../protocol/task.ts';
 import { parseOrThrow } from '../../protocol/validate.ts';
 import { systemClock } from '../../system-clock.ts';
@@ -325,6 +327,31 @@ export class SqliteTaskStore implements ReeveStore {
       const { snapshot: _snapshot, ...record } = this.#full(row);
       return record;
     });
+  }
+
+  /** One IMMEDIATE transaction: the check (terminal, old enough) and the delete are atomic. */
+  async purge(request: PurgeRequest): Promise<PurgeResult> {
+    const req = parseOrThrow(schemas.purgeRequestSchema, request, 'purge request');
+    const states = req.states ?? [...TERMINAL_STATES];
+    const marks = states.map(() => '?').join(', ');
+    const dryRun = req.dryRun ?? false;
+    const ids = this.#write(() => {
+      const found = this.#db
+        .prepare<unknown[], { id: string }>(`SELECT id FROM tasks WHERE state IN (${marks}) AND updated_at < ? ORDER BY updated_at, seq LIMIT ?`)
+        .all(...states, req.before, req.limit ?? 1000)
+        .map((r) => r.id);
+      if (!dryRun && found.length > 0) {
+        const del = (table: string, column: string) => this.#db.prepare(`DELETE FROM ${table} WHERE ${column} = ?`);
+        const [history, annotations, tasks] = [del('task_history', 'task_id'), del('task_annotations', 'task_id'), del('tasks', 'id')];
+        for (const id of found) {
+          history.run(id);
+          annotations.run(id);
+          tasks.run(id);
+        }
+      }
+      return found;
+    });
+    return { ids, dryRun };
   }
 
   async countByState(): Promise<Partial<Record<TaskState, number>>> {
