@@ -44,6 +44,10 @@ export class ModuleRunner {
       minThreads: 1,
       idleTimeout: 30_000,
       concurrentTasksPerWorker: options.tasksPerThread ?? 1,
+      // piscina's default ('sync') parks an idle worker in Atomics.wait, which freezes whatever
+      // async work an agent left running on that thread (piscina says so). With threads shared
+      // by runs that does matter; the cost was within bench:cluster's noise either way.
+      atomics: 'disabled',
     });
   }
 

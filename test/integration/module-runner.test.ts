@@ -1,3 +1,6 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunRequest } from '../../src/ports/runner.ts';
@@ -89,6 +92,18 @@ describe('module agents on worker threads', () => {
       expect(mate).toMatchObject({ ok: true, output: { slept: 300 } });
     } finally {
       await shared.close();
+    }
+  });
+
+  it('lets async work an agent left behind go on while its thread is idle', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'reeve-timer-'));
+    const file = join(dir, 'written');
+    try {
+      expect(await runner.run(request('leaves-timer.ts', { input: { file } }))).toEqual({ ok: true, output: 'returned' });
+      for (let i = 0; i < 100 && !existsSync(file); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(existsSync(file)).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
