@@ -1,4 +1,4 @@
-import { MessageChannel } from 'node:worker_threads';
+import { BroadcastChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { classifyFailure } from '../machines/failure-classifier.ts';
 import type { Clock } from '../ports/clock.ts';
@@ -18,6 +18,11 @@ const workerFile = new URL('./worker-entry.mjs', import.meta.url).href;
 
 type Stop = { kind: 'abort'; reason: AbortReason } | { kind: 'timeout'; message: string };
 
+type RunMessage = { reeveRun?: string; type: string; threadId?: number; details?: Json; level?: string; fields?: Record<string, unknown>; msg?: string };
+
+/** Distinct per runner in a process (tests run several), so stops never cross runners. */
+let runners = 0;
+
 /**
  * Runs module agents on a piscina pool, up to `tasksPerThread` interleaved on each thread. A
  * stop (abort, timeout, missed heartbeat) first fires the agent's `ctx.signal`; if it has not
@@ -35,6 +40,11 @@ export class ModuleRunner {
   readonly #clock: Clock;
   /** Threads this runner ended (thread ids are never reused in a process). */
   readonly #ended = new Set<number>();
+  /** Runs in flight by runId: where their messages go (see module-worker.ts). */
+  readonly #runs = new Map<string, (message: RunMessage) => void>();
+  readonly #stops: BroadcastChannel;
+  readonly #stopsName = `reeve:module-stops:${process.pid}:${++runners}`;
+  #lastRun = 0;
 
   constructor(options: ModuleRunnerOptions) {
     this.#clock = options.clock;
@@ -49,11 +59,16 @@ export class ModuleRunner {
       // by runs that does matter; the cost was within bench:cluster's noise either way.
       atomics: 'disabled',
     });
+    this.#pool.on('message', (message: RunMessage) => {
+      if (typeof message?.reeveRun === 'string') this.#runs.get(message.reeveRun)?.(message);
+    });
+    this.#stops = new BroadcastChannel(this.#stopsName);
+    this.#stops.unref();
   }
 
   async run(req: RunRequest): Promise<RunOutcome> {
     if (req.handler.type !== 'module') throw new Error('ModuleRunner runs module handlers only');
-    const { port1, port2 } = new MessageChannel();
+    const runId = `r${++this.#lastRun}`;
     const timers: NodeJS.Timeout[] = [];
     let stop: Stop | undefined;
     let heartbeatWatch: NodeJS.Timeout | undefined;
@@ -65,7 +80,7 @@ export class ModuleRunner {
     const stopRun = (why: Stop) => {
       if (stop) return;
       stop = why;
-      port1.postMessage({ type: 'abort', reason: why.kind === 'abort' ? why.reason : 'timeout' });
+      this.#sendStop(runId, why);
       timers.push(
         setTimeout(() => {
           if (threadId === undefined) killPending = true;
@@ -84,13 +99,15 @@ export class ModuleRunner {
     let received = 0;
     let expected = Number.POSITIVE_INFINITY;
     let delivered: () => void = () => {};
-    port1.on('message', (m: { type: string; threadId?: number; details?: Json; level?: string; fields?: Record<string, unknown>; msg?: string }) => {
+    this.#runs.set(runId, (m) => {
       received++;
       if (received >= expected) delivered();
       if (m.type === 'thread') {
         threadId = m.threadId;
-        // Stopped while it waited for a thread: it has the abort and returns at once unless it
-        // ignores it; only then end the thread, a full grace from now.
+        // Stopped while it waited for a thread: the stop was broadcast before this run had a
+        // place to land, so send it again; if the agent ignores it, end the thread a full
+        // grace from now.
+        if (stop) this.#sendStop(runId, stop);
         if (killPending && threadId !== undefined) {
           const id = threadId;
           timers.push(setTimeout(() => this.#endThread(id), req.killGraceMs));
@@ -122,10 +139,11 @@ export class ModuleRunner {
       attempt: req.attempt,
       workspace: req.workspace,
       steps: { ...req.steps },
-      port: port2,
+      runId,
+      abortChannel: this.#stopsName,
     };
     try {
-      const result = (await this.#pool.run(task, { transferList: [port2] })) as ModuleTaskResult;
+      const result = (await this.#pool.run(task)) as ModuleTaskResult;
       // The result travels on piscina's channel, heartbeats and logs on ours: the last few may
       // still be in flight. The worker says how many it sent; wait for those (bounded).
       if (result.sent !== undefined && received < result.sent) {
@@ -164,8 +182,12 @@ export class ModuleRunner {
       timers.forEach(clearTimeout);
       clearTimeout(heartbeatWatch);
       req.signal.removeEventListener('abort', onAbort);
-      port1.close();
+      this.#runs.delete(runId);
     }
+  }
+
+  #sendStop(runId: string, stop: Stop): void {
+    this.#stops.postMessage({ runId, reason: stop.kind === 'abort' ? stop.reason : 'timeout' });
   }
 
   /** Terminates a worker thread; piscina fails the runs on it and starts a replacement. */
@@ -187,5 +209,6 @@ export class ModuleRunner {
 
   async close(): Promise<void> {
     await this.#pool.destroy();
+    this.#stops.close();
   }
 }
