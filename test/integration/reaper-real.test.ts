@@ -70,4 +70,24 @@ describe('reaper against real processes', () => {
     expect((await registry.list()).map((r) => r.runId)).toEqual(['p']);
     await registry.close();
   });
+
+  it('clearTask settles the handoffs of a task, also those written before this registry was opened', async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const open = () => new SqliteProcessRegistry(join(dir.path, 'processes.db'), { now: () => Date.now() });
+    const first = open();
+    await first.recordIntent({ runId: 'h1', taskId: 'done', nodeId: 'n', incarnation: 'old', command: 'sleep' });
+    await first.markHandoff('h1');
+    await first.recordIntent({ runId: 'h2', taskId: 'other', nodeId: 'n', incarnation: 'old', command: 'sleep' });
+    await first.markHandoff('h2');
+    await first.close();
+    const reopened = open();
+    await reopened.clearTask('done');
+    expect((await reopened.list()).map((r) => r.runId)).toEqual(['h2']);
+    await reopened.recordIntent({ runId: 'h3', taskId: 'later', nodeId: 'n', incarnation: 'now', command: 'sleep' });
+    await reopened.markHandoff('h3');
+    await reopened.clearTask('later');
+    expect((await reopened.list()).map((r) => r.runId)).toEqual(['h2']);
+    await reopened.close();
+  });
 });
