@@ -33,7 +33,7 @@ export interface Backend {
   /** Where the state lives, for logs and the start banner. */
   readonly describe: string;
   /** Cluster nodes only: pulls submissions from the shared work queue into the store. */
-  readonly intake?: { pull(max: number, knownKind: (kind: string) => boolean, onAccepted: () => void): Promise<PullResult> };
+  readonly intake?: { pull(max: number, knownKind: (kind: string) => boolean, onAccepted: () => void, kinds?: IntakeKinds): Promise<PullResult> };
   /** Submits the way this mode does: a store write (embedded) or a JetStream publish (cluster). */
   submit(request: SubmitRequest): Promise<Submitted>;
   close(): Promise<void>;
@@ -47,6 +47,14 @@ export interface BackendOptions {
   name: string;
   /** A node pulls submissions; a client (CLI, API) only publishes them. */
   role: 'node' | 'client';
+}
+
+/** What the intake says about kinds beyond `knownKind` (see ClusterKinds). */
+export interface IntakeKinds {
+  /** Every kind some live node runs, for the UNKNOWN_KIND reason. */
+  all(): Iterable<string>;
+  /** False while an unknown kind may still turn out known (the node just started). */
+  settled(): boolean;
 }
 
 export async function openBackend(options: BackendOptions): Promise<Backend> {

@@ -35,6 +35,7 @@ import { ModuleRunner } from './pool/module-runner.ts';
 import { systemClock } from './system-clock.ts';
 import { openBackend, type Backend } from './backend.ts';
 import { WorkspaceJanitor } from './workspace-janitor.ts';
+import { ClusterKinds } from './cluster/cluster-kinds.ts';
 import { intakeLoopChild } from './cluster/intake-loop.ts';
 import { listenForControl } from './cluster/node-control.ts';
 import { outageTolerant } from './cluster/outage.ts';
@@ -242,7 +243,7 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
     const at = clock.now();
     const running = dispatcher.inFlight.size;
     // Core NATS every second for live watchers; the store row for `reeve status` in any process.
-    bus.publish(subjects.heartbeat(id), { id, incarnation, state, capacity: config.node.concurrency, running, at });
+    bus.publish(subjects.heartbeat(id), { id, incarnation, state, capacity: config.node.concurrency, running, at, kinds: [...plans.keys()] });
     await store.recordNode({ id, incarnation, state, capacity: config.node.concurrency, running, startedAt, lastSeenAt: at, pid: process.pid, host: hostname() });
   };
 
@@ -259,10 +260,18 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
   /** A loop that touches the store: skipped while NATS is unreachable, an outage is not a crash. */
   const storeLoop = (loopId: string, intervalMs: number, tick: () => Promise<void>) =>
     loopChild({ id: loopId, intervalMs, timers: realTimers, tick: outageTolerant(bus, warnOutage(loopId), tick) });
+  // Which kinds the other nodes run: a submission of a kind this node lacks is stored for them.
+  const clusterKinds = backend.intake ? new ClusterKinds({ bus, subjects, clock, log: log.child({ component: 'cluster-kinds' }), self: id }) : undefined;
   const clusterChildren: ChildSpec[] = backend.intake
     ? [
         intakeLoopChild({
-          pull: (max) => backend.intake!.pull(max, (kind) => plans.has(kind), () => dispatcher.wake()),
+          pull: (max) =>
+            backend.intake!.pull(
+              max,
+              (kind) => plans.has(kind) || clusterKinds!.runsElsewhere(kind),
+              () => dispatcher.wake(),
+              { all: () => new Set([...plans.keys(), ...clusterKinds!.elsewhere()]), settled: () => clusterKinds!.settled() },
+            ),
           bus,
           capacity: config.node.concurrency,
           running: () => dispatcher.inFlight.size,
@@ -366,6 +375,7 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
       dispatcher.stopClaiming();
       controlListener.unsubscribe();
       breakerWatch.unsubscribe();
+      clusterKinds?.close();
       offStatus();
       await root.stop().catch((err: unknown) => log.error({ err: toError(err) }, 'error while stopping'));
       if (drained) bus.publish(subjects.drained(id), { id, incarnation, ...drained, at: clock.now() });

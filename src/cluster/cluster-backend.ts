@@ -4,7 +4,7 @@
  */
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import type { Backend, BackendOptions } from '../backend.ts';
+import type { Backend, BackendOptions, IntakeKinds } from '../backend.ts';
 import { toError } from '../errors.ts';
 import { openKvTaskStore } from '../store/kv/kv-task-store.ts';
 import { connectNats } from '../transport/nats-connect.ts';
@@ -43,11 +43,24 @@ export async function openCluster({ config, log, clock, name, role }: BackendOpt
       // Set on each pull: the node's kinds change on a config reload.
       let known: (kind: string) => boolean = () => false;
       let accepted: () => void = () => undefined;
-      const submitIntake = new SubmitIntake({ consumer, store, bus, subjects, knownKind: (kind) => known(kind), clock, log: log.child({ component: 'intake' }), onAccepted: () => accepted() });
+      let kinds: IntakeKinds | undefined;
+      const submitIntake = new SubmitIntake({
+        consumer,
+        store,
+        bus,
+        subjects,
+        knownKind: (kind) => known(kind),
+        knownKinds: () => kinds?.all() ?? [],
+        kindsSettled: () => kinds?.settled() ?? true,
+        clock,
+        log: log.child({ component: 'intake' }),
+        onAccepted: () => accepted(),
+      });
       intake = {
-        pull: (max, knownKind, onAccepted) => {
+        pull: (max, knownKind, onAccepted, clusterKinds) => {
           known = knownKind;
           accepted = onAccepted;
+          kinds = clusterKinds;
           return submitIntake.pull(max);
         },
       };

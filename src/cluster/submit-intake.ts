@@ -71,6 +71,11 @@ export interface SubmitIntakeOptions {
   knownKind: (kind: string) => boolean;
   /** The kinds to name in an UNKNOWN_KIND reason; without it the reason names none. */
   knownKinds?: () => Iterable<string>;
+  /**
+   * False while the answer of `knownKind` may still change (a node that just started has not
+   * heard the other nodes' kinds yet): an unknown kind is then redelivered later, not rejected.
+   */
+  kindsSettled?: () => boolean;
   clock: Clock;
   log: Logger;
   /** Largest `input`, as UTF-8 JSON; default (and at most) 1 MiB, the contract's limit. */
@@ -180,6 +185,7 @@ export class SubmitIntake {
     const receivedAt = this.#o.clock.now();
     try {
       const verdict = this.#examine(m);
+      if ('later' in verdict) return this.#defer(m, new Error(verdict.later));
       const work = 'request' in verdict ? this.#accept(m, verdict.request) : this.#reject(m, verdict, receivedAt);
       return work.catch((err: unknown) => this.#defer(m, toError(err)));
     } catch (err) {
@@ -188,7 +194,7 @@ export class SubmitIntake {
   }
 
   /** Decodes and validates; pure apart from reading the message. */
-  #examine(m: JsMsg): { request: SubmitRequest } | Rejection {
+  #examine(m: JsMsg): { request: SubmitRequest } | { later: string } | Rejection {
     const header = m.headers?.get(MSG_ID_HEADER) || undefined;
     const headerId = header !== undefined && TASK_ID_PATTERN.test(header) ? header : undefined;
     const limit = this.#maxInputBytes;
@@ -230,6 +236,7 @@ export class SubmitIntake {
       return { code: SubmitRejectCode.IdMismatch, reason, ...optional(id) };
     }
     if (!this.#o.knownKind(request.kind)) {
+      if (this.#o.kindsSettled && !this.#o.kindsSettled()) return { later: `kind ${JSON.stringify(request.kind)} is not known yet: this node is still learning the cluster's kinds` };
       return { code: SubmitRejectCode.UnknownKind, reason: this.#unknownKind(request.kind), ...optional(id) };
     }
     return { request: request.id === undefined ? { ...request, id: derivedId(m) } : request };

@@ -46,6 +46,12 @@ export const nodeHeartbeatSchema = z.strictObject({
   capacity: z.number().int().nonnegative(),
   running: z.number().int().nonnegative(),
   at: epochMs,
+  /**
+   * The kinds this node runs (an addition to DESIGN's heartbeat): a node that pulls a
+   * submission of a kind it lacks accepts it when a live node runs that kind, and that node
+   * claims it. Optional, so a heartbeat without it stays valid.
+   */
+  kinds: z.array(kindNameSchema).max(1000).optional(),
 });
 
 /** `reeve.nodes.control.<node>`. */

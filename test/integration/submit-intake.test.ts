@@ -326,6 +326,19 @@ describe('the intake', () => {
     expect(await r.store.listDeadLetters()).toEqual([]);
   });
 
+  it('redelivers an unknown kind while the node is still learning the cluster’s kinds, and rejects it once settled', async () => {
+    let settled = false;
+    const r = await rig({ intake: { kindsSettled: () => settled, nakBaseMs: 20 } });
+    r.nc.publish(r.subjects.submit, json({ id: 'soon', kind: 'nobody-has-it' }));
+    await r.nc.flush();
+    expect(await r.intake.pull(1)).toMatchObject({ accepted: 0, rejected: 0, deferred: 1 });
+    expect(await r.store.listDeadLetters()).toEqual([]);
+    expect((await r.jsm.streams.info(r.stream)).state.messages).toBe(1);
+    settled = true;
+    expect(await r.intake.pull(1)).toMatchObject({ rejected: 1, deferred: 0 });
+    expect(await r.store.listDeadLetters()).toEqual([expect.objectContaining({ code: 'UNKNOWN_KIND', id: 'soon' })]);
+  });
+
   it('stores an id-less message once when its first write succeeded but was not acked', async () => {
     // The write lands, then the intake fails before acking (as if it died): the redelivery
     // carries the same derived id and finds the task.
