@@ -22,17 +22,17 @@ export function parseDuration(option: string) {
 
 /**
  * `reeve purge --older-than 30d`: deletes finished tasks (succeeded, failed, cancelled,
- * quarantined) whose last change is older than that, record, history and annotations, in both
- * modes. A cluster's KV bucket keeps every task until then (nats-server 2.9.10 has no per-key
+ * quarantined) whose last change is older than that, record, history and annotations, and the
+ * dead letters received before then (not with `--state`), in both modes. A cluster's KV bucket keeps every task until then (nats-server 2.9.10 has no per-key
  * TTL), and every node's index holds each one. Required duration: nothing is purged by default.
  */
 export function registerPurge(program: Command, ctx: CliContext, setExit: (code: number) => void, meta: { terminal: readonly string[] }): void {
   const io = ctx.io;
   const purge = program
     .command('purge')
-    .description('delete finished tasks older than a duration, for good (--dry-run first to see them)')
+    .description('delete finished tasks and dead letters older than a duration, for good (--dry-run first to see them)')
     .requiredOption('--older-than <duration>', 'finished longer ago than this: 30d, 12h, 90m, 45s', parseDuration('--older-than'))
-    .option('--state <state...>', `only these finished states (${meta.terminal.join(', ')}; default all)`)
+    .option('--state <state...>', `only tasks in these finished states (${meta.terminal.join(', ')}; default all), no dead letters`)
     .option('--limit <n>', 'at most N tasks, oldest first (default 1000, at most 10000; run again for more)', positiveInt('--limit'))
     .option('--dry-run', 'list what would be deleted, delete nothing');
   purge.action(
@@ -42,12 +42,15 @@ export function registerPurge(program: Command, ctx: CliContext, setExit: (code:
       if (bad !== undefined) throw new InvalidInputError('--state', [{ path: 'state', message: `only finished tasks can be purged: ${meta.terminal.join(', ')} (got "${bad}")` }]);
       const limit = o.limit ?? 1000;
       const before = Date.now() - o.olderThan;
-      const result = await store.purge({ before, limit, ...(o.state ? { states: o.state as TaskState[] } : {}), ...(o.dryRun ? { dryRun: true } : {}) });
-      const more = result.ids.length === limit;
-      if (json) io.out(JSON.stringify({ purged: result.ids.length, ids: result.ids, dryRun: result.dryRun, before, more }));
+      const dryRun = o.dryRun ? { dryRun: true } : {};
+      const result = await store.purge({ before, limit, ...(o.state ? { states: o.state as TaskState[] } : {}), ...dryRun });
+      // Dead letters age out with the tasks, unless the purge is narrowed to some task states.
+      const letters = o.state ? { seqs: [] } : await store.purgeDeadLetters({ before, limit, ...dryRun });
+      const more = result.ids.length === limit || letters.seqs.length === limit;
+      if (json) io.out(JSON.stringify({ purged: result.ids.length, ids: result.ids, deadLetters: letters.seqs.length, dryRun: result.dryRun, before, more }));
       else {
         const verb = result.dryRun ? 'would purge' : 'purged';
-        io.out(`${verb} ${result.ids.length} task(s) finished before ${new Date(before).toISOString()}${more ? ` (the limit: run it again for more)` : ''}`);
+        io.out(`${verb} ${result.ids.length} task(s) finished and ${letters.seqs.length} dead letter(s) received before ${new Date(before).toISOString()}${more ? ' (the limit: run it again for more)' : ''}`);
         if (result.dryRun && result.ids.length) io.out(result.ids.join('\n'));
       }
       return Exit.Ok;

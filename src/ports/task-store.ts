@@ -133,6 +133,12 @@ export interface PurgeResult {
   dryRun: boolean;
 }
 
+export interface DeadLetterPurge {
+  before: number;
+  limit?: number;
+  dryRun?: boolean;
+}
+
 export interface DeadLetterInput {
   /** Where it came from: `nats:reeve.submit`, `cli`, `http`. */
   source: string;
@@ -196,5 +202,10 @@ export interface TaskStore {
   purge(request: PurgeRequest): Promise<PurgeResult>;
   addDeadLetter(letter: DeadLetterInput): Promise<DeadLetter>;
   listDeadLetters(limit?: number): Promise<DeadLetter[]>;
+  /**
+   * Deletes dead letters received before `before`, oldest first, at most `limit` (default
+   * 1000, at most 10000). Returns their numbers (what would go, with dryRun).
+   */
+  purgeDeadLetters(request: DeadLetterPurge): Promise<{ seqs: number[]; dryRun: boolean }>;
   close(): Promise<void>;
 }

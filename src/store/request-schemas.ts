@@ -106,6 +106,9 @@ export type ParsedClaim = z.output<typeof claimRequestSchema>;
 export type ParsedTransition = z.output<typeof transitionRequestSchema>;
 export type ParsedPurge = z.output<typeof purgeRequestSchema>;
 
+export const deadLetterPurgeSchema = purgeRequestSchema.omit({ states: true });
+export type ParsedDeadLetterPurge = z.output<typeof deadLetterPurgeSchema>;
+
 /** GateStore and NodeRegistry arguments: names are NAME_PATTERN tokens (also safe as KV key tokens). */
 export const breakerWriteSchema = z.strictObject({
   key: breakerKeySchema,

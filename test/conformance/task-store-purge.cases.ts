@@ -73,6 +73,27 @@ export function describePurgeCases(ctx: TaskStoreContext): void {
       expect((await other.get('q'))?.state).toBe('queued');
     });
 
+    it('deletes dead letters received before `before`, oldest first, and keeps the rest listed', async () => {
+      const letter = (n: number) => ({ source: 'cli', code: 'INVALID_INPUT', reason: `bad ${n}`, payload: `{"n":${n}}` });
+      const old1 = await store.addDeadLetter(letter(1));
+      const old2 = await store.addDeadLetter(letter(2));
+      clock.advance(100);
+      const cutoff = clock.now();
+      const young = await store.addDeadLetter(letter(3));
+      expect(await store.purgeDeadLetters({ before: cutoff, dryRun: true })).toEqual({ seqs: [old1.seq, old2.seq], dryRun: true });
+      expect(await store.purgeDeadLetters({ before: cutoff, limit: 1 })).toEqual({ seqs: [old1.seq], dryRun: false });
+      expect((await store.listDeadLetters()).map((l) => l.reason)).toEqual(['bad 3', 'bad 2']);
+      expect(await store.purgeDeadLetters({ before: cutoff })).toEqual({ seqs: [old2.seq], dryRun: false });
+      expect(await store.purgeDeadLetters({ before: cutoff })).toEqual({ seqs: [], dryRun: false });
+      // Numbering goes on after a purge; a later purge takes the letters that aged since.
+      clock.advance(100);
+      const next = await store.addDeadLetter(letter(4));
+      expect(next.seq).toBeGreaterThan(young.seq);
+      expect(await store.purgeDeadLetters({ before: clock.now() })).toEqual({ seqs: [young.seq], dryRun: false });
+      expect((await store.listDeadLetters()).map((l) => l.reason)).toEqual(['bad 4']);
+      await expect(store.purgeDeadLetters({ before: 1, limit: 0 })).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+    });
+
     it('refuses a live state or a bad limit, naming the field and the fix', async () => {
       await expect(store.purge({ before: 1, states: ['running' as never] })).rejects.toMatchObject({ code: 'INVALID_INPUT', message: expect.stringMatching(/only finished tasks can be purged/) });
       await expect(store.purge({ before: 1, limit: 20_000 })).rejects.toMatchObject({ code: 'INVALID_INPUT', message: expect.stringMatching(/at most 10000/) });

@@ -103,15 +103,17 @@ describe('reeve CLI (the real binary)', () => {
       const [claimed] = await old.claim({ owner: 'n:1', limit: 1, leaseTtlMs: 60_000 });
       await old.transition({ id: 'old', revision: claimed!.revision, owner: 'n:1', to: 'succeeded', reason: 'done', result: null });
       await old.submit({ id: 'waiting', kind: 'echo' });
+      await old.addDeadLetter({ source: 'cli', code: 'INVALID_INPUT', reason: 'bad', payload: '{}' });
       await old.close();
 
       const dry = await reeve(own.dir, ['purge', '--older-than', '1d', '--dry-run', '--json']);
       expect(dry.code, dry.stderr).toBe(0);
-      expect(JSON.parse(dry.stdout)).toMatchObject({ purged: 1, ids: ['old'], dryRun: true, more: false });
+      expect(JSON.parse(dry.stdout)).toMatchObject({ purged: 1, ids: ['old'], deadLetters: 1, dryRun: true, more: false });
       expect((await reeve(own.dir, ['show', 'old', '--json'])).code).toBe(0);
       expect(JSON.parse((await reeve(own.dir, ['purge', '--older-than', '3d', '--json'])).stdout)).toMatchObject({ purged: 0 });
       const done = await reeve(own.dir, ['purge', '--older-than', '1d', '--state', 'succeeded', 'failed', '--json']);
-      expect(JSON.parse(done.stdout)).toMatchObject({ purged: 1, ids: ['old'], dryRun: false });
+      expect(JSON.parse(done.stdout)).toMatchObject({ purged: 1, ids: ['old'], deadLetters: 0, dryRun: false });
+      expect(JSON.parse((await reeve(own.dir, ['purge', '--older-than', '1d', '--json'])).stdout)).toMatchObject({ purged: 0, deadLetters: 1 });
       expect((await reeve(own.dir, ['show', 'old', '--json'])).code).toBe(3);
       expect((await reeve(own.dir, ['show', 'waiting', '--json'])).code).toBe(0);
 

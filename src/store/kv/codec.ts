@@ -14,6 +14,8 @@ import type { WriteTarget } from '../write-rules.ts';
 export const TASK_PREFIX = 't.';
 export const TASK_WATCH_FILTER = 't.>';
 export const DEAD_LETTER_SEQ_KEY = 'dl-seq';
+/** A hint: no dead letter below this number is left (purges move it up). */
+export const DEAD_LETTER_LOW_KEY = 'dl-low';
 export const taskKey = (id: string): string => `${TASK_PREFIX}${id}`;
 export const annotationsKey = (id: string): string => `a.${id}`;
 export const deadLetterKey = (seq: number): string => `dl.${seq}`;

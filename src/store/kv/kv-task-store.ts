@@ -80,6 +80,7 @@ import type {
   ClaimRequest,
   DeadLetter,
   DeadLetterInput,
+  DeadLetterPurge,
   FullTask,
   HeartbeatRequest,
   StaleRequeueOptions,
@@ -281,6 +282,10 @@ export class KvTaskStore implements ReeveStore {
 
   listDeadLetters(limit = 100): Promise<DeadLetter[]> {
     return this.#side.listDeadLetters(limit);
+  }
+
+  purgeDeadLetters(request: DeadLetterPurge): Promise<{ seqs: number[]; dryRun: boolean }> {
+    return this.#side.purgeDeadLetters(request);
   }
 
   listBreakers(): Promise<BreakerRecord[]> {

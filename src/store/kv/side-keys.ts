@@ -1,12 +1,12 @@
 import type { KV } from '@nats-io/kv';
 import { ErrorCode, ReeveError } from '../../errors.ts';
 import type { Clock } from '../../ports/clock.ts';
-import type { DeadLetter, DeadLetterInput } from '../../ports/task-store.ts';
+import type { DeadLetter, DeadLetterInput, DeadLetterPurge } from '../../ports/task-store.ts';
 import type { Annotation } from '../../protocol/task.ts';
 import { parseOrThrow } from '../../protocol/validate.ts';
 import { deadLetterExcerpt, truncatePayload } from '../dead-letters.ts';
 import * as schemas from '../request-schemas.ts';
-import { annotationsKey, DEAD_LETTER_SEQ_KEY, deadLetterKey } from './codec.ts';
+import { annotationsKey, DEAD_LETTER_LOW_KEY, DEAD_LETTER_SEQ_KEY, deadLetterKey } from './codec.ts';
 import { isCasConflict, storeError } from './task-keys.ts';
 
 const MAX_RETRIES = 50;
@@ -101,7 +101,56 @@ export class SideKeys {
       throw storeError(err, 'listing dead letters');
     }
   }
+  /**
+   * Oldest first from the low-water hint `dl-low` up: letters are numbered in arrival order,
+   * so the walk stops at the first one received at or after `before`. Numbers with no letter
+   * (purged, never written) are stepped over; the hint then moves up to the first letter left,
+   * so a later purge does not walk the purged range again. Cost: one get per number walked.
+   */
+  async purgeDeadLetters(request: DeadLetterPurge): Promise<{ seqs: number[]; dryRun: boolean }> {
+    const req = parseOrThrow(schemas.deadLetterPurgeSchema, request, 'dead letter purge');
+    const limit = req.limit ?? 1000;
+    const dryRun = req.dryRun ?? false;
+    try {
+      const counter = await this.kv.get(DEAD_LETTER_SEQ_KEY);
+      const last = counter && counter.operation === 'PUT' ? counter.json<number>() : 0;
+      const hint = await this.kv.get(DEAD_LETTER_LOW_KEY);
+      let next = Math.max(1, hint && hint.operation === 'PUT' ? Number(hint.json<number>()) || 1 : 1);
+      const seqs: number[] = [];
+      let low = next;
+      let stopped = false;
+      while (next <= last && !stopped && seqs.length < limit) {
+        const chunk = Array.from({ length: Math.min(PURGE_CHUNK, last - next + 1) }, (_, i) => next + i);
+        next += chunk.length;
+        const entries = await Promise.all(chunk.map((seq) => this.kv.get(deadLetterKey(seq))));
+        for (let i = 0; i < chunk.length; i++) {
+          const entry = entries[i];
+          if (!entry || entry.operation !== 'PUT') {
+            if (!stopped && seqs.length === 0 && low === chunk[i]) low = chunk[i]! + 1;
+            continue;
+          }
+          if (stopped || seqs.length >= limit || entry.json<DeadLetter>().receivedAt >= req.before) {
+            stopped = true;
+            continue;
+          }
+          seqs.push(chunk[i]!);
+        }
+      }
+      if (!dryRun) {
+        for (let i = 0; i < seqs.length; i += PURGE_CHUNK) await Promise.all(seqs.slice(i, i + PURGE_CHUNK).map((seq) => this.kv.purge(deadLetterKey(seq))));
+        low = Math.max(low, (seqs.at(-1) ?? 0) + 1);
+        if (low > 1) await this.kv.put(DEAD_LETTER_LOW_KEY, JSON.stringify(low));
+      }
+      return { seqs, dryRun };
+    } catch (err) {
+      throw storeError(err, 'purging dead letters');
+    }
+  }
+
 }
+
+/** Dead letters read at once while purging. */
+const PURGE_CHUNK = 256;
 
 const jsonBytes = (text: string): number => Buffer.byteLength(JSON.stringify(text), 'utf8');
 

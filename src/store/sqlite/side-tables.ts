@@ -1,6 +1,7 @@
 import type { Clock } from '../../ports/clock.ts';
 import type { NodeInfo } from '../../ports/node-registry.ts';
-import type { DeadLetter, DeadLetterInput } from '../../ports/task-store.ts';
+import type Database from 'better-sqlite3';
+import type { DeadLetter, DeadLetterInput, DeadLetterPurge } from '../../ports/task-store.ts';
 import { parseOrThrow } from '../../protocol/validate.ts';
 import { deadLetterExcerpt, truncatePayload } from '../dead-letters.ts';
 import * as schemas from '../request-schemas.ts';
@@ -11,6 +12,7 @@ export class SqliteSideTables {
   constructor(
     private readonly sql: Statements,
     private readonly clock: Clock,
+    private readonly db: Database.Database,
   ) {}
 
   async addDeadLetter(letter: DeadLetterInput): Promise<DeadLetter> {
@@ -38,6 +40,20 @@ export class SqliteSideTables {
       if (r.task_id !== null) letter.id = r.task_id as string;
       return letter;
     });
+  }
+
+  async purgeDeadLetters(request: DeadLetterPurge): Promise<{ seqs: number[]; dryRun: boolean }> {
+    const req = parseOrThrow(schemas.deadLetterPurgeSchema, request, 'dead letter purge');
+    const dryRun = req.dryRun ?? false;
+    const seqs = this.db.transaction(() => {
+      const found = this.db.prepare<[number, number], { seq: number }>('SELECT seq FROM dead_letters WHERE received_at < ? ORDER BY seq LIMIT ?').all(req.before, req.limit ?? 1000).map((r) => r.seq);
+      if (!dryRun) {
+        const del = this.db.prepare('DELETE FROM dead_letters WHERE seq = ?');
+        for (const seq of found) del.run(seq);
+      }
+      return found;
+    }).immediate();
+    return { seqs, dryRun };
   }
 
   async recordNode(info: NodeInfo): Promise<void> {

@@ -12,6 +12,7 @@ import type {
   ClaimRequest,
   DeadLetter,
   DeadLetterInput,
+  DeadLetterPurge,
   FullTask,
   HeartbeatRequest,
   StaleRequeueOptions,
@@ -80,7 +81,7 @@ export class SqliteTaskStore implements ReeveStore {
     this.#claimer = new Claimer(this.#db, this.#sql);
     this.#transitions = new TransitionWriter(this.#db, this.#sql);
     this.#gates = new SqliteGateTables(this.#db, this.#clock);
-    this.#side = new SqliteSideTables(this.#sql, this.#clock);
+    this.#side = new SqliteSideTables(this.#sql, this.#clock, this.#db);
   }
 
   listBreakers(): Promise<BreakerRecord[]> {
@@ -364,6 +365,10 @@ export class SqliteTaskStore implements ReeveStore {
 
   listDeadLetters(limit = 100): Promise<DeadLetter[]> {
     return this.#side.listDeadLetters(limit);
+  }
+
+  purgeDeadLetters(request: DeadLetterPurge): Promise<{ seqs: number[]; dryRun: boolean }> {
+    return this.#side.purgeDeadLetters(request);
   }
 
   recordNode(info: NodeInfo): Promise<void> {
