@@ -73,10 +73,10 @@ const SAGA_RESTARTS = 3;
 
 const realTimers: Timers = { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
 
-function moduleRunner(config: Config, clock: Clock): ModuleRunner {
+function moduleRunner(config: Config, clock: Clock, log: Logger): ModuleRunner {
   const threads = config.node.threads ?? Math.max(1, Math.min(config.node.concurrency, availableParallelism() * 2));
   const tasksPerThread = config.node.tasksPerThread ?? Math.ceil(config.node.concurrency / threads);
-  return new ModuleRunner({ maxThreads: threads, tasksPerThread, clock });
+  return new ModuleRunner({ maxThreads: threads, tasksPerThread, clock, log: log.child({ component: 'module-pool' }) });
 }
 
 export async function startNode(options: NodeOptions): Promise<ReeveNode> {
@@ -95,7 +95,7 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
   const reap = () =>
     reapOrphans({ registry: processes, control, liveOwners: new Set([owner]), protectedPids: new Set(config.node.protectedPids), graceMs: 2_000, log: log.child({ component: 'reaper' }) });
   const runner = new CompositeRunner(
-    moduleRunner(config, clock),
+    moduleRunner(config, clock, log),
     new CommandRunner({
       clock,
       envAllowList: config.node.envAllowList,

@@ -2,6 +2,7 @@ import { BroadcastChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { classifyFailure } from '../machines/failure-classifier.ts';
 import type { Clock } from '../ports/clock.ts';
+import { silentLogger, type Logger } from '../ports/logger.ts';
 import type { AbortReason, RunOutcome, RunRequest } from '../ports/runner.ts';
 import type { Json } from '../protocol/task.ts';
 import type { ModuleTask, ModuleTaskResult } from './module-worker.ts';
@@ -12,6 +13,8 @@ export interface ModuleRunnerOptions {
   /** Runs interleaved on one thread (async agents); 1 isolates each run. */
   tasksPerThread?: number;
   clock: Clock;
+  /** Where a worker thread's error outside any run is reported (default: nowhere). */
+  log?: Logger;
 }
 
 const workerFile = new URL('./worker-entry.mjs', import.meta.url).href;
@@ -40,6 +43,8 @@ export class ModuleRunner {
   readonly #clock: Clock;
   /** Threads this runner ended (thread ids are never reused in a process). */
   readonly #ended = new Set<number>();
+  /** Runs started on each thread and not settled yet. */
+  readonly #onThread = new Map<number, number>();
   /** Runs in flight by runId: where their messages go (see module-worker.ts). */
   readonly #runs = new Map<string, (message: RunMessage) => void>();
   readonly #stops: BroadcastChannel;
@@ -59,6 +64,11 @@ export class ModuleRunner {
       // by runs that does matter; the cost was within bench:cluster's noise either way.
       atomics: 'disabled',
     });
+    // A thread's error outside any run (a throw in a timer an agent left behind) is emitted on
+    // the pool; unheard, it would be an uncaught exception of the node itself. piscina replaces
+    // the thread.
+    const log = options.log ?? silentLogger;
+    this.#pool.on('error', (err: unknown) => log.warn({ err }, 'a module worker thread failed outside any run; it is replaced'));
     this.#pool.on('message', (message: RunMessage) => {
       if (typeof message?.reeveRun === 'string') this.#runs.get(message.reeveRun)?.(message);
     });
@@ -68,6 +78,7 @@ export class ModuleRunner {
 
   async run(req: RunRequest): Promise<RunOutcome> {
     if (req.handler.type !== 'module') throw new Error('ModuleRunner runs module handlers only');
+    if (req.signal.aborted) return this.#stopped({ kind: 'abort', reason: (req.signal.reason as AbortReason) ?? 'cancel' });
     const runId = `r${++this.#lastRun}`;
     const timers: NodeJS.Timeout[] = [];
     let stop: Stop | undefined;
@@ -76,6 +87,10 @@ export class ModuleRunner {
     let threadId: number | undefined;
     /** The grace ran out before the run had started on a thread. */
     let killPending = false;
+    /** Resolves the wait for a run that never started (see the grace timer). */
+    let giveUp: () => void = () => {};
+    const gaveUp = new Promise<'gave-up'>((resolve) => (giveUp = () => resolve('gave-up')));
+    let orphaned = false;
 
     const stopRun = (why: Stop) => {
       if (stop) return;
@@ -83,8 +98,11 @@ export class ModuleRunner {
       this.#sendStop(runId, why);
       timers.push(
         setTimeout(() => {
-          if (threadId === undefined) killPending = true;
-          else this.#endThread(threadId);
+          if (threadId !== undefined) return this.#endThread(threadId);
+          // Still waiting for a thread (its thread may be stuck in another run's loop): stop
+          // waiting; #orphan keeps stopping it should it start later.
+          killPending = true;
+          giveUp();
         }, req.killGraceMs),
       );
     };
@@ -104,6 +122,7 @@ export class ModuleRunner {
       if (received >= expected) delivered();
       if (m.type === 'thread') {
         threadId = m.threadId;
+        if (threadId !== undefined) this.#onThread.set(threadId, (this.#onThread.get(threadId) ?? 0) + 1);
         // Stopped while it waited for a thread: the stop was broadcast before this run had a
         // place to land, so send it again; if the agent ignores it, end the thread a full
         // grace from now.
@@ -143,7 +162,14 @@ export class ModuleRunner {
       abortChannel: this.#stopsName,
     };
     try {
-      const result = (await this.#pool.run(task)) as ModuleTaskResult;
+      const running = this.#pool.run(task) as Promise<ModuleTaskResult>;
+      const first = await Promise.race([running, gaveUp]);
+      if (first === 'gave-up') {
+        orphaned = true;
+        this.#orphan(runId, running, req.killGraceMs, stop!);
+        return this.#stopped(stop!);
+      }
+      const result = first;
       // The result travels on piscina's channel, heartbeats and logs on ours: the last few may
       // still be in flight. The worker says how many it sent; wait for those (bounded).
       if (result.sent !== undefined && received < result.sent) {
@@ -174,16 +200,52 @@ export class ModuleRunner {
         const why = threadId === undefined ? 'its worker thread ended before the run started' : 'its worker thread was ended because another run on it hung';
         return { ok: false, failure: { class: 'transient', code: 'THREAD_RECYCLED', message: `module agent ${req.handler.file}: ${why}; run again` } };
       }
-      // The thread itself died (a native crash, an uncaught error in a detached callback):
-      // permanent, the pool replaces the thread. process.exit is caught in the worker.
-      const code = /worker exited/i.test(message) ? 'AGENT_EXITED' : 'AGENT_CRASHED';
-      return { ok: false, failure: { class: 'permanent', code, message: `module agent ${req.handler.file}: ${message}` } };
+      // The thread itself died (a native crash, an uncaught error in a timer some agent left
+      // behind, maybe one that already returned): nobody can tell whose fault it was, so the
+      // run is retried like a crashed process; the transient budget bounds a culprit.
+      // (An agent's own process.exit is caught in the worker: a permanent AGENT_EXITED.)
+      return { ok: false, failure: { class: 'transient', code: 'THREAD_CRASHED', message: `module agent ${req.handler.file}: its worker thread died (${message}); run again` } };
     } finally {
       timers.forEach(clearTimeout);
       clearTimeout(heartbeatWatch);
       req.signal.removeEventListener('abort', onAbort);
-      this.#runs.delete(runId);
+      if (!orphaned) this.#runs.delete(runId);
+      if (threadId !== undefined && !orphaned) this.#leftThread(threadId);
     }
+  }
+
+  #leftThread(threadId: number): void {
+    const n = (this.#onThread.get(threadId) ?? 1) - 1;
+    if (n > 0) this.#onThread.set(threadId, n);
+    else {
+      this.#onThread.delete(threadId);
+      this.#ended.delete(threadId);
+    }
+  }
+
+  /**
+   * A stopped run that never started on a thread within its grace (its thread stuck in another
+   * run's synchronous loop): its caller is answered, but piscina may still start it later.
+   * Should it, it gets the stop at once, and its thread is ended if it ignores it.
+   */
+  #orphan(runId: string, running: Promise<ModuleTaskResult>, graceMs: number, stop: Stop): void {
+    let timer: NodeJS.Timeout | undefined;
+    let threadId: number | undefined;
+    this.#runs.set(runId, (m) => {
+      if (m.type !== 'thread' || m.threadId === undefined) return;
+      threadId = m.threadId;
+      this.#onThread.set(threadId, (this.#onThread.get(threadId) ?? 0) + 1);
+      this.#sendStop(runId, stop);
+      const id = threadId;
+      timer = setTimeout(() => this.#endThread(id), graceMs);
+    });
+    void running
+      .catch(() => undefined)
+      .finally(() => {
+        clearTimeout(timer);
+        this.#runs.delete(runId);
+        if (threadId !== undefined) this.#leftThread(threadId);
+      });
   }
 
   #sendStop(runId: string, stop: Stop): void {

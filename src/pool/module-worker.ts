@@ -142,7 +142,11 @@ function loadAgent(file: string): Promise<Record<string, unknown>> {
  * that would fail every run on it. Here it fails only the run that called it (the throw unwinds
  * that agent's call; it is reported as a permanent AGENT_EXITED).
  */
+const exitThread = process.exit.bind(process);
 process.exit = ((code?: number | string | null) => {
+  // Node itself exits the thread this way after an uncaught error (flagging _exiting), and with
+  // no run on the thread nobody else can be hurt: both keep the real exit.
+  if ((process as { _exiting?: boolean })._exiting || running.size === 0) return exitThread(code as number | undefined);
   throw Object.assign(new Error(`the agent called process.exit(${code ?? ''}); a module agent must return or throw instead`), {
     reeveClass: 'permanent',
     code: 'AGENT_EXITED',

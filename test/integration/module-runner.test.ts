@@ -74,6 +74,8 @@ describe('module agents on worker threads', () => {
   it('ends the thread of a run that ignores its stop; its threadmate fails as transient THREAD_RECYCLED', async () => {
     const shared = new ModuleRunner({ maxThreads: 1, tasksPerThread: 2, clock: systemClock });
     try {
+      // Warm: a fresh thread loads tsx first, and a run stopped before it starts never runs.
+      expect(await shared.run(request('echo.ts'))).toMatchObject({ ok: true });
       const hung = shared.run(request('ignores-abort.ts', { timeoutMs: 300, killGraceMs: 100 }));
       const mate = shared.run(request('sleepy.ts', { input: { ms: 5_000 } }));
       expect(await hung).toMatchObject({ ok: false, failure: { class: 'timeout', code: 'RUN_TIMED_OUT' } });
@@ -104,6 +106,44 @@ describe('module agents on worker threads', () => {
       expect(existsSync(file)).toBe(true);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('survives a thread error outside any run (the pool replaces the thread) and goes on', async () => {
+    const log = recordingLogger();
+    const own = new ModuleRunner({ maxThreads: 1, clock: systemClock, log });
+    try {
+      expect(await own.run(request('throws-later.ts'))).toEqual({ ok: true, output: 'returned' });
+      for (let i = 0; i < 100 && !log.lines.some((l) => (l.msg ?? '').includes('outside any run')); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(log.lines).toContainEqual(expect.objectContaining({ level: 'warn', msg: expect.stringContaining('outside any run') }));
+      expect(await own.run(request('echo.ts'))).toMatchObject({ ok: true });
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('retries, as transient THREAD_CRASHED, a run whose shared thread another agent crashed', async () => {
+    const shared = new ModuleRunner({ maxThreads: 1, tasksPerThread: 2, clock: systemClock });
+    try {
+      const mate = shared.run(request('sleepy.ts', { input: { ms: 2_000 } }));
+      expect(await shared.run(request('throws-later.ts', { input: { ms: 100 } }))).toEqual({ ok: true, output: 'returned' });
+      expect(await mate).toMatchObject({ ok: false, failure: { class: 'transient', code: 'THREAD_CRASHED' } });
+    } finally {
+      await shared.close();
+    }
+  });
+
+  it('answers a stop of a run stuck behind another run’s endless loop on its thread', async () => {
+    const shared = new ModuleRunner({ maxThreads: 1, tasksPerThread: 2, clock: systemClock });
+    try {
+      // No timeout: nothing ends the spinning run; the pool puts the second run on its thread.
+      void shared.run(request('spins.ts', { killGraceMs: 100 }));
+      const controller = new AbortController();
+      const queued = shared.run(request('echo.ts', { signal: controller.signal, killGraceMs: 100 }));
+      setTimeout(() => controller.abort('cancel'), 100);
+      expect(await queued).toMatchObject({ ok: false, failure: { class: 'cancelled' }, aborted: 'cancel' });
+    } finally {
+      await shared.close();
     }
   });
 
