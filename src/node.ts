@@ -275,7 +275,9 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
           bus,
           capacity: config.node.concurrency,
           running: () => dispatcher.inFlight.size,
-          queued: async () => (await store.countByState()).queued ?? 0,
+          // Only what this node could claim: another kind's backlog (its nodes busy or gone)
+          // must not stop this node taking work in.
+          queued: () => store.countQueued([...plans.keys()]),
           draining: () => dispatcher.isDraining,
           wake: () => dispatcher.wake(),
           waitForWork: (ms, signal) => dispatcher.waitForWork(ms, signal),

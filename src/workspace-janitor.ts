@@ -28,6 +28,7 @@ export class WorkspaceJanitor {
   readonly #intervalMs: number;
   #timer: NodeJS.Timeout | undefined;
   #sweeping: Promise<void> | undefined;
+  #closed = false;
 
   constructor(private readonly options: WorkspaceJanitorOptions) {
     this.#intervalMs = options.intervalMs ?? 500;
@@ -36,9 +37,16 @@ export class WorkspaceJanitor {
   /** The task ended: its workspace goes at the next sweep. */
   release(taskId: string): void {
     this.#pending.add(taskId);
+    this.#schedule();
+  }
+
+  #schedule(): void {
     this.#timer ??= setTimeout(() => {
       this.#timer = undefined;
-      void this.sweep();
+      void this.sweep().then(() => {
+        // Skipped because a run was in flight: look again later.
+        if (this.#pending.size > 0 && !this.#closed) this.#schedule();
+      });
     }, this.#intervalMs).unref();
   }
 
@@ -77,6 +85,7 @@ export class WorkspaceJanitor {
 
   /** A last sweep (the node is stopping). */
   async close(): Promise<void> {
+    this.#closed = true;
     clearTimeout(this.#timer);
     this.#timer = undefined;
     await this.sweep();

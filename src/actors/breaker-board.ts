@@ -37,13 +37,21 @@ export class BreakerBoard {
   ) {}
 
   #readAt = Number.NEGATIVE_INFINITY;
+  /** Changes this node wrote (see refresh). */
+  #writes = 0;
   #invalidated = true;
 
   /** Reads every breaker from the store. */
   async refresh(): Promise<void> {
     const readAt = this.deps.clock.now();
+    const writesBefore = this.#writes;
     this.#invalidated = false;
-    this.#records = new Map((await this.deps.store.listBreakers()).map((r) => [r.key, r]));
+    const read = new Map((await this.deps.store.listBreakers()).map((r) => [r.key, r]));
+    // A change this node wrote while the listing was on its way may be newer than what it read.
+    if (this.#writes !== writesBefore) {
+      for (const [key, mine] of this.#records) if (mine.revision > (read.get(key)?.revision ?? 0)) read.set(key, mine);
+    }
+    this.#records = read;
     this.#readAt = readAt;
   }
 
@@ -110,6 +118,7 @@ export class BreakerBoard {
         const next = { key, state: after.value, snapshot: persisted, ...(openUntil === undefined ? {} : { openUntil }) };
         const revision = await this.deps.store.putBreaker(next, record?.revision ?? 0);
         this.#records.set(key, { ...next, revision, updatedAt: this.deps.clock.now() });
+        this.#writes++;
         if (after.value !== before.value) {
           const counter = `${key}:${after.value}`;
           this.changes.set(counter, (this.changes.get(counter) ?? 0) + 1);

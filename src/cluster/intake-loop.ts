@@ -11,7 +11,7 @@ export interface IntakeLoopDeps {
   capacity: number;
   /** Runs in flight on this node. */
   running(): number;
-  /** Tasks waiting in the store (all nodes'): what was pulled but not claimed yet. */
+  /** Tasks of this node's kinds waiting in the store: what was pulled but not claimed yet. */
   queued(): Promise<number>;
   draining(): boolean;
   /** New tasks exist: claim now rather than at the next poll. */

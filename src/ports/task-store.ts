@@ -194,6 +194,8 @@ export interface TaskStore {
   /** Full records, newest first. */
   query(query?: TaskQuery): Promise<TaskRecord[]>;
   countByState(): Promise<Partial<Record<TaskState, number>>>;
+  /** Tasks in state `queued` of these kinds (a cluster node's intake: what waits for it). */
+  countQueued(kinds: readonly string[]): Promise<number>;
   /**
    * Deletes finished tasks (record, history, annotations) for good. Only terminal tasks that
    * are still terminal and still older than `before` when they are deleted: a task reopened

@@ -78,6 +78,8 @@ const terminalStateSchema = z.enum(['succeeded', 'failed', 'cancelled', 'quarant
   error: (issue) => `only finished tasks can be purged: succeeded, failed, cancelled or quarantined (got ${JSON.stringify(issue.input)})`,
 });
 
+export const kindListArg = z.array(kindNameSchema).max(10_000);
+
 export const purgeRequestSchema = z.strictObject({
   before: z.number().int('before must be an integer (ms since the epoch)').nonnegative('before must be >= 0'),
   states: z.array(terminalStateSchema).min(1, 'states must name at least one state').optional(),

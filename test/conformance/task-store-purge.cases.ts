@@ -4,7 +4,7 @@ import type { TaskState } from '../../src/protocol/task-states.ts';
 import type { FakeClock } from '../support/fake-clock.ts';
 import { A, type TaskStoreContext } from './task-store-context.ts';
 
-/** TaskStore cases: `purge`, the operator's way to delete finished tasks for good. */
+/** TaskStore cases: `purge` (the operator's way to delete finished tasks for good), and `countQueued`. */
 export function describePurgeCases(ctx: TaskStoreContext): void {
   let clock: FakeClock;
   let store: TaskStore;
@@ -99,5 +99,20 @@ export function describePurgeCases(ctx: TaskStoreContext): void {
       await expect(store.purge({ before: 1, limit: 20_000 })).rejects.toMatchObject({ code: 'INVALID_INPUT', message: expect.stringMatching(/at most 10000/) });
       await expect(store.purge({ before: -1 })).rejects.toMatchObject({ code: 'INVALID_INPUT', message: expect.stringMatching(/before/) });
     });
+  });
+
+  describe('countQueued', () => {
+    it('counts queued tasks by kind (what a node’s intake waits on)', async () => {
+      await store.submit({ id: 'a1', kind: 'a' });
+      await store.submit({ id: 'a2', kind: 'a' });
+      await store.submit({ id: 'b1', kind: 'b' });
+      await finished('k1', 'succeeded');
+      expect(await store.countQueued(['a'])).toBe(2);
+      expect(await store.countQueued(['a', 'b', 'k'])).toBe(3);
+      expect(await store.countQueued([])).toBe(0);
+      await store.claim({ owner: A, limit: 1, leaseTtlMs: 15_000, kinds: ['a'] });
+      expect(await store.countQueued(['a'])).toBe(1);
+    });
+
   });
 }

@@ -291,3 +291,25 @@ describe('write tokens (serial-cas.ts) on purge', () => {
     expect((await tokens.get(`t.x.${next}`))?.string()).toBeTruthy();
   });
 });
+
+describe('dead letter purge (KV)', () => {
+  it('never moves its low-water mark past a number whose letter may still be written', async () => {
+    const bucket = `dl-${randomUUID().slice(0, 8)}`;
+    const clock = new FakeClock();
+    const store = await open(bucket, clock);
+    const kv = await new Kvm(await conn()).open(bucket);
+    const letter = (reason: string) => ({ source: 'cli', code: 'INVALID_INPUT', reason, payload: '{}' });
+    const first = await store.addDeadLetter(letter('one'));
+    // A writer took number 2 and has not written its letter yet.
+    const counter = await kv.get('dl-seq');
+    await kv.update('dl-seq', JSON.stringify(first.seq + 1), counter!.revision);
+    const third = await store.addDeadLetter(letter('three'));
+    expect(third.seq).toBe(first.seq + 2);
+    clock.advance(10);
+    expect((await store.purgeDeadLetters({ before: clock.now() })).seqs).toEqual([first.seq, third.seq]);
+    // The late letter lands, received before the cutoff: the next purge still finds it.
+    await kv.put(`dl.${first.seq + 1}`, JSON.stringify({ ...letter('two'), excerpt: '{}', receivedAt: clock.now() - 5, seq: first.seq + 1 }));
+    expect((await store.purgeDeadLetters({ before: clock.now() })).seqs).toEqual([first.seq + 1]);
+    expect(await store.listDeadLetters()).toEqual([]);
+  });
+});

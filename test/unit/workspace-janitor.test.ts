@@ -41,6 +41,19 @@ describe('WorkspaceJanitor', () => {
     await janitor.close();
   });
 
+  it('comes back for a workspace it skipped because a run was in flight', async () => {
+    const root = workspaces('later');
+    let busy = true;
+    const janitor = new WorkspaceJanitor({ root, inUse: () => busy, log: silentLogger, intervalMs: 10 });
+    janitor.release('later');
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(existsSync(join(root, 'later'))).toBe(true);
+    busy = false;
+    for (let i = 0; i < 200 && existsSync(join(root, 'later')); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(existsSync(join(root, 'later'))).toBe(false);
+    await janitor.close();
+  });
+
   it('sweeps by itself after the interval, and tolerates a root that was never created', async () => {
     const root = workspaces('soon');
     const janitor = new WorkspaceJanitor({ root, inUse: () => false, log: silentLogger, intervalMs: 10 });

@@ -271,6 +271,11 @@ export class KvTaskStore implements ReeveStore {
     return this.#queries.countByState();
   }
 
+  countQueued(kinds: readonly string[]): Promise<number> {
+    parseOrThrow(schemas.kindListArg, kinds, 'kinds');
+    return this.#queries.countQueued(kinds);
+  }
+
   /** See purge.ts: index candidates, confirmed on fresh reads, purged by compare-and-set. */
   async purge(request: PurgeRequest): Promise<PurgeResult> {
     return purgeTasks(this.#keys, parseOrThrow(schemas.purgeRequestSchema, request, 'purge request'));

@@ -91,6 +91,12 @@ export class KvQueries {
     });
   }
 
+  /** Index only: counts per kind kept on every change, O(kinds). */
+  async countQueued(kinds: readonly string[]): Promise<number> {
+    await this.keys.index.ready();
+    return this.keys.index.queuedOf(kinds);
+  }
+
   /** Index only: counts kept up to date on every change, O(states). */
   async countByState(): Promise<Partial<Record<TaskState, number>>> {
     await this.keys.index.ready();

@@ -104,42 +104,52 @@ export class SideKeys {
   /**
    * Oldest first from the low-water hint `dl-low` up: letters are numbered in arrival order,
    * so the walk stops at the first one received at or after `before`. Numbers with no letter
-   * (purged, never written) are stepped over; the hint then moves up to the first letter left,
-   * so a later purge does not walk the purged range again. Cost: one get per number walked.
+   * are stepped over. The hint then moves up to the first number that may still hold a letter,
+   * so a later purge does not walk the purged range again; it does not move past a missing
+   * number unless a later letter is over a minute old (a writer takes its number before it
+   * writes the letter, so a fresh gap may still be filled). Cost: one get per number walked.
    */
   async purgeDeadLetters(request: DeadLetterPurge): Promise<{ seqs: number[]; dryRun: boolean }> {
     const req = parseOrThrow(schemas.deadLetterPurgeSchema, request, 'dead letter purge');
     const limit = req.limit ?? 1000;
     const dryRun = req.dryRun ?? false;
+    const settledBefore = this.clock.now() - GAP_SETTLED_MS;
     try {
       const counter = await this.kv.get(DEAD_LETTER_SEQ_KEY);
       const last = counter && counter.operation === 'PUT' ? counter.json<number>() : 0;
       const hint = await this.kv.get(DEAD_LETTER_LOW_KEY);
       let next = Math.max(1, hint && hint.operation === 'PUT' ? Number(hint.json<number>()) || 1 : 1);
+      const start = next;
       const seqs: number[] = [];
-      let low = next;
-      let stopped = false;
-      while (next <= last && !stopped && seqs.length < limit) {
+      let low = start;
+      let lowFrozen = false;
+      let gap = false;
+      let done = false;
+      while (next <= last && !done) {
         const chunk = Array.from({ length: Math.min(PURGE_CHUNK, last - next + 1) }, (_, i) => next + i);
         next += chunk.length;
         const entries = await Promise.all(chunk.map((seq) => this.kv.get(deadLetterKey(seq))));
-        for (let i = 0; i < chunk.length; i++) {
+        for (let i = 0; i < chunk.length && !done; i++) {
+          const seq = chunk[i]!;
           const entry = entries[i];
           if (!entry || entry.operation !== 'PUT') {
-            if (!stopped && seqs.length === 0 && low === chunk[i]) low = chunk[i]! + 1;
+            gap = true;
             continue;
           }
-          if (stopped || seqs.length >= limit || entry.json<DeadLetter>().receivedAt >= req.before) {
-            stopped = true;
+          const letter = entry.json<DeadLetter>();
+          if (gap && letter.receivedAt >= settledBefore) lowFrozen = true;
+          gap = false;
+          if (letter.receivedAt >= req.before || seqs.length >= limit) {
+            done = true;
             continue;
           }
-          seqs.push(chunk[i]!);
+          seqs.push(seq);
+          if (!lowFrozen) low = seq + 1;
         }
       }
       if (!dryRun) {
         for (let i = 0; i < seqs.length; i += PURGE_CHUNK) await Promise.all(seqs.slice(i, i + PURGE_CHUNK).map((seq) => this.kv.purge(deadLetterKey(seq))));
-        low = Math.max(low, (seqs.at(-1) ?? 0) + 1);
-        if (low > 1) await this.kv.put(DEAD_LETTER_LOW_KEY, JSON.stringify(low));
+        if (low > start) await this.kv.put(DEAD_LETTER_LOW_KEY, JSON.stringify(low));
       }
       return { seqs, dryRun };
     } catch (err) {
@@ -147,10 +157,13 @@ export class SideKeys {
     }
   }
 
+
 }
 
 /** Dead letters read at once while purging. */
 const PURGE_CHUNK = 256;
+/** A missing dead-letter number older than this will not be written any more (see purgeDeadLetters). */
+const GAP_SETTLED_MS = 60_000;
 
 const jsonBytes = (text: string): number => Buffer.byteLength(JSON.stringify(text), 'utf8');
 

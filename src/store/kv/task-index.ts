@@ -69,6 +69,7 @@ export class TaskIndex {
   readonly #cleanup = new SortedList(bySeq);
   readonly #leased = new Map<string, IndexEntry>();
   readonly #counts = new Map<TaskState, number>();
+  readonly #queuedByKind = new Map<string, number>();
   #ready: Promise<void> | undefined;
   #stopWatch: (() => void) | undefined;
   #seen = 0;
@@ -174,6 +175,7 @@ export class TaskIndex {
     const entry: IndexEntry = { id, revision, head };
     this.#entries.set(id, entry);
     this.#counts.set(head.state, (this.#counts.get(head.state) ?? 0) + 1);
+    if (head.state === 'queued') this.#queuedByKind.set(head.kind, (this.#queuedByKind.get(head.kind) ?? 0) + 1);
     if (head.owner !== undefined) this.#leased.set(id, entry);
     else if (QUEUE_STATES.has(head.state)) this.#queue.insert(entry);
     else if (CLEANUP_STATES.has(head.state)) this.#cleanup.insert(entry);
@@ -191,6 +193,11 @@ export class TaskIndex {
     const n = (this.#counts.get(state) ?? 0) - 1;
     if (n > 0) this.#counts.set(state, n);
     else this.#counts.delete(state);
+    if (state === 'queued') {
+      const q = (this.#queuedByKind.get(entry.head.kind) ?? 0) - 1;
+      if (q > 0) this.#queuedByKind.set(entry.head.kind, q);
+      else this.#queuedByKind.delete(entry.head.kind);
+    }
     if (owner !== undefined) this.#leased.delete(entry.id);
     else if (QUEUE_STATES.has(state)) this.#queue.remove(entry);
     else if (CLEANUP_STATES.has(state)) this.#cleanup.remove(entry);
@@ -228,6 +235,13 @@ export class TaskIndex {
 
   counts(): Partial<Record<TaskState, number>> {
     return Object.fromEntries(this.#counts);
+  }
+
+  /** Queued tasks of these kinds, O(kinds). */
+  queuedOf(kinds: Iterable<string>): number {
+    let n = 0;
+    for (const kind of kinds) n += this.#queuedByKind.get(kind) ?? 0;
+    return n;
   }
 
   close(): void {

@@ -355,6 +355,13 @@ export class SqliteTaskStore implements ReeveStore {
     return { ids, dryRun };
   }
 
+  async countQueued(kinds: readonly string[]): Promise<number> {
+    parseOrThrow(schemas.kindListArg, kinds, 'kinds');
+    if (kinds.length === 0) return 0;
+    const marks = kinds.map(() => '?').join(', ');
+    return this.#db.prepare<string[], { n: number }>(`SELECT COUNT(*) AS n FROM tasks WHERE state = 'queued' AND kind IN (${marks})`).get(...kinds)!.n;
+  }
+
   async countByState(): Promise<Partial<Record<TaskState, number>>> {
     return Object.fromEntries(this.#sql.countByState.all().map((r) => [r.state, r.n]));
   }
