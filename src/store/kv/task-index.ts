@@ -51,6 +51,9 @@ class SortedList {
   }
 }
 
+/** Deletions remembered before the ones the watch has passed are forgotten (see #pruneDeleted). */
+const MAX_DELETED = 10_000;
+
 /**
  * The in-memory index of one store instance: the head (state, owner, lease, priority, FIFO
  * position, availability, breaker key, kind, cancel flag) of every task in the bucket, fed by
@@ -169,6 +172,7 @@ export class TaskIndex {
     if (head === null) {
       this.#entries.delete(id);
       this.#deleted.set(id, revision);
+      if (this.#deleted.size > MAX_DELETED) this.#pruneDeleted();
       return;
     }
     if (deletedAt !== undefined) this.#deleted.delete(id);
@@ -180,6 +184,15 @@ export class TaskIndex {
     else if (QUEUE_STATES.has(head.state)) this.#queue.insert(entry);
     else if (CLEANUP_STATES.has(head.state)) this.#cleanup.insert(entry);
     if (value !== undefined && head.owner === undefined && (QUEUE_STATES.has(head.state) || CLEANUP_STATES.has(head.state))) entry.value = value;
+  }
+
+  /**
+   * Forgets deletions the watch has passed: every older message of those keys has been seen by
+   * then, so only a very late ack of this instance's own write could still bring one back. Keeps
+   * `reeve purge` of many tasks from leaving an entry per task in every node's memory.
+   */
+  #pruneDeleted(): void {
+    for (const [id, revision] of this.#deleted) if (revision <= this.#seen) this.#deleted.delete(id);
   }
 
   /** The stored bytes of a claimable task at the revision this index holds, when it has them. */
