@@ -4,6 +4,7 @@ import { countedAs, type CountedAs } from '../machines/task-saga-logic.ts';
 import type { SagaEvent } from '../machines/task-saga-types.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { Logger } from '../ports/logger.ts';
+import { lazyChild } from './lazy-logger.ts';
 import type { AbortReason, RunOutcome, Runner } from '../ports/runner.ts';
 import type { StoredTask, TaskStore, TaskWrite, TransitionRequest } from '../ports/task-store.ts';
 import { isTerminal } from '../protocol/task-states.ts';
@@ -70,7 +71,7 @@ export class SagaActor {
     this.id = task.id;
     this.revision = task.revision;
     this.#cancel = task.cancelRequested?.reason;
-    this.#log = deps.log.child({ taskId: task.id, kind: task.kind });
+    this.#log = lazyChild(deps.log, { taskId: task.id, kind: task.kind });
   }
 
   /** The owner was asked to cancel (seen on a lease renewal). */
