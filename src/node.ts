@@ -35,8 +35,7 @@ import { ModuleRunner } from './pool/module-runner.ts';
 import { systemClock } from './system-clock.ts';
 import { openBackend, type Backend } from './backend.ts';
 import { WorkspaceJanitor } from './workspace-janitor.ts';
-import { ClusterKinds } from './cluster/cluster-kinds.ts';
-import { intakeLoopChild } from './cluster/intake-loop.ts';
+import { nodeIntake } from './cluster/node-intake.ts';
 import { listenForControl } from './cluster/node-control.ts';
 import { outageTolerant } from './cluster/outage.ts';
 import type { ReeveStore } from './ports/reeve-store.ts';
@@ -260,32 +259,17 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
   /** A loop that touches the store: skipped while NATS is unreachable, an outage is not a crash. */
   const storeLoop = (loopId: string, intervalMs: number, tick: () => Promise<void>) =>
     loopChild({ id: loopId, intervalMs, timers: realTimers, tick: outageTolerant(bus, warnOutage(loopId), tick) });
-  // Which kinds the other nodes run: a submission of a kind this node lacks is stored for them.
-  const clusterKinds = backend.intake ? new ClusterKinds({ bus, subjects, clock, log: log.child({ component: 'cluster-kinds' }), self: id }) : undefined;
-  const clusterChildren: ChildSpec[] = backend.intake
-    ? [
-        intakeLoopChild({
-          pull: (max) =>
-            backend.intake!.pull(
-              max,
-              (kind) => plans.has(kind) || clusterKinds!.runsElsewhere(kind),
-              () => dispatcher.wake(),
-              { all: () => new Set([...plans.keys(), ...clusterKinds!.elsewhere()]), settled: () => clusterKinds!.settled() },
-            ),
-          bus,
-          capacity: config.node.concurrency,
-          running: () => dispatcher.inFlight.size,
-          // Only what this node could claim: another kind's backlog (its nodes busy or gone)
-          // must not stop this node taking work in.
-          queued: () => store.countQueued([...plans.keys()]),
-          draining: () => dispatcher.isDraining,
-          wake: () => dispatcher.wake(),
-          waitForWork: (ms, signal) => dispatcher.waitForWork(ms, signal),
-          pollIntervalMs: config.node.pollIntervalMs,
-          log: log.child({ component: 'intake' }),
-        }),
-      ]
-    : [];
+  const intake = nodeIntake({
+    backend,
+    store,
+    dispatcher,
+    kinds: () => plans.keys(),
+    nodeId: id,
+    capacity: config.node.concurrency,
+    pollIntervalMs: config.node.pollIntervalMs,
+    clock,
+    log,
+  });
   const root = await startRootSupervisor({
     id: 'root',
     spec,
@@ -333,7 +317,7 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
           return { done, stop: async () => { controller.abort(); dispatcher.wake(); await done.catch(() => undefined); } };
         },
       },
-      ...clusterChildren,
+      ...intake.children,
       storeLoop('stale-sweeper', config.node.sweepIntervalMs, async () => void (await sweepStaleLeases(store, crashLimit, log.child({ component: 'sweeper' })))),
       loopChild({ id: 'reaper', intervalMs: config.node.reapIntervalMs, timers: realTimers, tick: async () => void (await reap()) }),
       storeLoop('preflight', 1000, () => preflight.tick()),
@@ -377,7 +361,7 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
       dispatcher.stopClaiming();
       controlListener.unsubscribe();
       breakerWatch.unsubscribe();
-      clusterKinds?.close();
+      intake.close();
       offStatus();
       await root.stop().catch((err: unknown) => log.error({ err: toError(err) }, 'error while stopping'));
       if (drained) bus.publish(subjects.drained(id), { id, incarnation, ...drained, at: clock.now() });

@@ -24,7 +24,7 @@ import type {
   TaskWrite,
   TransitionRequest,
 } from '../../ports/task-store.ts';
-import { TERMINAL_STATES, type TaskState } from '../../protocol/task-states.ts';
+import type { TaskState } from '../../protocol/task-states.ts';
 import { submitRequestSchema, type Annotation, type SubmitRequest, type TaskRecord } from '../../protocol/task.ts';
 import { parseOrThrow } from '../../protocol/validate.ts';
 import { systemClock } from '../../system-clock.ts';
@@ -33,6 +33,7 @@ import { newTaskId } from '../task-id.ts';
 import * as rules from '../write-rules.ts';
 import { Claimer } from './claim.ts';
 import { annotationsFromRows, historyFromRows, leaseRowToWrite, rowToTask, toJsonColumn, type TaskRow } from './rows.ts';
+import { purgeFinished } from './purge.ts';
 import { migrate } from './schema.ts';
 import { prepareStatements, type Statements } from './statements.ts';
 import { leaseView, requireLeaseRow, TransitionWriter } from './transition.ts';
@@ -333,26 +334,8 @@ export class SqliteTaskStore implements ReeveStore {
   /** One IMMEDIATE transaction: the check (terminal, old enough) and the delete are atomic. */
   async purge(request: PurgeRequest): Promise<PurgeResult> {
     const req = parseOrThrow(schemas.purgeRequestSchema, request, 'purge request');
-    const states = req.states ?? [...TERMINAL_STATES];
-    const marks = states.map(() => '?').join(', ');
     const dryRun = req.dryRun ?? false;
-    const ids = this.#write(() => {
-      const found = this.#db
-        .prepare<unknown[], { id: string }>(`SELECT id FROM tasks WHERE state IN (${marks}) AND updated_at < ? ORDER BY updated_at, seq LIMIT ?`)
-        .all(...states, req.before, req.limit ?? 1000)
-        .map((r) => r.id);
-      if (!dryRun && found.length > 0) {
-        const del = (table: string, column: string) => this.#db.prepare(`DELETE FROM ${table} WHERE ${column} = ?`);
-        const [history, annotations, tasks] = [del('task_history', 'task_id'), del('task_annotations', 'task_id'), del('tasks', 'id')];
-        for (const id of found) {
-          history.run(id);
-          annotations.run(id);
-          tasks.run(id);
-        }
-      }
-      return found;
-    });
-    return { ids, dryRun };
+    return { ids: this.#write(() => purgeFinished(this.#db, req, dryRun)), dryRun };
   }
 
   async countQueued(kinds: readonly string[]): Promise<number> {
