@@ -1,24 +1,16 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { openReeveClient, parseConfig } from '../../src/index.ts';
-import { startNatsServer, type NatsServer } from '../support/nats-server.ts';
+import { natsServerForSuite } from '../support/nats-server.ts';
 import { fixtureAgent, startTestNode } from '../support/test-node.ts';
 
 /** The TypeScript client API: the same submit path as `reeve submit`, in both modes. */
-let server: NatsServer;
-
-beforeAll(async () => {
-  server = await startNatsServer();
-}, 30_000);
-
-afterAll(async () => {
-  await server?.stop();
-});
+const nats = natsServerForSuite();
 
 describe('openReeveClient', () => {
   it('submits over JetStream in cluster mode and follows the task to its end', async () => {
     const raw = {
       store: { type: 'nats', bucket: 'api-tasks' },
-      nats: { servers: [server.url], prefix: 'api', stream: 'API_SUBMIT' },
+      nats: { servers: [nats.url], prefix: 'api', stream: 'API_SUBMIT' },
       agents: { echo: { module: fixtureAgent('echo.ts') } },
     };
     const t = await startTestNode({ ...raw, node: { id: 'api-node' } });

@@ -1,8 +1,8 @@
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { rejectedEventSchema } from '../../src/protocol/messages.ts';
 import { clusterProject, collect, observe, runsByTask, stopNodes, until, untilNodesUp, type NodeProcess, type Observer } from '../support/cluster.ts';
-import { startNatsServer, type NatsServer } from '../support/nats-server.ts';
+import { natsServerForSuite } from '../support/nats-server.ts';
 import { fixtureAgent } from '../support/test-node.ts';
 
 /**
@@ -10,18 +10,12 @@ import { fixtureAgent } from '../support/test-node.ts';
  * configs, one NATS): a node that pulls a submission of a kind only another node runs stores it
  * for that node instead of rejecting it.
  */
-let server: NatsServer;
-beforeAll(async () => {
-  server = await startNatsServer();
-}, 30_000);
-afterAll(async () => {
-  await server?.stop();
-});
+const nats = natsServerForSuite();
 
 describe('nodes with different agents', () => {
   it('runs each kind on a node that has it, whichever node pulled it, and rejects a kind no node runs', async () => {
     const bucket = 'mixed-tasks';
-    const common = { servers: [server.url], bucket, nats: { prefix: 'mx', stream: 'MX_SUBMIT' }, node: { concurrency: 4 } };
+    const common = { servers: [nats.url], bucket, nats: { prefix: 'mx', stream: 'MX_SUBMIT' }, node: { concurrency: 4 } };
     const alphaOnly = clusterProject({ ...common, agents: { alpha: { module: fixtureAgent('records-run.ts') } } });
     const betaOnly = clusterProject({ ...common, agents: { beta: { module: fixtureAgent('records-run.ts') } } });
     let observer: Observer | undefined;
@@ -29,7 +23,7 @@ describe('nodes with different agents', () => {
     try {
       nodes.push(alphaOnly.start('node-a'), betaOnly.start('node-b'));
       await untilNodesUp(alphaOnly, ['node-a', 'node-b'], 40_000, nodes);
-      observer = await observe([server.url], bucket);
+      observer = await observe([nats.url], bucket);
       const rejected = collect(observer.nc, 'mx.events.rejected');
       await observer.nc.flush();
       // Both nodes have heard each other's heartbeats once each has been up 3 s.

@@ -1,23 +1,15 @@
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { isTerminal } from '../../src/protocol/task-states.ts';
 import { clusterProject, observe, runsByTask, until, type Observer } from '../support/cluster.ts';
-import { startNatsServer, type NatsServer } from '../support/nats-server.ts';
+import { natsServerForSuite } from '../support/nats-server.ts';
 import { fixtureAgent } from '../support/test-node.ts';
 
 /**
  * Reeve nodes as separate OS processes (`reeve start`, store.type "nats") sharing one real
  * nats-server: submissions published on JetStream by the test as any publisher would.
  */
-let server: NatsServer;
-
-beforeAll(async () => {
-  server = await startNatsServer();
-}, 30_000);
-
-afterAll(async () => {
-  await server?.stop();
-});
+const nats = natsServerForSuite();
 
 async function publishWithDuplicates(observer: Observer, subject: string, count: number, log: string, prefix: string) {
   const ids: string[] = [];
@@ -42,14 +34,14 @@ describe.each([2, 3])('%i Reeve nodes on one NATS', (nodeCount) => {
   it('runs 1,000 published tasks (10 % duplicate ids) exactly once each, spread over the nodes', async () => {
     const bucket = `tasks-${nodeCount}`;
     const cluster = clusterProject({
-      servers: [server.url],
+      servers: [nats.url],
       bucket,
       // Each test has its own subjects and stream: a work-queue subject belongs to one stream.
       nats: { prefix: `r${nodeCount}`, stream: `SUBMIT_${nodeCount}` },
       node: { concurrency: 16 },
       agents: { record: { module: fixtureAgent('records-run.ts') } },
     });
-    const observer = await observe([server.url], bucket);
+    const observer = await observe([nats.url], bucket);
     const nodes = Array.from({ length: nodeCount }, (_, i) => cluster.start(`node-${i}`));
     try {
       const log = join(cluster.dir, 'runs.log');

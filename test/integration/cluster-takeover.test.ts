@@ -1,24 +1,16 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { clusterProject, observe, until } from '../support/cluster.ts';
-import { startNatsServer, type NatsServer } from '../support/nats-server.ts';
+import { natsServerForSuite } from '../support/nats-server.ts';
 
 /**
  * Node failure and drain across OS processes on one real nats-server: a node killed with
  * SIGKILL mid-run, and a node told to drain with `reeve drain`.
  */
 const hangsOnce = fileURLToPath(new URL('../fixtures/procs/first-run-hangs.sh', import.meta.url));
-let server: NatsServer;
-
-beforeAll(async () => {
-  server = await startNatsServer();
-}, 30_000);
-
-afterAll(async () => {
-  await server?.stop();
-});
+const nats = natsServerForSuite();
 
 const alive = (pid: number) => {
   try {
@@ -41,7 +33,7 @@ function firstRunPids(dir: string): Map<string, number> {
 
 function setup(prefix: string) {
   const cluster = clusterProject({
-    servers: [server.url],
+    servers: [nats.url],
     bucket: `${prefix}-tasks`,
     nats: { prefix, stream: `${prefix.toUpperCase()}_SUBMIT` },
     node: { concurrency: 4, leaseTtlMs: 3000 },
@@ -55,7 +47,7 @@ function setup(prefix: string) {
 describe('a node killed with SIGKILL mid-run', () => {
   it('is shown dead; its tasks are taken over only after their leases expire; its orphans are reaped when it restarts', async () => {
     const { cluster, runs } = setup('kill');
-    const observer = await observe([server.url], 'kill-tasks');
+    const observer = await observe([nats.url], 'kill-tasks');
     const started: Array<ReturnType<typeof cluster.start>> = [];
     try {
       const a = cluster.start('node-a');
@@ -115,7 +107,7 @@ describe('a node killed with SIGKILL mid-run', () => {
 describe('reeve drain NODE', () => {
   it('stops the node pulling, hands back unfinished runs with no attempt charged, announces drained and exits 0', async () => {
     const { cluster, runs } = setup('drain');
-    const observer = await observe([server.url], 'drain-tasks');
+    const observer = await observe([nats.url], 'drain-tasks');
     const started: Array<ReturnType<typeof cluster.start>> = [];
     try {
       const a = cluster.start('node-a');

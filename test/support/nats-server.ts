@@ -1,3 +1,4 @@
+import { afterAll, beforeAll } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -404,4 +405,24 @@ async function waitFullMesh(urls: string[], deadline: number): Promise<void> {
   } finally {
     await Promise.all(conns.map((nc) => nc.close()));
   }
+}
+
+/**
+ * One nats-server for the test file (or describe block) that calls this: started before its
+ * tests, stopped after them. `url` is readable once the tests run.
+ */
+export function natsServerForSuite(): { readonly url: string } {
+  let server: NatsServer | undefined;
+  beforeAll(async () => {
+    server = await startNatsServer();
+  }, 30_000);
+  afterAll(async () => {
+    await server?.stop();
+  });
+  return {
+    get url(): string {
+      if (!server) throw new Error('the suite nats-server is not started yet: read url inside a test');
+      return server.url;
+    },
+  };
 }
