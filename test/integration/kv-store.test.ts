@@ -237,6 +237,31 @@ describe('across connections', () => {
     expect(hb.revision).toBeGreaterThan(flagged.revision);
   });
 
+  it('claims the tasks its own instance created first within a priority, looking only a few claims down the queue', async () => {
+    const bucket = `tasks-${randomUUID()}`;
+    const clock = new FakeClock();
+    const a = await open(bucket, clock);
+    const b = await open(bucket, clock);
+    for (let i = 1; i <= 3; i++) {
+      await b.submit({ id: `b${i}`, kind: 'k' });
+      await a.submit({ id: `a${i}`, kind: 'k' });
+    }
+    await b.submit({ id: 'urgent', kind: 'k', priority: 5 });
+    await eventually(() => a.countByState(), (c) => c.queued === 7);
+    const ids = async (store: ReeveStore, owner: string, limit: number) => (await store.claim({ owner, limit, leaseTtlMs: 60_000 })).map((t) => t.id);
+    // Priority still comes first; within it a's own tasks go before b's older ones.
+    expect(await ids(a, 'a:1', 2)).toEqual(['urgent', 'a1']);
+    expect(await ids(b, 'b:1', 2)).toEqual(['b1', 'b2']);
+    expect(await ids(a, 'a:1', 1)).toEqual(['a2']);
+    expect(await ids(a, 'a:1', 1)).toEqual(['a3']);
+
+    // A task of a's far down the queue does not jump it: the window is 4 claims long per task wanted.
+    for (let i = 4; i <= 9; i++) await b.submit({ id: `b${i}`, kind: 'k' });
+    await a.submit({ id: 'a4', kind: 'k' });
+    await eventually(() => a.countByState(), (c) => c.queued === 8);
+    expect(await ids(a, 'a:1', 1)).toEqual(['b3']);
+  });
+
   it('gives each of 400 tasks to exactly one of 4 connections claiming in parallel', async () => {
     const bucket = `tasks-${randomUUID()}`;
     const clock = new FakeClock();

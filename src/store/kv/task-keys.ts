@@ -105,6 +105,7 @@ export class TaskKeys {
       }
     }
     this.index.apply(doc.id, revision, headOf(doc, revision), value);
+    this.index.created(doc.id);
     return revision;
   }
 
