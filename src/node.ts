@@ -35,6 +35,7 @@ import { ModuleRunner } from './pool/module-runner.ts';
 import { systemClock } from './system-clock.ts';
 import { openBackend, type Backend } from './backend.ts';
 import { WorkspaceJanitor } from './workspace-janitor.ts';
+import { backgroundCounts } from './cluster/beacon-counts.ts';
 import { nodeIntake } from './cluster/node-intake.ts';
 import { listenForControl } from './cluster/node-control.ts';
 import { outageTolerant } from './cluster/outage.ts';
@@ -238,12 +239,15 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
     };
   }
 
+  // Cluster nodes report the task counts of their index with each beacon (see beacon-counts.ts).
+  const taskCounts = backend.mode === 'cluster' ? backgroundCounts(() => store.countByState(), () => clock.now()) : () => undefined;
   const beacon = async (state: NodeInfo['state']) => {
     const at = clock.now();
     const running = dispatcher.inFlight.size;
+    const counts = taskCounts();
     // Core NATS every second for live watchers; the store row for `reeve status` in any process.
     bus.publish(subjects.heartbeat(id), { id, incarnation, state, capacity: config.node.concurrency, running, at, kinds: [...plans.keys()] });
-    await store.recordNode({ id, incarnation, state, capacity: config.node.concurrency, running, startedAt, lastSeenAt: at, pid: process.pid, host: hostname() });
+    await store.recordNode({ id, incarnation, state, capacity: config.node.concurrency, running, startedAt, lastSeenAt: at, pid: process.pid, host: hostname(), ...(counts ? { taskCounts: counts } : {}) });
   };
 
   await beacon('up');

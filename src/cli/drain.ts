@@ -6,7 +6,7 @@ import { nodeControlReplySchema, nodeDrainedSchema } from '../protocol/messages.
 import type { CliContext } from './main.ts';
 import { positiveInt } from './main.ts';
 import { Exit } from './output.ts';
-import { statusReport } from './status.ts';
+import { nodeViews } from './status.ts';
 import { withBackend } from './task-commands.ts';
 
 /**
@@ -27,7 +27,7 @@ export function registerDrain(program: Command, ctx: CliContext, setExit: (code:
       const wanted = drain.args[0];
       const o = drain.opts<{ deadlineMs?: number; wait?: boolean }>();
       const infos = await store.listNodes();
-      const nodes = (await statusReport(store, Date.now(), backend.mode)).nodes.filter((n) => n.state === 'up' && (wanted === undefined ? infos.find((i) => i.id === n.id)?.host === hostname() : n.id === wanted));
+      const nodes = nodeViews(infos, Date.now()).filter((n) => n.state === 'up' && (wanted === undefined ? infos.find((i) => i.id === n.id)?.host === hostname() : n.id === wanted));
       if (nodes.length === 0) {
         throw new ReeveError(ErrorCode.TaskNotFound, wanted ? `no running node ${wanted}; see reeve status` : `no node is running on this machine (${hostname()}); name one: reeve drain NODE (see reeve status)`);
       }

@@ -108,23 +108,25 @@ export function registerTaskCommands(program: Command, ctx: CliContext, setExit:
     }),
   );
 
-  program
+  const status = program
     .command('status')
     .description('nodes, breakers, preflight and task counts')
-    .action(
-      withBackend(ctx, program, setExit, async (store, json, _config, backend) => {
-        const report = await statusReport(store, Date.now(), backend.mode);
-        if (json) io.out(JSON.stringify(report));
-        else {
-          io.out(`mode ${report.mode}`);
-          io.out(report.nodes.length ? table([['NODE', 'STATE', 'RUNNING', 'CAPACITY', 'SEEN'], ...report.nodes.map((n) => [n.id, n.state, String(n.running), String(n.capacity), ago(n.lastSeenAt, Date.now())])], io.isTTY) : 'no nodes have run on this store');
-          io.out(`tasks ${Object.entries(report.counts).map(([s, n]) => `${s}=${n}`).join(' ') || 'none'}`);
-          for (const b of report.breakers.filter((x) => x.state !== 'closed')) io.out(`breaker ${b.key} ${b.state}${b.openUntil ? ` until ${new Date(b.openUntil).toISOString()}` : ''}`);
-          for (const p of report.preflight.filter((x) => !x.ok)) io.out(`preflight ${p.kind} failing: ${p.reason}`);
-        }
-        return Exit.Ok;
-      }),
-    );
+    .option('--exact', 'cluster mode: count every task in the store instead of taking the counts of a live node (slow on a large bucket)');
+  status.action(
+    withBackend(ctx, program, setExit, async (store, json, _config, backend) => {
+      const report = await statusReport(store, Date.now(), backend.mode, { exact: Boolean(status.opts<{ exact?: boolean }>().exact) });
+      if (json) io.out(JSON.stringify(report));
+      else {
+        io.out(`mode ${report.mode}`);
+        io.out(report.nodes.length ? table([['NODE', 'STATE', 'RUNNING', 'CAPACITY', 'SEEN'], ...report.nodes.map((n) => [n.id, n.state, String(n.running), String(n.capacity), ago(n.lastSeenAt, Date.now())])], io.isTTY) : 'no nodes have run on this store');
+        const from = report.countsFrom ? ` (as counted by ${report.countsFrom.node} ${ago(report.countsFrom.at, Date.now())}; --exact counts every task)` : '';
+        io.out(`tasks ${Object.entries(report.counts).map(([s, n]) => `${s}=${n}`).join(' ') || 'none'}${from}`);
+        for (const b of report.breakers.filter((x) => x.state !== 'closed')) io.out(`breaker ${b.key} ${b.state}${b.openUntil ? ` until ${new Date(b.openUntil).toISOString()}` : ''}`);
+        for (const p of report.preflight.filter((x) => !x.ok)) io.out(`preflight ${p.kind} failing: ${p.reason}`);
+      }
+      return Exit.Ok;
+    }),
+  );
 
   const reap = program
     .command('reap')

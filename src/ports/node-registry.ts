@@ -1,3 +1,5 @@
+import type { TaskState } from '../protocol/task-states.ts';
+
 /** Node membership as the store keeps it, so `reeve status` in another process can see it. */
 export interface NodeInfo {
   id: string;
@@ -10,6 +12,11 @@ export interface NodeInfo {
   lastSeenAt: number;
   pid: number;
   host: string;
+  /**
+   * Tasks per state as this node's store counted them when it wrote this record (cluster
+   * nodes: their in-memory index, O(1)), so `reeve status` need not read every task.
+   */
+  taskCounts?: Partial<Record<TaskState, number>>;
 }
 
 export interface NodeRegistry {

@@ -135,4 +135,5 @@ export const nodeInfoSchema = z.strictObject({
   lastSeenAt: ms('lastSeenAt'),
   pid: count,
   host: z.string().max(1024),
+  taskCounts: z.partialRecord(taskStateSchema, count).optional(),
 });

@@ -189,6 +189,16 @@ export function describeGateStore(name: string, open: OpenReeveHarness): void {
         expect(await store.listNodes()).toEqual([later]);
       });
 
+      it('keeps the task counts a beacon carries, and forgets them when the next beacon has none', async () => {
+        const counted = node('n-a', 'inc1', { taskCounts: { queued: 4, running: 2, succeeded: 10 } });
+        await store.recordNode(counted);
+        expect(await store.listNodes()).toEqual([counted]);
+        const plain = node('n-a', 'inc1', { lastSeenAt: 9_000 });
+        await store.recordNode(plain);
+        expect(await store.listNodes()).toEqual([plain]);
+        await expect(store.recordNode(node('n-a', 'inc1', { taskCounts: { done: 1 } as never }))).rejects.toMatchObject({ code: 'INVALID_INPUT', message: expect.stringMatching(/taskCounts/) });
+      });
+
       it('updates a beacon in place', async () => {
         await store.recordNode(node('n-a', 'inc1'));
         const draining = node('n-a', 'inc1', { state: 'draining', running: 2, lastSeenAt: 9_000 });

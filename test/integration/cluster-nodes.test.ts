@@ -58,6 +58,16 @@ describe.each([2, 3])('%i Reeve nodes on one NATS', (nodeCount) => {
       const perNode = new Map<string, number>();
       for (const [, [node]] of runs) perNode.set(node!, (perNode.get(node!) ?? 0) + 1);
       expect(perNode.size).toBe(nodeCount);
+      // `reeve status` takes the counts from a live node's beacon (it counts its index) instead of reading every task.
+      const status = await until(
+        async () => JSON.parse((await cluster.cli(['status', '--json'])).stdout || '{}') as { counts?: Record<string, number>; countsFrom?: { node: string } },
+        (r) => r.counts?.succeeded === 1000,
+        10_000,
+        (r) => JSON.stringify(r),
+      );
+      expect(status.counts).toEqual({ succeeded: 1000 });
+      expect(status.countsFrom?.node).toMatch(/^node-\d$/);
+      expect(JSON.parse((await cluster.cli(['status', '--json', '--exact'])).stdout)).toMatchObject({ counts: { succeeded: 1000 } });
     } finally {
       for (const node of nodes) node.kill('SIGTERM');
       await Promise.all(nodes.map((n) => n.exited));

@@ -50,6 +50,25 @@ describe('SQLite task store file', () => {
     db.close();
   });
 
+  it('upgrades a file of the previous schema (nodes without task counts) and keeps its rows', async () => {
+    const path = dbPath();
+    const first = openSqliteTaskStore({ path });
+    const node = { id: 'n-1', incarnation: 'i1', state: 'up' as const, capacity: 2, running: 1, startedAt: 1, lastSeenAt: 2, pid: 3, host: 'h' };
+    await first.recordNode(node);
+    await first.close();
+    // Back to what version 3 wrote.
+    const db = new Database(path);
+    db.exec('ALTER TABLE nodes DROP COLUMN task_counts');
+    db.pragma('user_version = 3');
+    db.close();
+
+    const upgraded = openSqliteTaskStore({ path });
+    expect(await upgraded.listNodes()).toEqual([node]);
+    await upgraded.recordNode({ ...node, lastSeenAt: 4, taskCounts: { queued: 1 } });
+    expect(await upgraded.listNodes()).toEqual([{ ...node, lastSeenAt: 4, taskCounts: { queued: 1 } }]);
+    await upgraded.close();
+  });
+
   it('refuses a file written by a newer Reeve, saying what to do', async () => {
     const path = dbPath();
     await openSqliteTaskStore({ path }).close();

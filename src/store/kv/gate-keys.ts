@@ -193,8 +193,8 @@ export class KvGateKeys implements GateStore, NodeRegistry {
    * off) and is dropped, so `reeve status` never shows a dead incarnation over a live one.
    */
   async recordNode(info: NodeInfo): Promise<void> {
-    const { id, ...rest } = parseOrThrow(schemas.nodeInfoSchema, info, 'node info');
-    const stored: StoredNode = rest;
+    const { id, taskCounts, ...rest } = parseOrThrow(schemas.nodeInfoSchema, info, 'node info');
+    const stored: StoredNode = { ...rest, ...(taskCounts !== undefined ? { taskCounts } : {}) };
     const key = nodeKey(id);
     const what = `recording node ${id}`;
     for (let attempt = 0; attempt < 10; attempt++) {
@@ -230,6 +230,7 @@ export class KvGateKeys implements GateStore, NodeRegistry {
       lastSeenAt: value.lastSeenAt,
       pid: value.pid,
       host: value.host,
+      ...(value.taskCounts !== undefined ? { taskCounts: value.taskCounts } : {}),
     }));
   }
 

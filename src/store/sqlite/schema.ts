@@ -115,6 +115,10 @@ const MIGRATIONS: ReadonlyArray<(db: Database.Database) => void> = [
       );
     `);
   },
+  // 4: the task counts a node reports with its beacon (JSON; NULL: none reported).
+  (db) => {
+    db.exec('ALTER TABLE nodes ADD COLUMN task_counts TEXT');
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -57,7 +57,8 @@ export class SqliteSideTables {
   }
 
   async recordNode(info: NodeInfo): Promise<void> {
-    this.sql.upsertNode.run({ ...parseOrThrow(schemas.nodeInfoSchema, info, 'node info') });
+    const { taskCounts, ...row } = parseOrThrow(schemas.nodeInfoSchema, info, 'node info');
+    this.sql.upsertNode.run({ ...row, taskCounts: taskCounts === undefined ? null : JSON.stringify(taskCounts) });
   }
 
   async listNodes(): Promise<NodeInfo[]> {
@@ -71,6 +72,7 @@ export class SqliteSideTables {
       lastSeenAt: r.last_seen_at as number,
       pid: r.pid as number,
       host: r.host as string,
+      ...(typeof r.task_counts === 'string' ? { taskCounts: JSON.parse(r.task_counts) as NonNullable<NodeInfo['taskCounts']> } : {}),
     }));
   }
 }

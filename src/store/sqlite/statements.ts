@@ -58,11 +58,11 @@ export function prepareStatements(db: Database.Database) {
       INSERT INTO dead_letters (received_at, source, code, reason, task_id, excerpt, payload)
       VALUES (@receivedAt, @source, @code, @reason, @id, @excerpt, @payload) RETURNING seq`),
     upsertNode: db.prepare<Record<string, unknown>>(`
-      INSERT INTO nodes (id, incarnation, state, capacity, running, started_at, last_seen_at, pid, host)
-      VALUES (@id, @incarnation, @state, @capacity, @running, @startedAt, @lastSeenAt, @pid, @host)
+      INSERT INTO nodes (id, incarnation, state, capacity, running, started_at, last_seen_at, pid, host, task_counts)
+      VALUES (@id, @incarnation, @state, @capacity, @running, @startedAt, @lastSeenAt, @pid, @host, @taskCounts)
       ON CONFLICT (id) DO UPDATE SET incarnation = excluded.incarnation, state = excluded.state,
         capacity = excluded.capacity, running = excluded.running, started_at = excluded.started_at,
-        last_seen_at = excluded.last_seen_at, pid = excluded.pid, host = excluded.host
+        last_seen_at = excluded.last_seen_at, pid = excluded.pid, host = excluded.host, task_counts = excluded.task_counts
       -- A late beacon of an incarnation that started before the recorded one is dropped.
       WHERE excluded.incarnation = nodes.incarnation OR excluded.started_at >= nodes.started_at`),
     listNodes: db.prepare<[], Record<string, unknown>>('SELECT * FROM nodes ORDER BY id'),
