@@ -37,9 +37,11 @@ export async function connectNats(config: NatsConfig, log: Logger, options: Conn
   try {
     nc = await connect(connectionOptions);
   } catch (thrown) {
-    throw firstConnectFailed(servers, toError(thrown), connectionOptions.timeout ?? 0);
+    throw firstConnectFailed(servers, await whyTimedOut(toError(thrown), connectionOptions), connectionOptions.timeout ?? 0);
   }
-  log.info({ servers, server: redactServerUrl(nc.getServer()), name: connectionOptions.name, auth: authMethod(config), tls: Boolean(config.tls), coalescedWrites: coalesced }, 'connected to NATS');
+  // The client upgrades to TLS whenever the server offers it (and fails when it is asked for and not offered).
+  const tls = Boolean(nc.info?.tls_required || nc.info?.tls_available);
+  log.info({ servers, server: redactServerUrl(nc.getServer()), name: connectionOptions.name, auth: authMethod(config), tls, coalescedWrites: coalesced }, 'connected to NATS');
   void logStatus(nc, log);
   void nc.closed().then((err) => {
     if (err) log.error({ err, servers }, 'NATS connection closed for good; restart the node once NATS is reachable');
@@ -59,7 +61,7 @@ export function natsConnectionOptions(config: NatsConfig, options: ConnectNatsOp
     ...(config.pass !== undefined ? { pass: config.pass } : {}),
     ...(config.token !== undefined ? { token: config.token } : {}),
     ...(authenticators.length > 0 ? { authenticator: authenticators } : {}),
-    ...(config.tls ? { tls: tlsFiles(config.tls) } : {}),
+    ...(config.tls || config.servers.some(isTlsUrl) ? { tls: tlsFiles(config.tls ?? {}) } : {}),
     timeout: options.timeoutMs ?? 10_000,
     ...(options.reconnectTimeWaitMs !== undefined ? { reconnectTimeWait: options.reconnectTimeWaitMs } : {}),
     // A node must outlive any NATS outage and resume on its own: never stop reconnecting,
@@ -71,6 +73,15 @@ export function natsConnectionOptions(config: NatsConfig, options: ConnectNatsOp
     // Async stack traces cost ~25% CPU on a busy node (measured).
     noAsyncTraces: true,
   };
+}
+
+/**
+ * `tls://host:4222` asks for TLS, as in the other NATS clients; nats.js ignores the scheme and
+ * would speak plain text to a server without TLS, so a `tls://` URL sets the `tls` option, and
+ * the client then refuses such a server. It applies to every server of the list.
+ */
+function isTlsUrl(url: string): boolean {
+  return /^\s*tls:\/\//i.test(url);
 }
 
 function tlsFiles(tls: NonNullable<NatsConfig['tls']>): NonNullable<NodeConnectionOptions['tls']> {
@@ -125,6 +136,32 @@ export function redactServerUrl(url: string): string {
   return url.replace(/^([a-z]+:\/\/)?([^:@/]+):[^@/]*@/i, (_, scheme: string | undefined, user: string) => `${scheme ?? ''}${user}:***@`);
 }
 
+/**
+ * nats.js (3.4) reports a server that closes the connection after the TLS handshake but before
+ * the first PONG as a timeout when reconnecting is on (the close starts a reconnect that joins
+ * the pending first connect, and nothing rejects it). A TLS 1.3 server refusing the client's
+ * certificate (`verify`) does just that: its alert comes after the client's side of the
+ * handshake is done. So after a timeout with TLS, one attempt without reconnecting gets the
+ * server's real answer; if it times out too, or connects, the timeout stands.
+ */
+async function whyTimedOut(err: Error, options: NodeConnectionOptions): Promise<Error> {
+  if (!(err instanceof natsErrors.TimeoutError) || !options.tls) return err;
+  try {
+    const probe = await connect({ ...options, name: `${options.name ?? 'reeve'}-probe`, reconnect: false, timeout: Math.min(options.timeout ?? 10_000, 2000) });
+    await probe.close();
+    return err;
+  } catch (thrown) {
+    const answer = toError(thrown);
+    return answer instanceof natsErrors.TimeoutError ? err : answer;
+  }
+}
+
+/** The readable part of an OpenSSL error (`reason`, e.g. "sslv3 alert bad certificate"), else the message. */
+function errorText(err: Error): string {
+  const { library, reason } = err as Error & { library?: unknown; reason?: unknown };
+  return typeof library === 'string' && typeof reason === 'string' ? `${reason} (${library})` : err.message;
+}
+
 function firstConnectFailed(servers: string[], err: Error, timeoutMs: number): ReeveError {
   const where = servers.join(', ');
   const message = err.message.toLowerCase();
@@ -133,6 +170,12 @@ function firstConnectFailed(servers: string[], err: Error, timeoutMs: number): R
   if (err instanceof natsErrors.AuthorizationError || message.includes('authorization') || message.includes('authentication')) {
     reason = 'auth';
     fix = 'the server refused the credentials: check nats.user/nats.pass, nats.token, nats.nkey or nats.creds against the server\'s authorization config';
+  } else if (message.includes("does not support 'tls'")) {
+    reason = 'tls';
+    fix = 'the server offers no TLS, but nats.tls or a tls:// URL asks for it: give the server a `tls { cert_file, key_file }` block';
+  } else if (/alert (bad certificate|certificate required|unknown ca|certificate unknown|certificate expired)/.test(message)) {
+    reason = 'tls';
+    fix = 'the server refused this client\'s certificate or its absence (it verifies clients): set nats.tls.cert and nats.tls.key to a certificate signed by a CA in the server\'s tls ca_file';
   } else if (/tls|certificate|ssl|self.signed|handshake/.test(message)) {
     reason = 'tls';
     fix = 'the TLS handshake failed: check nats.tls.ca, nats.tls.cert and nats.tls.key, and that the server\'s certificate names this host';
@@ -143,7 +186,7 @@ function firstConnectFailed(servers: string[], err: Error, timeoutMs: number): R
     reason = 'unreachable';
     fix = 'start nats-server (e.g. `nats-server -js`) or fix nats.servers (REEVE_NATS__SERVERS)';
   }
-  return new ReeveError(ErrorCode.StoreUnavailable, `cannot connect to NATS at ${where}: ${redactServerUrl(err.message)}; ${fix}`, {
+  return new ReeveError(ErrorCode.StoreUnavailable, `cannot connect to NATS at ${where}: ${redactServerUrl(errorText(err))}; ${fix}`, {
     cause: err,
     data: { servers, reason },
   });

@@ -1,5 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { TLSSocket } from 'node:tls';
 import { nkeys, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { configSchema, type NatsConfig } from '../../src/config/schema.ts';
@@ -10,10 +12,12 @@ import { respond } from '../../src/transport/respond.ts';
 import { freePort, startNatsCluster, startNatsServer, type NatsServer } from '../support/nats-server.ts';
 import { recordingLogger } from '../support/recording-logger.ts';
 import { tempDir } from '../support/temp-dir.ts';
+import { createTestCerts, type TestCerts } from '../support/test-certs.ts';
 
 /**
  * NatsBus and connectNats against real nats-server 2.9.10 processes on 127.0.0.1: subjects,
- * request/reply, every auth option a test server can check, outages and a cluster failover.
+ * request/reply, every auth option a test server can check, TLS (server-verified and mutual),
+ * outages and a cluster failover.
  */
 const open: Array<{ close(): Promise<void> }> = [];
 const servers: Array<{ stop(): Promise<void> }> = [];
@@ -260,6 +264,119 @@ describe('connectNats authentication', () => {
       expect(redactServerUrl('nats://user:pw@host:4222')).toBe('nats://user:***@host:4222');
     } finally {
       dir.remove();
+    }
+  });
+});
+
+describe('connectNats over TLS', () => {
+  let certs: TestCerts;
+  /** Clients must speak TLS; any client certificate is optional. */
+  let tlsServer: NatsServer;
+  /** Mutual TLS: clients must present a certificate signed by the test CA. */
+  let mutualServer: NatsServer;
+  let plainServer: NatsServer;
+  beforeAll(async () => {
+    certs = createTestCerts();
+    const tls = { cert: certs.server.cert, key: certs.server.key, ca: certs.ca };
+    [tlsServer, mutualServer, plainServer] = await Promise.all([
+      startNatsServer({ tls }),
+      startNatsServer({ tls: { ...tls, verify: true, probeClient: certs.client } }),
+      startNatsServer(),
+    ]);
+  }, 30_000);
+  afterAll(async () => {
+    await Promise.all([tlsServer?.stop(), mutualServer?.stop(), plainServer?.stop()]);
+    certs?.remove();
+  });
+
+  const tlsUrl = (url: string) => url.replace(/^nats:/, 'tls:');
+  /** The client's socket (internal: what the coalesced-writes patch corks). */
+  const socketOf = (nc: NatsConnection) => (nc as unknown as { protocol: { transport: { socket: TLSSocket } } }).protocol.transport.socket;
+  const refusal = (fields: Partial<NatsConfig>, options: ConnectNatsOptions = {}) =>
+    connectNats(natsConfig(fields), recordingLogger(), options).then(
+      async (nc) => {
+        await nc.close();
+        return expect.fail(`connected to ${fields.servers?.join(',')}, which should have been refused`);
+      },
+      (err: unknown) => err as Error & { code: string; data: Record<string, unknown> },
+    );
+
+  it('with nats.tls.ca, connects over TLS by a nats:// or tls:// URL, corks the TLS socket, and carries events and request/reply', async () => {
+    const publisher = await openBus({ servers: [tlsServer.url], tls: { ca: certs.ca } });
+    const responder = await openBus({ servers: [tlsUrl(tlsServer.url)], tls: { ca: certs.ca } });
+    const connected = log.lines.filter((l) => l.msg === 'connected to NATS' && String(l.fields.servers).includes(`:${tlsServer.port}`));
+    expect(connected.map((l) => l.fields)).toEqual([
+      expect.objectContaining({ servers: [tlsServer.url], tls: true, coalescedWrites: true }),
+      expect.objectContaining({ servers: [tlsUrl(tlsServer.url)], tls: true, coalescedWrites: true }),
+    ]);
+
+    // The coalesced-writes patch corks whatever socket the transport writes to: after the
+    // upgrade that is the TLS socket, held for one turn of the event loop.
+    const nc = connectionOf.get(publisher)!;
+    expect(socketOf(nc)).toBeInstanceOf(TLSSocket);
+    expect(socketOf(nc).encrypted).toBe(true);
+    await nc.flush();
+    await nextTurn();
+    nc.publish('tls.cork', '');
+    await Promise.resolve(); // the client's flush microtask
+    await Promise.resolve();
+    expect(socketOf(nc).writableCorked).toBe(1);
+    await nextTurn();
+    expect(socketOf(nc).writableCorked).toBe(0);
+
+    const events = collect(responder, 'tls.events.*');
+    responder.subscribe('tls.control', (message) => {
+      respond(responder, message, { echoed: message.data });
+    });
+    await responder.flush();
+    for (let n = 0; n < 100; n++) {
+      publisher.publish(`tls.events.e${n}`, { n });
+      if (n % 10 === 9) await nextTurn();
+    }
+    await events.waitFor((m) => m.subject === 'tls.events.e99');
+    expect(events.messages.map((m) => (m.data as { n: number }).n)).toEqual(Array.from({ length: 100 }, (_, n) => n));
+    const reply = await publisher.request('tls.control', { op: 'ping' }, 5000);
+    expect(reply.data).toEqual({ echoed: { op: 'ping' } });
+  });
+
+  it('with verify on the server, signs in with the client certificate of nats.tls.cert and nats.tls.key', async () => {
+    const bus = await openBus({ servers: [mutualServer.url], tls: { ca: certs.ca, cert: certs.client.cert, key: certs.client.key } });
+    const received = collect(bus, 'mtls.ok');
+    await bus.flush();
+    bus.publish('mtls.ok', 'signed');
+    await received.waitFor((m) => m.data === 'signed');
+    expect(socketOf(connectionOf.get(bus)!).encrypted).toBe(true);
+  });
+
+  it('with verify on the server and no client certificate, fails with the TLS reason naming nats.tls.cert and nats.tls.key, not a timeout', async () => {
+    // The server's alert comes after the client's side of the TLS 1.3 handshake; nats.js alone
+    // reports that as a timeout once `timeoutMs` has passed.
+    const err = await refusal({ servers: [mutualServer.url], tls: { ca: certs.ca } }, { timeoutMs: 1500 });
+    expect(err).toMatchObject({ code: 'STORE_UNAVAILABLE', data: { reason: 'tls', servers: [mutualServer.url] } });
+    expect(err.message).toMatch(/alert (bad certificate|certificate required)/);
+    expect(err.message).toContain('set nats.tls.cert and nats.tls.key');
+  });
+
+  it('without nats.tls.ca, or with a CA that did not sign the server certificate, refuses the server at once with the TLS reason', async () => {
+    // Well under the 10 s connect timeout: a refused certificate must not wait for it.
+    const started = Date.now();
+    for (const fields of [{ servers: [tlsServer.url] }, { servers: [tlsUrl(tlsServer.url)] }, { servers: [tlsServer.url], tls: { ca: certs.otherCa } }]) {
+      const err = await refusal(fields);
+      expect(err).toMatchObject({ code: 'STORE_UNAVAILABLE', data: { reason: 'tls' } });
+      expect(err.message).toContain('unable to verify the first certificate');
+      expect(err.message).toContain('check nats.tls.ca');
+    }
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  it('refuses a server without TLS when nats.tls or a tls:// URL asks for TLS, instead of speaking plain text', async () => {
+    expect(natsConnectionOptions(natsConfig({ servers: ['tls://a:4222'] })).tls).toEqual({});
+    expect(natsConnectionOptions(natsConfig({ servers: ['nats://a:4222'] })).tls).toBeUndefined();
+    for (const fields of [{ servers: [tlsUrl(plainServer.url)] }, { servers: [plainServer.url], tls: { ca: certs.ca } }]) {
+      const err = await refusal(fields);
+      expect(err).toMatchObject({ code: 'STORE_UNAVAILABLE', data: { reason: 'tls' } });
+      expect(err.message).toContain("server does not support 'tls'");
+      expect(err.message).toContain('give the server a `tls { cert_file, key_file }` block');
     }
   });
 });

@@ -54,8 +54,22 @@ export interface NatsServerOptions {
   users?: Array<({ user: string; password: string } | { nkey: string }) & { permissions?: NatsPermissions }>;
   /** A single shared token (nats-server allows users or a token, not both). */
   token?: string;
+  /** Clients must speak TLS (a `tls {}` block); the readiness probe connects over TLS too. */
+  tls?: NatsServerTls;
   /** Raw nats-server config text, appended to the generated file. */
   extraConfig?: string;
+}
+
+/** PEM file paths of a server's `tls {}` block (see test/support/test-certs.ts). */
+export interface NatsServerTls {
+  cert: string;
+  key: string;
+  /** CA of the client certificates under `verify`; the readiness probe also trusts it for the server's certificate. */
+  ca: string;
+  /** Mutual TLS: the server refuses a client without a certificate signed by `ca`. */
+  verify?: boolean;
+  /** The certificate and key the readiness probe presents; required with `verify`. */
+  probeClient?: { cert: string; key: string };
 }
 
 export interface NatsCluster {
@@ -289,7 +303,7 @@ function urlOf(port: number): string {
   return `nats://127.0.0.1:${port}`;
 }
 
-/** Writes the server's config file; returns the credentials the readiness probe connects with. */
+/** Writes the server's config file; returns what the readiness probe connects with (credentials, TLS files). */
 function writeConfig(file: string, options: NatsServerOptions): Partial<NodeConnectionOptions> {
   const config: Record<string, unknown> = {};
   let probeAuth: Partial<NodeConnectionOptions> = {};
@@ -307,6 +321,12 @@ function writeConfig(file: string, options: NatsServerOptions): Partial<NodeConn
   if (options.token) {
     config.authorization = { token: options.token };
     probeAuth = { token: options.token };
+  }
+  if (options.tls) {
+    const { cert, key, ca, verify = false, probeClient } = options.tls;
+    if (verify && !probeClient) throw new Error('a nats-server with tls.verify needs tls.probeClient, or its readiness probe is refused');
+    config.tls = { cert_file: cert, key_file: key, ca_file: ca, verify };
+    probeAuth = { ...probeAuth, tls: { caFile: ca, ...(probeClient ? { certFile: probeClient.cert, keyFile: probeClient.key } : {}) } };
   }
   writeFileSync(file, `${configText(config)}\n${options.extraConfig ?? ''}\n`);
   return probeAuth;
