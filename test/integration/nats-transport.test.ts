@@ -358,15 +358,14 @@ describe('connectNats over TLS', () => {
   });
 
   it('without nats.tls.ca, or with a CA that did not sign the server certificate, refuses the server at once with the TLS reason', async () => {
-    // Well under the 10 s connect timeout: a refused certificate must not wait for it.
-    const started = Date.now();
+    // A refused certificate must not wait for the connect timeout: with one of a minute, the
+    // three refusals would overrun the test's own timeout.
     for (const fields of [{ servers: [tlsServer.url] }, { servers: [tlsUrl(tlsServer.url)] }, { servers: [tlsServer.url], tls: { ca: certs.otherCa } }]) {
-      const err = await refusal(fields);
+      const err = await refusal(fields, { timeoutMs: 60_000 });
       expect(err).toMatchObject({ code: 'STORE_UNAVAILABLE', data: { reason: 'tls' } });
       expect(err.message).toContain('unable to verify the first certificate');
       expect(err.message).toContain('check nats.tls.ca');
     }
-    expect(Date.now() - started).toBeLessThan(5000);
   });
 
   it('refuses a server without TLS when nats.tls or a tls:// URL asks for TLS, instead of speaking plain text', async () => {
