@@ -169,6 +169,29 @@ describe('gate and node keys on nats-server 2.9.10', () => {
     expect((await reader.claim({ owner: 'r:1', limit: 10, leaseTtlMs: 1000 })).map((t) => t.id)).toEqual(['only-task']);
   });
 
+  it('leaves out breakers, preflight results and nodes that are not Reeve records, but keeps records with extra fields', async () => {
+    const nc = await conn();
+    const bucket = `tasks-${randomUUID()}`;
+    const store = await open(bucket, new FakeClock());
+    const node = { id: 'n-a', incarnation: 'i1', state: 'up' as const, capacity: 1, running: 0, startedAt: 1, lastSeenAt: 1, pid: 1, host: 'h' };
+    await store.recordNode(node);
+    await store.putPreflight({ kind: 'claude', ok: true, reason: 'ok', checkedAt: 1 });
+    await store.putBreaker({ key: 'good', state: 'closed', snapshot: {} }, 0);
+    const kv = await new Kvm(nc).open(bucket);
+    // Written by hand (or by something else): wrong types, missing fields, not an object.
+    await kv.put('n.junk', JSON.stringify({ incarnation: 7, state: 'sleeping' }));
+    await kv.put('n.list', JSON.stringify([1, 2]));
+    await kv.put('n.counted', JSON.stringify({ ...node, id: undefined, incarnation: 'i9', taskCounts: { queued: 'many' }, addedLater: true }));
+    await kv.put('pf.junk', JSON.stringify({ ok: 'yes' }));
+    await kv.put('b.junk', JSON.stringify({ state: 'ajar', snapshot: {}, updatedAt: 1 }));
+    await kv.put('b-names', JSON.stringify(['good', 'junk']));
+    const nodes = await store.listNodes();
+    expect(nodes.map((n) => n.id)).toEqual(['counted', 'n-a']);
+    expect(nodes[0]).not.toHaveProperty('taskCounts'); // counts that are not counts are dropped, the node kept
+    expect((await store.listPreflight()).map((p) => p.kind)).toEqual(['claude']);
+    expect((await store.listBreakers()).map((b) => b.key)).toEqual(['good']);
+  });
+
   it('lists breakers, preflight results and nodes without leaving a consumer behind', async () => {
     const nc = await conn();
     const bucket = `tasks-${randomUUID()}`;

@@ -58,6 +58,15 @@ const byName = (a: { name: string }, b: { name: string }): number => (a.name < b
  *   adds what the registry misses (a creator that died between its two writes, a breaker
  *   from a Reeve that had no registry).
  */
+/**
+ * What a listing accepts: the write schemas without their ban on unknown fields, so records
+ * a newer Reeve wrote with more fields are still listed. A node's counts are not checked here
+ * (a newer Reeve may count a state this one does not know); status only prints them.
+ */
+const readableBreaker = schemas.breakerWriteSchema.loose();
+const readablePreflight = schemas.preflightRecordSchema.loose();
+const readableNode = schemas.nodeInfoSchema.omit({ taskCounts: true }).loose();
+
 export class KvGateKeys implements GateStore, NodeRegistry {
   readonly #stream: string;
   readonly #subjectPrefix: string;
@@ -84,7 +93,9 @@ export class KvGateKeys implements GateStore, NodeRegistry {
     } catch (err) {
       throw storeError(err, 'listing breakers');
     }
-    const found = await this.#read<StoredBreaker>(BREAKER_PREFIX, names, 'listing breakers');
+    const found = await this.#read<StoredBreaker>(BREAKER_PREFIX, names, 'listing breakers', (name, v) =>
+      readableBreaker.safeParse({ key: name, state: v.state, openUntil: v.openUntil, snapshot: v.snapshot }).success && typeof v.updatedAt === 'number',
+    );
     return found.map(({ name, value, revision }) => ({
       key: name,
       state: value.state,
@@ -177,7 +188,7 @@ export class KvGateKeys implements GateStore, NodeRegistry {
   }
 
   async listPreflight(): Promise<PreflightRecord[]> {
-    const found = await this.#list<StoredPreflight>(PREFLIGHT_PREFIX, 'listing preflight results');
+    const found = await this.#list<StoredPreflight>(PREFLIGHT_PREFIX, 'listing preflight results', (name, v) => readablePreflight.safeParse({ kind: name, ...v }).success);
     return found.map(({ name, value }) => ({ kind: name, ok: value.ok, reason: value.reason, checkedAt: value.checkedAt }));
   }
 
@@ -219,7 +230,7 @@ export class KvGateKeys implements GateStore, NodeRegistry {
   }
 
   async listNodes(): Promise<NodeInfo[]> {
-    const found = await this.#list<StoredNode>(NODE_PREFIX, 'listing nodes');
+    const found = await this.#list<StoredNode>(NODE_PREFIX, 'listing nodes', (name, v) => readableNode.safeParse({ id: name, ...v }).success);
     return found.map(({ name, value }) => ({
       id: name,
       incarnation: value.incarnation,
@@ -230,7 +241,7 @@ export class KvGateKeys implements GateStore, NodeRegistry {
       lastSeenAt: value.lastSeenAt,
       pid: value.pid,
       host: value.host,
-      ...(value.taskCounts !== undefined ? { taskCounts: value.taskCounts } : {}),
+      ...(isCounts(value.taskCounts) ? { taskCounts: value.taskCounts } : {}),
     }));
   }
 
@@ -252,14 +263,14 @@ export class KvGateKeys implements GateStore, NodeRegistry {
    * (its last entry a delete marker, or deleted between the listing and its get) is left out; a
    * value that is not JSON (written by hand) too.
    */
-  async #list<T>(prefix: string, what: string): Promise<Array<{ name: string; value: T; revision: number }>> {
+  async #list<T>(prefix: string, what: string, valid: (name: string, value: T) => boolean): Promise<Array<{ name: string; value: T; revision: number }>> {
     let names: string[];
     try {
       names = await this.#scan(prefix);
     } catch (err) {
       throw storeError(err, what);
     }
-    return this.#read<T>(prefix, names, what);
+    return this.#read<T>(prefix, names, what, valid);
   }
 
   /**
@@ -272,8 +283,12 @@ export class KvGateKeys implements GateStore, NodeRegistry {
     return Object.keys(info.state.subjects ?? {}).map((subject) => subject.slice(this.#subjectPrefix.length + prefix.length));
   }
 
-  /** The live values of `names` under `prefix`, read fresh and sorted by name; deleted or non-JSON ones are left out. */
-  async #read<T>(prefix: string, names: readonly string[], what: string): Promise<Array<{ name: string; value: T; revision: number }>> {
+  /**
+   * The live values of `names` under `prefix`, read fresh and sorted by name. Deleted ones are
+   * left out, and so are values that are not the record `valid` expects (written by hand, or
+   * by a newer Reeve with other fields): one bad key must not break status or claims.
+   */
+  async #read<T>(prefix: string, names: readonly string[], what: string, valid: (name: string, value: T) => boolean): Promise<Array<{ name: string; value: T; revision: number }>> {
     const keys = names.map((name) => `${prefix}${name}`);
     try {
       const found: Array<{ name: string; value: T; revision: number }> = [];
@@ -287,7 +302,9 @@ export class KvGateKeys implements GateStore, NodeRegistry {
           } catch {
             continue;
           }
-          found.push({ name: entry.key.slice(prefix.length), value, revision: entry.revision });
+          const name = entry.key.slice(prefix.length);
+          if (value === null || typeof value !== 'object' || !valid(name, value)) continue;
+          found.push({ name, value, revision: entry.revision });
         }
       }
       return found.sort(byName);
@@ -295,4 +312,9 @@ export class KvGateKeys implements GateStore, NodeRegistry {
       throw storeError(err, what);
     }
   }
+}
+
+/** Counts per state: an object of non-negative integers (state names unchecked, see readableNode). */
+function isCounts(value: unknown): value is NonNullable<NodeInfo['taskCounts']> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) && Object.values(value).every((n) => Number.isSafeInteger(n) && (n as number) >= 0);
 }
