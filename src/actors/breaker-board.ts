@@ -74,9 +74,11 @@ export class BreakerBoard {
     const gates: BreakerGates = { blocked: [], probeable: [] };
     for (const record of this.#records.values()) {
       const snapshot = restore(record.snapshot);
-      const value = snapshot.value;
+      // A snapshot that is not one (written by hand): its recorded state decides, and the next
+      // report on the key writes a sound one.
+      const value = snapshot?.value ?? record.state;
       if (value === 'open') (record.openUntil !== undefined && now >= record.openUntil ? gates.probeable : gates.blocked).push(record.key);
-      else if (value === 'halfOpen') (snapshot.context.probe === undefined ? gates.probeable : gates.blocked).push(record.key);
+      else if (value === 'halfOpen') (snapshot?.context.probe === undefined ? gates.probeable : gates.blocked).push(record.key);
     }
     return gates;
   }
@@ -107,7 +109,7 @@ export class BreakerBoard {
   async #update(key: string, settings: BreakerSettings, events: BreakerEvent[]): Promise<BreakerSnapshot | undefined> {
     for (let attempt = 0; attempt < 10; attempt++) {
       const record = this.#records.get(key);
-      const before = record ? restore(record.snapshot) : initialTransition(circuitBreakerMachine, { key, settings })[0];
+      const before = (record && restore(record.snapshot)) || initialTransition(circuitBreakerMachine, { key, settings })[0];
       let after = before;
       for (const event of events) after = transition(circuitBreakerMachine, after, event)[0];
       const persisted = circuitBreakerMachine.getPersistedSnapshot(after);
@@ -135,6 +137,14 @@ export class BreakerBoard {
   }
 }
 
-function restore(persisted: unknown): BreakerSnapshot {
-  return circuitBreakerMachine.resolveState(persisted as Parameters<typeof circuitBreakerMachine.resolveState>[0]);
+const BREAKER_STATES: ReadonlySet<unknown> = new Set(['closed', 'open', 'halfOpen']);
+
+/** The breaker's snapshot, or undefined when the stored one is not a breaker snapshot. */
+function restore(persisted: unknown): BreakerSnapshot | undefined {
+  try {
+    const snapshot = circuitBreakerMachine.resolveState(persisted as Parameters<typeof circuitBreakerMachine.resolveState>[0]);
+    return BREAKER_STATES.has(snapshot.value) && typeof snapshot.context === 'object' && snapshot.context !== null ? snapshot : undefined;
+  } catch {
+    return undefined;
+  }
 }

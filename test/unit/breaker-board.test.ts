@@ -57,4 +57,26 @@ describe('BreakerBoard view of the shared breakers', () => {
       await store.close();
     }
   });
+
+  it('gates a breaker whose stored snapshot is not one by its recorded state, and replaces it on the next report', async () => {
+    dir = tempDir('reeve-breakers-');
+    const store = openSqliteTaskStore({ path: join(dir.path, 'reeve.db') });
+    const now = 1_000_000;
+    try {
+      // Written by hand, or by something that is not Reeve: the snapshot cannot be restored.
+      await store.putBreaker({ key: 'junk-open', state: 'open', openUntil: now + 60_000, snapshot: { nonsense: true } }, 0);
+      await store.putBreaker({ key: 'junk-closed', state: 'closed', snapshot: 'x' }, 0);
+      const board = new BreakerBoard({ store, clock: { now: () => now }, log: silentLogger });
+      await board.refresh();
+      expect(board.gates(now)).toEqual({ blocked: ['junk-open'], probeable: [] });
+      expect(board.gates(now + 60_000)).toEqual({ blocked: [], probeable: ['junk-open'] });
+
+      await board.report('junk-closed', 't1', 'transient', settings);
+      expect(board.gates(now).blocked.sort()).toEqual(['junk-closed', 'junk-open']);
+      const rewritten = (await store.listBreakers()).find((b) => b.key === 'junk-closed');
+      expect(rewritten).toMatchObject({ state: 'open', snapshot: { value: 'open' } });
+    } finally {
+      await store.close();
+    }
+  });
 });

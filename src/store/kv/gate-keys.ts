@@ -188,7 +188,7 @@ export class KvGateKeys implements GateStore, NodeRegistry {
   }
 
   async listPreflight(): Promise<PreflightRecord[]> {
-    const found = await this.#list<StoredPreflight>(PREFLIGHT_PREFIX, 'listing preflight results', (name, v) => readablePreflight.safeParse({ kind: name, ...v }).success);
+    const found = await this.#list<StoredPreflight>(PREFLIGHT_PREFIX, 'listing preflight results', (name, v) => readablePreflight.safeParse({ ...v, kind: name }).success);
     return found.map(({ name, value }) => ({ kind: name, ok: value.ok, reason: value.reason, checkedAt: value.checkedAt }));
   }
 
@@ -230,7 +230,7 @@ export class KvGateKeys implements GateStore, NodeRegistry {
   }
 
   async listNodes(): Promise<NodeInfo[]> {
-    const found = await this.#list<StoredNode>(NODE_PREFIX, 'listing nodes', (name, v) => readableNode.safeParse({ id: name, ...v }).success);
+    const found = await this.#list<StoredNode>(NODE_PREFIX, 'listing nodes', (name, v) => readableNode.safeParse({ ...v, id: name }).success);
     return found.map(({ name, value }) => ({
       id: name,
       incarnation: value.incarnation,
