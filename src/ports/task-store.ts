@@ -166,7 +166,10 @@ export interface TaskStore {
   /** Idempotent on id: a second submit with the same id returns the first task. */
   submit(request: SubmitRequest): Promise<SubmitResult>;
   get(id: string): Promise<FullTask | undefined>;
-  /** Atomically leases up to `limit` claimable tasks, highest priority first, FIFO within one. */
+  /**
+   * Atomically leases up to `limit` claimable tasks, highest priority first, FIFO within one
+   * (the KV store lets a node's own young tasks go first within a short window, see task-index.ts).
+   */
   claim(request: ClaimRequest): Promise<StoredTask[]>;
   /** Extends the lease; owner, revision and a live lease are checked. Returns the new revision. */
   heartbeat(request: HeartbeatRequest): Promise<TaskWrite>;

@@ -283,6 +283,18 @@ describe('across connections', () => {
     await a.submit({ id: 'a4', kind: 'k' });
     await eventually(() => a.countByState(), (c) => c.queued === 8);
     expect(await ids(a, 'a:1', 1)).toEqual(['b3']);
+
+    // Nothing is overtaken once it has been claimable for a second (a retry, a re-queued task,
+    // one whose creator is gone): it ranks as a's own.
+    const bucket2 = `tasks-${randomUUID()}`;
+    const a2 = await open(bucket2, clock);
+    const b2 = await open(bucket2, clock);
+    await b2.submit({ id: 'waiting', kind: 'k' });
+    clock.advance(999);
+    await a2.submit({ id: 'fresh', kind: 'k' });
+    await eventually(() => a2.countByState(), (c) => c.queued === 2);
+    clock.advance(1);
+    expect(await ids(a2, 'a:1', 1)).toEqual(['waiting']);
   });
 
   it('gives each of 400 tasks to exactly one of 4 connections claiming in parallel', async () => {

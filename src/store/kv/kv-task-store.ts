@@ -29,7 +29,8 @@
  * pass it. It is only a hint: whatever it proposes is re-read and decided by CAS on the task
  * key.
  * - claim: candidates from two sorted lists, cleanup (cancelling/compensating, FIFO) first,
- *   then queued/backoff by priority then FIFO; walks past unavailable/filtered entries. Each
+ *   then queued/backoff by priority then FIFO, this instance's own young tasks first within a
+ *   small window (affinity, task-index.ts); walks past unavailable/filtered entries. Each
  *   candidate: CAS update on the stored value the index keeps for claimable tasks (or get +
  *   CAS); a lost CAS is decided again on a fresh read, losers skip to the next (claim.ts).
  *   Pipelined across the batch. Atomic across connections because the CAS is.

@@ -62,6 +62,13 @@ const MAX_DELETED = 10_000;
 const AFFINITY_WINDOW = 4;
 
 /**
+ * A task claimable for this long ranks with this instance's own ones, so nothing is overtaken
+ * for longer than this: a retry back from backoff, a task re-queued by the stale sweeper, or
+ * one created by a node that has since gone (none of them "own" anywhere).
+ */
+const AFFINITY_MAX_WAIT_MS = 1_000;
+
+/**
  * The in-memory index of one store instance: the head (state, owner, lease, priority, FIFO
  * position, availability, breaker key, kind, cancel flag) of every task in the bucket, fed by
  * a KV watch on `t.>` and by this instance's own reads and writes. It is a hint, never the
@@ -245,8 +252,9 @@ export class TaskIndex {
    * instance created go first within their priority. Every node's index holds the same queue,
    * so without it two nodes race for the same head tasks and the loser pays a failed
    * compare-and-set and a read (13 % of claims with two nodes in bench:cluster); with it each
-   * node mostly claims what its own intake pulled. A task is overtaken by at most the window
-   * of same-priority tasks, and nothing waits longer than the window takes to drain.
+   * node mostly claims what its own intake pulled. Bound: a task claimable for
+   * AFFINITY_MAX_WAIT_MS ranks as own, so no task is overtaken for longer than that (the
+   * intake keeps few tasks queued in the store, so its own are young).
    */
   candidates(filter: ClaimFilter, need: number, skip: (id: string) => boolean): IndexEntry[] {
     const found: IndexEntry[] = [];
@@ -266,7 +274,7 @@ export class TaskIndex {
     }
     if (mine > 0 && window.length > want) {
       // Stable: priority first (the window is in claim order), then this instance's own tasks.
-      const rank = (e: IndexEntry) => (this.#mine.has(e.id) ? 0 : 1);
+      const rank = (e: IndexEntry) => (this.#mine.has(e.id) || filter.now - e.head.availableAt >= AFFINITY_MAX_WAIT_MS ? 0 : 1);
       window.sort((a, b) => b.head.priority - a.head.priority || rank(a) - rank(b));
     }
     for (const entry of window) {
