@@ -10,7 +10,7 @@ type Counts = Partial<Record<TaskState, number>>;
  * starts a count unless one is running and returns the last one if it is at most `maxAgeMs`
  * old (undefined otherwise: the beacon then goes without counts and status counts itself).
  */
-export function backgroundCounts(count: () => Promise<Counts>, now: () => number, maxAgeMs = 5_000): () => Counts | undefined {
+export function backgroundCounts(count: () => Promise<Counts>, now: () => number, maxAgeMs = 2_000): () => Counts | undefined {
   let last: { counts: Counts; at: number } | undefined;
   let counting = false;
   return () => {
