@@ -151,8 +151,10 @@ async function whyTimedOut(err: Error, options: NodeConnectionOptions): Promise<
     await probe.close();
     return err;
   } catch (thrown) {
+    // Only a TLS answer explains the timeout; anything else (another server of the list
+    // refusing the probe) would hide the real failure.
     const answer = toError(thrown);
-    return answer instanceof natsErrors.TimeoutError ? err : answer;
+    return /tls|ssl|certificate|alert/i.test(`${answer.message} ${errorText(answer)}`) ? answer : err;
   }
 }
 
