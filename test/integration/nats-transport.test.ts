@@ -13,6 +13,7 @@ import { freePort, startNatsCluster, startNatsServer, type NatsServer } from '..
 import { recordingLogger } from '../support/recording-logger.ts';
 import { tempDir } from '../support/temp-dir.ts';
 import { createTestCerts, type TestCerts } from '../support/test-certs.ts';
+import { createTestAccount, createTestOperator, createTestUser, credsText, writeCredsFile } from '../support/test-jwt.ts';
 
 /**
  * NatsBus and connectNats against real nats-server 2.9.10 processes on 127.0.0.1: subjects,
@@ -219,6 +220,58 @@ describe('connectNats authentication', () => {
     } finally {
       dir.remove();
     }
+  });
+
+  describe('with nats.creds against a server in operator (decentralized JWT) mode', () => {
+    /** An operator-mode server knowing one account (plus the system account), and a directory for creds files. */
+    async function startOperatorServer() {
+      log ??= recordingLogger();
+      const operator = createTestOperator();
+      const account = createTestAccount(operator);
+      const server = await startNatsServer({
+        operator: {
+          jwt: operator.jwt,
+          accounts: { [account.publicKey]: account.jwt, [operator.systemAccount.publicKey]: operator.systemAccount.jwt },
+          probeCreds: credsText(createTestUser(account, 'probe')),
+        },
+      });
+      servers.push(server);
+      const dir = tempDir();
+      servers.push({ stop: async () => dir.remove() });
+      return { server, operator, account, credsFile: (name: string) => join(dir.path, name) };
+    }
+
+    it('signs in as the user of the creds file and carries events', async () => {
+      const { server, account, credsFile } = await startOperatorServer();
+      const user = createTestUser(account, 'reeve-node');
+      const creds = writeCredsFile(credsFile('node.creds'), user);
+      const bus = await openBus({ servers: [server.url], creds });
+      const received = collect(bus, 'auth.creds');
+      await bus.flush();
+      bus.publish('auth.creds', 'signed by jwt');
+      await received.waitFor((m) => m.data === 'signed by jwt');
+      expect(loggedText()).not.toContain(user.seed);
+    });
+
+    it('refuses a user of an account the server does not know, with the auth reason naming nats.creds, and accepts one of an account it knows', async () => {
+      const { server, operator, account, credsFile } = await startOperatorServer();
+      const stranger = createTestUser(createTestAccount(operator, 'unknown-account'));
+      const refused = writeCredsFile(credsFile('stranger.creds'), stranger);
+      const err = await connectNats(natsConfig({ servers: [server.url], creds: refused }), log).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'STORE_UNAVAILABLE', data: { reason: 'auth', servers: [server.url] } });
+      expect((err as Error).message).toMatch(/authorization violation; the server refused the credentials: check .*nats\.creds/i);
+      expect(loggedText()).not.toContain(stranger.seed);
+
+      // The refusal is about the account: a user of the known account signs in on the same server.
+      const accepted = writeCredsFile(credsFile('member.creds'), createTestUser(account, 'member'));
+      const nc = await connectNats(natsConfig({ servers: [server.url], creds: accepted }), log);
+      await nc.close();
+    });
+
+    it('refuses a connection without creds with the auth reason', async () => {
+      const { server } = await startOperatorServer();
+      await expect(connectNats(natsConfig({ servers: [server.url] }), log)).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE', data: { reason: 'auth' } });
+    });
   });
 
   it('keeps publishing when the server refuses a subject by permissions, and logs the refusal', async () => {

@@ -6,7 +6,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
+import { connect, credsAuthenticator, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
 import { tempDir } from './temp-dir.ts';
 
 /**
@@ -56,8 +56,20 @@ export interface NatsServerOptions {
   token?: string;
   /** Clients must speak TLS (a `tls {}` block); the readiness probe connects over TLS too. */
   tls?: NatsServerTls;
+  /** Operator (decentralized JWT) mode: connections need a user JWT of a known account; no users or token then. */
+  operator?: NatsServerOperator;
   /** Raw nats-server config text, appended to the generated file. */
   extraConfig?: string;
+}
+
+/** The trust chain of an operator-mode server (see test/support/test-jwt.ts). */
+export interface NatsServerOperator {
+  /** The operator JWT the server trusts. */
+  jwt: string;
+  /** Account public key → account JWT, loaded from memory (`resolver: MEMORY`); include the system account. */
+  accounts: Record<string, string>;
+  /** The text of a creds file the readiness probe signs in with (a user of an account with JetStream). */
+  probeCreds: string;
 }
 
 /** PEM file paths of a server's `tls {}` block (see test/support/test-certs.ts). */
@@ -321,6 +333,13 @@ function writeConfig(file: string, options: NatsServerOptions): Partial<NodeConn
   if (options.token) {
     config.authorization = { token: options.token };
     probeAuth = { token: options.token };
+  }
+  if (options.operator) {
+    if (options.users || options.token) throw new Error('an operator-mode nats-server takes its users from JWTs, not users or a token');
+    config.operator = options.operator.jwt;
+    config.resolver = 'MEMORY';
+    config.resolver_preload = options.operator.accounts;
+    probeAuth = { authenticator: credsAuthenticator(new TextEncoder().encode(options.operator.probeCreds)) };
   }
   if (options.tls) {
     const { cert, key, ca, verify = false, probeClient } = options.tls;
