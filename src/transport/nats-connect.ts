@@ -136,6 +136,8 @@ export function redactServerUrl(url: string): string {
   return url.replace(/^([a-z]+:\/\/)?([^:@/]+):[^@/]*@/i, (_, scheme: string | undefined, user: string) => `${scheme ?? ''}${user}:***@`);
 }
 
+const PROBE_TIMEOUT_MS = 5_000;
+
 /**
  * nats.js (3.4) reports a server that closes the connection after the TLS handshake but before
  * the first PONG as a timeout when reconnecting is on (the close starts a reconnect that joins
@@ -147,14 +149,26 @@ export function redactServerUrl(url: string): string {
 async function whyTimedOut(err: Error, options: NodeConnectionOptions): Promise<Error> {
   if (!(err instanceof natsErrors.TimeoutError) || !options.tls) return err;
   try {
-    const probe = await connect({ ...options, name: `${options.name ?? 'reeve'}-probe`, reconnect: false, timeout: Math.min(options.timeout ?? 10_000, 2000) });
+    // Its own timeout: the server's alert comes right after the handshake, which on a loaded
+    // machine may take longer than a short connect timeout allowed the first attempt.
+    const probe = await connect({ ...options, name: `${options.name ?? 'reeve'}-probe`, reconnect: false, timeout: PROBE_TIMEOUT_MS });
     await probe.close();
     return err;
   } catch (thrown) {
     // Only a TLS answer explains the timeout; anything else (another server of the list
     // refusing the probe) would hide the real failure.
     const answer = toError(thrown);
+    // The alert and the server's close race: on a loaded machine the client may read the
+    // reset before the alert.
+    if ((answer as { code?: unknown }).code === 'ECONNRESET') return new ResetAfterTlsHandshake(answer);
     return /tls|ssl|certificate|alert/i.test(`${answer.message} ${errorText(answer)}`) ? answer : err;
+  }
+}
+
+/** The server reset the connection once TLS was set up, before saying anything in NATS. */
+class ResetAfterTlsHandshake extends Error {
+  constructor(cause: Error) {
+    super(`the server reset the connection right after the TLS handshake (${cause.message})`, { cause });
   }
 }
 
@@ -171,11 +185,12 @@ function firstConnectFailed(servers: string[], err: Error, timeoutMs: number): R
   let fix: string;
   if (err instanceof natsErrors.AuthorizationError || message.includes('authorization') || message.includes('authentication')) {
     reason = 'auth';
-    fix = 'the server refused the credentials: check nats.user/nats.pass, nats.token, nats.nkey or nats.creds against the server\'s authorization config';
+    fix =
+      "the server refused the credentials: check nats.user/nats.pass, nats.token, nats.nkey or nats.creds against the server's authorization config (with nats.creds: that the server's resolver knows the user's account, and that the user is neither revoked nor expired)";
   } else if (message.includes("does not support 'tls'")) {
     reason = 'tls';
     fix = 'the server offers no TLS, but nats.tls or a tls:// URL asks for it: give the server a `tls { cert_file, key_file }` block';
-  } else if (/alert (bad certificate|certificate required|unknown ca|certificate unknown|certificate expired)/.test(message)) {
+  } else if (err instanceof ResetAfterTlsHandshake || /alert (bad certificate|certificate required|unknown ca|certificate unknown|certificate expired)/.test(message)) {
     reason = 'tls';
     fix = 'the server refused this client\'s certificate or its absence (it verifies clients): set nats.tls.cert and nats.tls.key to a certificate signed by a CA in the server\'s tls ca_file';
   } else if (/tls|certificate|ssl|self.signed|handshake/.test(message)) {

@@ -403,10 +403,11 @@ describe('connectNats over TLS', () => {
 
   it('with verify on the server and no client certificate, fails with the TLS reason naming nats.tls.cert and nats.tls.key, not a timeout', async () => {
     // The server's alert comes after the client's side of the TLS 1.3 handshake; nats.js alone
-    // reports that as a timeout once `timeoutMs` has passed.
+    // reports that as a timeout once `timeoutMs` has passed. The alert races the server's close,
+    // so the client reads one or the other (the reset about 1 in 10 runs on a loaded machine).
     const err = await refusal({ servers: [mutualServer.url], tls: { ca: certs.ca } }, { timeoutMs: 1500 });
     expect(err).toMatchObject({ code: 'STORE_UNAVAILABLE', data: { reason: 'tls', servers: [mutualServer.url] } });
-    expect(err.message).toMatch(/alert (bad certificate|certificate required)/);
+    expect(err.message).toMatch(/alert (bad certificate|certificate required)|reset the connection right after the TLS handshake/);
     expect(err.message).toContain('set nats.tls.cert and nats.tls.key');
   });
 
