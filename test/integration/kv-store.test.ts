@@ -4,6 +4,8 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { BreakerBoard } from '../../src/actors/breaker-board.ts';
+import { silentLogger } from '../../src/ports/logger.ts';
 import type { ReeveStore } from '../../src/ports/reeve-store.ts';
 import { openKvTaskStore } from '../../src/store/kv/kv-task-store.ts';
 import { withWriteTokens } from '../../src/store/kv/serial-cas.ts';
@@ -189,7 +191,24 @@ describe('gate and node keys on nats-server 2.9.10', () => {
     expect(nodes.map((n) => n.id)).toEqual(['counted', 'n-a']);
     expect(nodes[0]).not.toHaveProperty('taskCounts'); // counts that are not counts are dropped, the node kept
     expect((await store.listPreflight()).map((p) => p.kind)).toEqual(['claude']);
-    expect((await store.listBreakers()).map((b) => b.key)).toEqual(['good']);
+    // A breaker key stays listed (as closed, no snapshot, at its revision), so it can be overwritten.
+    const breakers = await store.listBreakers();
+    expect(breakers.map((b) => [b.key, b.state, b.snapshot])).toEqual([['good', 'closed', {}], ['junk', 'closed', undefined]]);
+    expect(breakers[1]!.revision).toBe((await kv.get('b.junk'))!.revision);
+  });
+
+  it('lets a breaker report overwrite a breaker key that is not a Reeve record', async () => {
+    const nc = await conn();
+    const bucket = `tasks-${randomUUID()}`;
+    const store = await open(bucket, new FakeClock());
+    const kv = await new Kvm(nc).open(bucket);
+    await kv.put('b.provider', 'not json at all');
+    const board = new BreakerBoard({ store, clock: { now: () => 1_000_000 }, log: silentLogger });
+    await board.refresh();
+    expect(board.gates()).toEqual({ blocked: [], probeable: [] });
+    await board.report('provider', 't1', 'transient', { threshold: 1, pauseMs: 60_000, maxPauseMs: 60_000 });
+    expect(board.gates().blocked).toEqual(['provider']);
+    expect(await store.listBreakers()).toEqual([expect.objectContaining({ key: 'provider', state: 'open', snapshot: expect.objectContaining({ value: 'open' }) })]);
   });
 
   it('lists breakers, preflight results and nodes without leaving a consumer behind', async () => {

@@ -93,17 +93,22 @@ export class KvGateKeys implements GateStore, NodeRegistry {
     } catch (err) {
       throw storeError(err, 'listing breakers');
     }
-    const found = await this.#read<StoredBreaker>(BREAKER_PREFIX, names, 'listing breakers', (name, v) =>
-      readableBreaker.safeParse({ key: name, state: v.state, openUntil: v.openUntil, snapshot: v.snapshot }).success && typeof v.updatedAt === 'number',
-    );
-    return found.map(({ name, value, revision }) => ({
-      key: name,
-      state: value.state,
-      ...(value.openUntil === undefined ? {} : { openUntil: value.openUntil }),
-      snapshot: value.snapshot,
-      revision,
-      updatedAt: value.updatedAt,
-    }));
+    // Any JSON object is kept: a breaker that is not a sound record (written by hand, a state a
+    // newer Reeve knows) is listed as closed with no snapshot, at its real revision, so the
+    // next report on the key overwrites it by compare-and-set instead of failing to create it.
+    const found = await this.#read<StoredBreaker>(BREAKER_PREFIX, names, 'listing breakers', () => true);
+    return found.map(({ name, value, revision }) => {
+      const sound = readableBreaker.safeParse({ key: name, state: value.state, openUntil: value.openUntil, snapshot: value.snapshot }).success && typeof value.updatedAt === 'number';
+      if (!sound) return { key: name, state: 'closed' as const, snapshot: undefined, revision, updatedAt: 0 };
+      return {
+        key: name,
+        state: value.state,
+        ...(value.openUntil === undefined ? {} : { openUntil: value.openUntil }),
+        snapshot: value.snapshot,
+        revision,
+        updatedAt: value.updatedAt,
+      };
+    });
   }
 
   /** The registry's names and every name this instance knows; a scan first when the last one is over BREAKER_RESCAN_MS old. */
@@ -286,7 +291,8 @@ export class KvGateKeys implements GateStore, NodeRegistry {
   /**
    * The live values of `names` under `prefix`, read fresh and sorted by name. Deleted ones are
    * left out, and so are values that are not the record `valid` expects (written by hand, or
-   * by a newer Reeve with other fields): one bad key must not break status or claims.
+   * by a newer Reeve with other fields): one bad key must not break status or claims. A value
+   * that is not a JSON object reaches `valid` as `{}`.
    */
   async #read<T>(prefix: string, names: readonly string[], what: string, valid: (name: string, value: T) => boolean): Promise<Array<{ name: string; value: T; revision: number }>> {
     const keys = names.map((name) => `${prefix}${name}`);
@@ -296,14 +302,15 @@ export class KvGateKeys implements GateStore, NodeRegistry {
         const entries = await Promise.all(keys.slice(i, i + MAX_PARALLEL).map((key) => this.kv.get(key)));
         for (const entry of entries) {
           if (!entry || entry.operation !== 'PUT') continue;
-          let value: T;
+          let parsed: unknown;
           try {
-            value = entry.json<T>();
+            parsed = entry.json<unknown>();
           } catch {
-            continue;
+            parsed = undefined; // not JSON
           }
           const name = entry.key.slice(prefix.length);
-          if (value === null || typeof value !== 'object' || !valid(name, value)) continue;
+          const value = (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? parsed : {}) as T;
+          if (!valid(name, value)) continue;
           found.push({ name, value, revision: entry.revision });
         }
       }
