@@ -151,8 +151,9 @@ async function whyTimedOut(err: Error, options: NodeConnectionOptions): Promise<
   try {
     // Its own timeout: the server's alert comes right after the handshake, which on a loaded
     // machine may take longer than a short connect timeout allowed the first attempt.
-    const probe = await connect({ ...options, name: `${options.name ?? 'reeve'}-probe`, reconnect: false, timeout: PROBE_TIMEOUT_MS });
-    await probe.close();
+    // In list order, so a list of servers is probed as the operator wrote it.
+    const probe = await connect({ ...options, name: `${options.name ?? 'reeve'}-probe`, reconnect: false, noRandomize: true, timeout: PROBE_TIMEOUT_MS });
+    await probe.close().catch(() => undefined);
     return err;
   } catch (thrown) {
     // Only a TLS answer explains the timeout; anything else (another server of the list
@@ -160,7 +161,9 @@ async function whyTimedOut(err: Error, options: NodeConnectionOptions): Promise<
     const answer = toError(thrown);
     // The alert and the server's close race: on a loaded machine the client may read the
     // reset before the alert.
-    if ((answer as { code?: unknown }).code === 'ECONNRESET') return new ResetAfterTlsHandshake(answer);
+    // (Node's "disconnected before secure TLS connection was established" is a reset during the
+    // handshake, not after it: left to the generic TLS reason.)
+    if ((answer as { code?: unknown }).code === 'ECONNRESET' && !/before secure TLS connection/i.test(answer.message)) return new ResetAfterTlsHandshake(answer);
     return /tls|ssl|certificate|alert/i.test(`${answer.message} ${errorText(answer)}`) ? answer : err;
   }
 }
@@ -178,6 +181,9 @@ function errorText(err: Error): string {
   return typeof library === 'string' && typeof reason === 'string' ? `${reason} (${library})` : err.message;
 }
 
+/** Socket errors that mean nothing answered at that address. */
+const UNREACHABLE_CODES: ReadonlySet<string> = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
 function firstConnectFailed(servers: string[], err: Error, timeoutMs: number): ReeveError {
   const where = servers.join(', ');
   const message = err.message.toLowerCase();
@@ -190,9 +196,16 @@ function firstConnectFailed(servers: string[], err: Error, timeoutMs: number): R
   } else if (message.includes("does not support 'tls'")) {
     reason = 'tls';
     fix = 'the server offers no TLS, but nats.tls or a tls:// URL asks for it: give the server a `tls { cert_file, key_file }` block';
-  } else if (err instanceof ResetAfterTlsHandshake || /alert (bad certificate|certificate required|unknown ca|certificate unknown|certificate expired)/.test(message)) {
+  } else if (UNREACHABLE_CODES.has(String((err as { code?: unknown }).code))) {
+    // Before the TLS patterns: a host name may well contain "tls".
+    reason = 'unreachable';
+    fix = 'start nats-server (e.g. `nats-server -js`) or fix nats.servers (REEVE_NATS__SERVERS)';
+  } else if (/alert (bad certificate|certificate required|unknown ca|certificate unknown|certificate expired)/.test(message)) {
     reason = 'tls';
     fix = 'the server refused this client\'s certificate or its absence (it verifies clients): set nats.tls.cert and nats.tls.key to a certificate signed by a CA in the server\'s tls ca_file';
+  } else if (err instanceof ResetAfterTlsHandshake) {
+    reason = 'tls';
+    fix = 'most likely the server verifies clients and refused this one\'s certificate or its absence: set nats.tls.cert and nats.tls.key to a certificate signed by a CA in the server\'s tls ca_file';
   } else if (/tls|certificate|ssl|self.signed|handshake/.test(message)) {
     reason = 'tls';
     fix = 'the TLS handshake failed: check nats.tls.ca, nats.tls.cert and nats.tls.key, and that the server\'s certificate names this host';

@@ -355,9 +355,11 @@ describe('connectNats over TLS', () => {
     );
 
   it('with nats.tls.ca, connects over TLS by a nats:// or tls:// URL, corks the TLS socket, and carries events and request/reply', async () => {
+    log ??= recordingLogger();
+    const before = log.lines.length; // the log is shared by the file: only this test's lines
     const publisher = await openBus({ servers: [tlsServer.url], tls: { ca: certs.ca } });
     const responder = await openBus({ servers: [tlsUrl(tlsServer.url)], tls: { ca: certs.ca } });
-    const connected = log.lines.filter((l) => l.msg === 'connected to NATS' && String(l.fields.servers).includes(`:${tlsServer.port}`));
+    const connected = log.lines.slice(before).filter((l) => l.msg === 'connected to NATS' && String(l.fields.servers).includes(`:${tlsServer.port}`));
     expect(connected.map((l) => l.fields)).toEqual([
       expect.objectContaining({ servers: [tlsServer.url], tls: true, coalescedWrites: true }),
       expect.objectContaining({ servers: [tlsUrl(tlsServer.url)], tls: true, coalescedWrites: true }),

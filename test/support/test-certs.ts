@@ -18,7 +18,7 @@ export interface TestCerts {
   remove(): void;
 }
 
-const OPENSSL = '/usr/bin/openssl';
+const OPENSSL = 'openssl'; // from PATH (.ci/run installs it when missing)
 const DAYS = '2';
 
 /**
