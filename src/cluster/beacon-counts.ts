@@ -9,8 +9,10 @@ type Counts = Partial<Record<TaskState, number>>;
  * re-syncs first, and a beacon held up that long would make the node look dead. Each call
  * starts a count unless one is running and returns the last one if it is at most `maxAgeMs`
  * old (undefined otherwise: the beacon then goes without counts and status counts itself).
+ * A beacon carries the count the previous one started, so the default is three beacon
+ * intervals: a slow tick must not strip the counts.
  */
-export function backgroundCounts(count: () => Promise<Counts>, now: () => number, maxAgeMs = 2_000): () => Counts | undefined {
+export function backgroundCounts(count: () => Promise<Counts>, now: () => number, maxAgeMs = 3_000): () => Counts | undefined {
   let last: { counts: Counts; at: number } | undefined;
   let counting = false;
   return () => {

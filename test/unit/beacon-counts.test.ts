@@ -19,8 +19,7 @@ describe('backgroundCounts (task counts for a node beacon)', () => {
     expect(started).toBe(1); // a count already running is not started again
 
     pending.shift()!({ queued: 3 });
-    await Promise.resolve();
-    await Promise.resolve();
+    await new Promise((r) => setImmediate(r));
     now = 1_000;
     expect(counts()).toEqual({ queued: 3 }); // and starts the next count
     expect(started).toBe(2);
