@@ -1,26 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll } from 'vitest';
 import { openKvTaskStore } from '../../src/store/kv/kv-task-store.ts';
 import type { FakeClock } from '../support/fake-clock.ts';
-import { startNatsServer, type NatsServer } from '../support/nats-server.ts';
+import { natsServerForSuite } from '../support/nats-server.ts';
 import { describeGateStore, type ReeveHarness } from './gate-store.suite.ts';
 import { describeTaskStore } from './task-store.suite.ts';
 
-let server: NatsServer | undefined;
-
-beforeAll(async () => {
-  server = await startNatsServer();
-}, 30_000);
-
-afterAll(async () => {
-  await server?.stop();
-});
+const server = natsServerForSuite();
 
 /** A fresh bucket per test; each peer is a store on its own connection to the same bucket. */
 async function openHarness(clock: FakeClock): Promise<ReeveHarness> {
-  if (!server) throw new Error('nats-server did not start');
   const url = server.url;
   const bucket = `tasks-${randomUUID()}`;
   const connections: NatsConnection[] = [];

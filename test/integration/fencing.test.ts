@@ -1,10 +1,10 @@
 import { connect } from '@nats-io/transport-node';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { ReeveStore } from '../../src/ports/reeve-store.ts';
 import { openKvTaskStore } from '../../src/store/kv/kv-task-store.ts';
 import { openSqliteTaskStore } from '../../src/store/sqlite/sqlite-task-store.ts';
 import { FakeClock } from '../support/fake-clock.ts';
-import { startNatsServer, type NatsServer } from '../support/nats-server.ts';
+import { natsServerForSuite } from '../support/nats-server.ts';
 import { fixtureAgent, startTestNode, waitForState, type TestNode } from '../support/test-node.ts';
 
 /**
@@ -12,15 +12,7 @@ import { fixtureAgent, startTestNode, waitForState, type TestNode } from '../sup
  * expired (a partitioned owner that did not notice) takes the task over; the old owner's next
  * write fails, it kills its run and writes nothing more.
  */
-let server: NatsServer | undefined;
-
-beforeAll(async () => {
-  server = await startNatsServer();
-}, 30_000);
-
-afterAll(async () => {
-  await server?.stop();
-});
+const server = natsServerForSuite();
 
 interface Backend {
   name: string;
@@ -40,9 +32,9 @@ const backends: Backend[] = [
   },
   {
     name: 'nats-kv',
-    config: () => ({ store: { type: 'nats', bucket: 'fencing-tasks' }, nats: { servers: [server!.url], prefix: 'fence', stream: 'FENCE_SUBMIT' } }),
+    config: () => ({ store: { type: 'nats', bucket: 'fencing-tasks' }, nats: { servers: [server.url], prefix: 'fence', stream: 'FENCE_SUBMIT' } }),
     intruder: async (_t, clock) => {
-      const nc = await connect({ servers: server!.url, noAsyncTraces: true });
+      const nc = await connect({ servers: server.url, noAsyncTraces: true });
       const store = await openKvTaskStore({ nc, bucket: 'fencing-tasks', clock });
       return { store, close: async () => (await store.close(), await nc.close()) };
     },
