@@ -22,7 +22,7 @@ import {
   type NodeProcess,
   type Observer,
 } from '../support/cluster.ts';
-import { freePort, startNatsCluster, startNatsServer, type NatsCluster, type NatsServer } from '../support/nats-server.ts';
+import { freePort, natsClusterForSuite, startNatsServer, type NatsServer } from '../support/nats-server.ts';
 import { fixtureAgent } from '../support/test-node.ts';
 
 /**
@@ -79,15 +79,7 @@ function expectAlive(nodes: NodeProcess[], when: string): void {
 }
 
 describe('a 3-server cluster with R3 stream and bucket', () => {
-  let nats: NatsCluster;
-
-  beforeAll(async () => {
-    nats = await startNatsCluster(3);
-  }, 60_000);
-
-  afterAll(async () => {
-    await nats?.stop();
-  });
+  const suite = natsClusterForSuite();
 
   /**
    * Several KvTaskStores (one per connection, on every server) claim the same tasks at once,
@@ -97,7 +89,7 @@ describe('a 3-server cluster with R3 stream and bucket', () => {
   async function claimRace(bucket: string, replicas: number): Promise<{ wonTwice: string[]; counts: Record<string, number>; tasks: number }> {
     // The race needs two reads of one revision before either compare-and-set lands: four
     // claimers make it show in the first round (it did in every run here).
-    const conns = await Promise.all([0, 1, 2, 0].map((i) => connect({ servers: nats.urls[i]!, noAsyncTraces: true })));
+    const conns = await Promise.all([0, 1, 2, 0].map((i) => connect({ servers: suite.cluster.urls[i]!, noAsyncTraces: true })));
     const stores: KvTaskStore[] = [];
     try {
       for (const nc of conns) stores.push(await openKvTaskStore({ nc, bucket, replicas }));
@@ -161,7 +153,7 @@ describe('a 3-server cluster with R3 stream and bucket', () => {
     const prefix = 'ck';
     const stream = 'CK_SUBMIT';
     const cluster = clusterProject({
-      servers: nats.urls,
+      servers: suite.cluster.urls,
       bucket,
       nats: { prefix, stream, replicas: 3 },
       node: { concurrency: 8, ...(process.env.REEVE_TEST_KEEP_LOGS ? { logLevel: 'debug' } : {}) },
@@ -175,7 +167,7 @@ describe('a 3-server cluster with R3 stream and bucket', () => {
       started.push(...nodes);
       await untilNodesUp(cluster, ['node-a', 'node-b'], 40_000, nodes);
       // After the nodes: the observer would create the bucket R1 if it came first.
-      observer = await observe(nats.urls, bucket, { replicas: 3 });
+      observer = await observe(suite.cluster.urls, bucket, { replicas: 3 });
       const jsm = await jetstreamManager(observer.nc);
       expect((await jsm.streams.info(`KV_${bucket}`)).config.num_replicas).toBe(3);
       expect((await jsm.streams.info(stream)).config.num_replicas).toBe(3);
@@ -183,7 +175,7 @@ describe('a 3-server cluster with R3 stream and bucket', () => {
       // The task store's (KV stream's) leader: killing it makes every claim, renewal and
       // completion wait for a new election, the hardest server to lose.
       const leader = await streamLeader(observer.nc, `KV_${bucket}`);
-      const victim = nats.servers.find((s) => s.name === leader) ?? nats.servers[0]!;
+      const victim = suite.cluster.servers.find((s) => s.name === leader) ?? suite.cluster.servers[0]!;
 
       const log = join(cluster.dir, 'runs.log');
       const ids = Array.from({ length: total }, (_, i) => `ck-${i}`);

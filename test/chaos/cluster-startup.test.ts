@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { clusterProject, isRunning, stopNodes, until, untilNodesUp, type NodeProcess } from '../support/cluster.ts';
-import { startNatsCluster, type NatsCluster } from '../support/nats-server.ts';
+import { natsClusterForSuite } from '../support/nats-server.ts';
 import { fixtureAgent } from '../support/test-node.ts';
 
 /**
@@ -10,26 +10,18 @@ import { fixtureAgent } from '../support/test-node.ts';
  * nodes creating an R3 bucket at once, only longer and on purpose). Core NATS connects fine.
  */
 describe('a node starting before JetStream is ready', () => {
-  let nats: NatsCluster;
-
-  beforeAll(async () => {
-    nats = await startNatsCluster(3);
-  }, 60_000);
-
-  afterAll(async () => {
-    await nats?.stop();
-  });
+  const suite = natsClusterForSuite();
 
   const quorumLost = async () => {
-    await Promise.all(nats.servers.slice(1).map((s) => s.halt()));
+    await Promise.all(suite.cluster.servers.slice(1).map((s) => s.halt()));
   };
   const quorumBack = async () => {
-    await Promise.all(nats.servers.slice(1).filter((s) => !s.isRunning).map((s) => s.restart()));
+    await Promise.all(suite.cluster.servers.slice(1).filter((s) => !s.isRunning).map((s) => s.restart()));
   };
 
   it('waits for JetStream (saying so) instead of exiting, then comes up and runs tasks', async () => {
     const cluster = clusterProject({
-      servers: nats.urls,
+      servers: suite.cluster.urls,
       bucket: 'su-tasks',
       nats: { prefix: 'su', stream: 'SU_SUBMIT', replicas: 3, startupTimeoutMs: 60_000 },
       agents: { echo: { module: fixtureAgent('echo.ts') } },
@@ -58,7 +50,7 @@ describe('a node starting before JetStream is ready', () => {
 
   it('gives up after nats.startupTimeoutMs with exit 5 and the reason', async () => {
     const cluster = clusterProject({
-      servers: nats.urls,
+      servers: suite.cluster.urls,
       bucket: 'sv-tasks',
       nats: { prefix: 'sv', stream: 'SV_SUBMIT', replicas: 3, startupTimeoutMs: 3_000 },
       agents: { echo: { module: fixtureAgent('echo.ts') } },

@@ -465,3 +465,23 @@ export function natsServerForSuite(): { readonly url: string } {
     },
   };
 }
+
+/**
+ * A 3-server cluster (or `size`) for the describe block that calls this: started before its
+ * tests, stopped after them. Read `cluster` inside a test.
+ */
+export function natsClusterForSuite(size = 3): { readonly cluster: NatsCluster } {
+  let cluster: NatsCluster | undefined;
+  beforeAll(async () => {
+    cluster = await startNatsCluster(size);
+  }, 60_000);
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+  return {
+    get cluster(): NatsCluster {
+      if (!cluster) throw new Error('the suite nats-server cluster is not started yet: read it inside a test');
+      return cluster;
+    },
+  };
+}
