@@ -3,9 +3,8 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { coalesceNatsWrites } from '../../src/transport/coalesced-writes.ts';
 import { startNatsServer, type NatsServer } from '../support/nats-server.ts';
+import { corkedAcrossOneTurn } from '../support/nats-socket.ts';
 
-/** The client's socket (internal: what the patch corks). */
-const socketOf = (nc: NatsConnection) => (nc as unknown as { protocol: { transport: { socket: { writableCorked: number } } } }).protocol.transport.socket;
 
 describe('coalesced NATS socket writes', () => {
   let server: NatsServer;
@@ -20,14 +19,7 @@ describe('coalesced NATS socket writes', () => {
   it('holds the writes of one event-loop turn and hands them over on the next', async () => {
     const nc = await connect({ servers: server.url });
     try {
-      await nc.flush();
-      await nextTurn();
-      nc.publish('t.a', 'x');
-      await Promise.resolve(); // the client's flush microtask
-      await Promise.resolve();
-      expect(socketOf(nc).writableCorked).toBe(1);
-      await nextTurn();
-      expect(socketOf(nc).writableCorked).toBe(0);
+      expect(await corkedAcrossOneTurn(nc, 't.a')).toEqual({ during: 1, after: 0 });
     } finally {
       await nc.close();
     }

@@ -10,6 +10,7 @@ import { connectNats, natsConnectionOptions, redactServerUrl, type ConnectNatsOp
 import { NatsBus } from '../../src/transport/nats-bus.ts';
 import { respond } from '../../src/transport/respond.ts';
 import { freePort, startNatsCluster, startNatsServer, type NatsServer } from '../support/nats-server.ts';
+import { corkedAcrossOneTurn, socketOf } from '../support/nats-socket.ts';
 import { recordingLogger } from '../support/recording-logger.ts';
 import { tempDir } from '../support/temp-dir.ts';
 import { createTestCerts, type TestCerts } from '../support/test-certs.ts';
@@ -344,7 +345,6 @@ describe('connectNats over TLS', () => {
 
   const tlsUrl = (url: string) => url.replace(/^nats:/, 'tls:');
   /** The client's socket (internal: what the coalesced-writes patch corks). */
-  const socketOf = (nc: NatsConnection) => (nc as unknown as { protocol: { transport: { socket: TLSSocket } } }).protocol.transport.socket;
   const refusal = (fields: Partial<NatsConfig>, options: ConnectNatsOptions = {}) =>
     connectNats(natsConfig(fields), recordingLogger(), options).then(
       async (nc) => {
@@ -368,16 +368,9 @@ describe('connectNats over TLS', () => {
     // The coalesced-writes patch corks whatever socket the transport writes to: after the
     // upgrade that is the TLS socket, held for one turn of the event loop.
     const nc = connectionOf.get(publisher)!;
-    expect(socketOf(nc)).toBeInstanceOf(TLSSocket);
-    expect(socketOf(nc).encrypted).toBe(true);
-    await nc.flush();
-    await nextTurn();
-    nc.publish('tls.cork', '');
-    await Promise.resolve(); // the client's flush microtask
-    await Promise.resolve();
-    expect(socketOf(nc).writableCorked).toBe(1);
-    await nextTurn();
-    expect(socketOf(nc).writableCorked).toBe(0);
+    expect(socketOf<TLSSocket>(nc)).toBeInstanceOf(TLSSocket);
+    expect(socketOf<TLSSocket>(nc).encrypted).toBe(true);
+    expect(await corkedAcrossOneTurn(nc, 'tls.cork')).toEqual({ during: 1, after: 0 });
 
     const events = collect(responder, 'tls.events.*');
     responder.subscribe('tls.control', (message) => {
@@ -400,7 +393,7 @@ describe('connectNats over TLS', () => {
     await bus.flush();
     bus.publish('mtls.ok', 'signed');
     await received.waitFor((m) => m.data === 'signed');
-    expect(socketOf(connectionOf.get(bus)!).encrypted).toBe(true);
+    expect(socketOf<TLSSocket>(connectionOf.get(bus)!).encrypted).toBe(true);
   });
 
   it('with verify on the server and no client certificate, fails with the TLS reason naming nats.tls.cert and nats.tls.key, not a timeout', async () => {
