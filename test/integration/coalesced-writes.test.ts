@@ -1,5 +1,5 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { coalesceNatsWrites } from '../../src/transport/coalesced-writes.ts';
 import { startNatsServer, type NatsServer } from '../support/nats-server.ts';
