@@ -6,7 +6,6 @@
 import { mkdirSync } from 'node:fs';
 import { BroadcastChannel, parentPort, threadId } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
-import { tsImport } from 'tsx/esm/api';
 import type { AgentContext, AgentLog } from '../agent.ts';
 import type { StepRoute } from '../machines/task-saga-types.ts';
 import type { Json } from '../protocol/task.ts';
@@ -124,13 +123,13 @@ function safeFields(obj: object): Record<string, unknown> {
   }
 }
 
-/** Agents load once per worker thread; TypeScript ones through tsx (no build step). */
+/** Agents load once per worker thread; TypeScript ones through tsx (no build step), loaded only then. */
 const loadedAgents = new Map<string, Promise<Record<string, unknown>>>();
 function loadAgent(file: string): Promise<Record<string, unknown>> {
   let loading = loadedAgents.get(file);
   if (!loading) {
     const url = pathToFileURL(file).href;
-    loading = (/\.[mc]?tsx?$/.test(file) ? tsImport(url, import.meta.url) : import(url)) as Promise<Record<string, unknown>>;
+    loading = (/\.[mc]?tsx?$/.test(file) ? import('tsx/esm/api').then(({ tsImport }) => tsImport(url, import.meta.url)) : import(url)) as Promise<Record<string, unknown>>;
     loadedAgents.set(file, loading);
     loading.catch(() => loadedAgents.delete(file));
   }
