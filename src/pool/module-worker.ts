@@ -129,11 +129,22 @@ function loadAgent(file: string): Promise<Record<string, unknown>> {
   let loading = loadedAgents.get(file);
   if (!loading) {
     const url = pathToFileURL(file).href;
-    loading = (/\.[mc]?tsx?$/.test(file) ? import('tsx/esm/api').then(({ tsImport }) => tsImport(url, import.meta.url)) : import(url)) as Promise<Record<string, unknown>>;
+    loading = (/\.[mc]?tsx?$/.test(file) ? import('tsx/esm/api').then(({ tsImport }) => tsImport(url, import.meta.url)) : import(url)).then(moduleExports);
     loadedAgents.set(file, loading);
     loading.catch(() => loadedAgents.delete(file));
   }
   return loading;
+}
+
+/**
+ * tsx compiles a .ts file outside a `"type": "module"` package (a default `npm init -y` project)
+ * as CommonJS: importing it yields `{ default: module.exports }`, and the file's own exports sit
+ * one level down, marked `__esModule`.
+ */
+function moduleExports(loaded: unknown): Record<string, unknown> {
+  const inner = (loaded as Record<string, unknown>)['default'];
+  const wrapped = typeof inner === 'object' && inner !== null && (inner as { __esModule?: unknown }).__esModule === true;
+  return (wrapped ? inner : loaded) as Record<string, unknown>;
 }
 
 /**
