@@ -5,20 +5,23 @@
 #     -e REEVE_NATS__USER=node -e REEVE_NATS__PASS=... reeve
 # Any other reeve command: docker run --rm ... reeve status
 
-# Dependencies. better-sqlite3 (the embedded store and every node's process registry) is
+# Build: the compiled JavaScript (dist/, by TypeScript, a dev dependency) and the runtime
+# dependencies. better-sqlite3 (the embedded store and every node's process registry) is
 # compiled from source here, so it matches this image's Node and libc.
 FROM node:20-bookworm-slim AS deps
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
-COPY package.json package-lock.json ./
-# --omit=dev: tsx, which runs the TypeScript sources, is a runtime dependency; typescript and
-# vitest are dev-only and there is no build step. build_from_source skips the prebuilt
-# download; nodedir points node-gyp at the headers this image ships.
+COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+COPY src ./src
+# `npm ci` builds dist/ (the `prepare` script); then the dev dependencies (typescript, vitest)
+# are pruned. build_from_source skips the prebuilt download; nodedir points node-gyp at the
+# headers this image ships.
 ENV npm_config_build_from_source=true \
     npm_config_nodedir=/usr/local
-RUN npm ci --omit=dev --no-audit --no-fund
+RUN npm ci --no-audit --no-fund \
+ && npm prune --omit=dev --no-audit --no-fund
 
 FROM node:20-bookworm-slim
 # tini is PID 1: it forwards SIGTERM to the node (which then drains) and reaps orphaned
@@ -29,8 +32,8 @@ RUN apt-get update \
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json package-lock.json reeve.config.json ./
+COPY --from=deps /app/dist ./dist
 COPY bin ./bin
-COPY src ./src
 COPY examples ./examples
 COPY deploy/reeve ./deploy/reeve
 # Node state: node id, process registry, run logs, workspaces (and the SQLite store in

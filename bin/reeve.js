@@ -1,9 +1,7 @@
 #!/usr/bin/env node
-// The `reeve` command. Plain Node runs it from any directory with no build step: tsx's loader
-// is registered in this same process (no wrapper process), so signals reach the node itself.
-import { register } from 'tsx/esm/api';
-
-register();
-const { main } = await import('../src/cli/main.ts');
+// The `reeve` command: plain Node runs the compiled CLI (dist/, built by `npm run build`, which
+// `npm ci`, `npm install` and `npm pack` run through `prepare`). One process, no wrapper, so
+// signals reach the node itself.
+const { main } = await import('../dist/cli/main.js');
 const code = await main(process.argv.slice(2));
 process.exit(code);

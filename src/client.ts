@@ -1,99 +1,198 @@
+/**
+ * The TypeScript API for applications that submit and follow tasks: the same paths as the CLI
+ * (`reeve submit`, `show`, `tasks`, `cancel`, `retry`, `approve`), embedded or clustered.
+ */
 import { openBackend, type Backend, type Submitted } from './backend.ts';
-import type { Config } from './config/schema.ts';
+import { loadConfig, parseConfig } from './config/load.ts';
+import type { Config, ConfigInput } from './config/schema.ts';
+import { decideWaitingTask } from './actors/operator.ts';
+import { ErrorCode, InvalidInputError, ReeveError } from './errors.ts';
 import type { Clock } from './ports/clock.ts';
 import { silentLogger, type Logger } from './ports/logger.ts';
+import { TASK_STATES, type TaskState } from './protocol/task-states.ts';
+import { submitRequestSchema, taskIdSchema, type SubmitRequest, type TaskRecord } from './protocol/task.ts';
+import { parseOrThrow } from './protocol/validate.ts';
 import { systemClock } from './system-clock.ts';
-import type { FullTask } from './ports/task-store.ts';
-import { isTerminal } from './protocol/task-states.ts';
-import type { SubmitRequest } from './protocol/task.ts';
-import { TaskNotFoundError } from './errors.ts';
-import { newTaskId } from './store/task-id.ts';
+import { waitForTask, type TaskChange } from './task-follow.ts';
+import { changeStream } from './client-events.ts';
 
-/**
- * Follows a task until it ends: its events on `<prefix>.events.task.<id>` wake the wait at once,
- * and the store is re-read on a growing interval (50 ms → 1 s) in case an event was missed
- * (events are at most once) or comes from a process the bus does not reach (embedded mode).
- * In a cluster the record may not exist yet (the intake has not pulled it): that is waiting too.
- */
-export async function waitForTask(backend: Pick<Backend, 'store' | 'bus' | 'subjects' | 'mode'>, id: string, options: { signal?: AbortSignal } = {}): Promise<FullTask> {
-  let wake: (() => void) | undefined;
-  const subscription = backend.bus.subscribe(backend.subjects.taskEvent(id), (message) => {
-    const state = (message.data as { state?: unknown } | undefined)?.state;
-    if (typeof state === 'string' && isTerminal(state as never)) wake?.();
-  });
-  try {
-    for (let delay = 50; ; delay = Math.min(1000, Math.round(delay * 1.5))) {
-      options.signal?.throwIfAborted();
-      const task = await backend.store.get(id);
-      if (task && isTerminal(task.state)) return task;
-      if (!task && backend.mode === 'embedded') throw new TaskNotFoundError(id);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, delay);
-        function done() {
-          clearTimeout(timer);
-          options.signal?.removeEventListener('abort', done);
-          wake = undefined;
-          resolve();
-        }
-        wake = done;
-        options.signal?.addEventListener('abort', done, { once: true });
-      });
-    }
-  } finally {
-    subscription.unsubscribe();
-  }
+export type { Submitted } from './backend.ts';
+export type { TaskChange } from './task-follow.ts';
+
+/** Which tasks {@link ReeveClient.list} returns, newest first. */
+export interface TaskListQuery {
+  /** Only tasks in this state. Default: every state. */
+  state?: TaskState;
+  /** Only tasks of this kind. Default: every kind. */
+  kind?: string;
+  /** At most this many, 1 to 10000. Default: 100. */
+  limit?: number;
 }
 
-/** Submits and, with `wait`, follows the task to its end (subscribed before the submit, so no event is missed). */
-export async function submitTask(backend: Backend, request: SubmitRequest, options: { wait?: boolean; signal?: AbortSignal; onSubmitted?(submitted: Submitted): void } = {}): Promise<{ submitted: Submitted; task?: FullTask }> {
-  if (!options.wait) return { submitted: await backend.submit(request) };
-  // The id must be known before publishing so the follower can subscribe first.
-  const withId = { ...request, id: request.id ?? newTaskId(Date.now()) };
-  const controller = new AbortController();
-  const signal = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
-  let waiting: Promise<FullTask> | undefined;
-  try {
-    // Subscribes now; the first store read may find nothing yet (cluster) — that is fine.
-    if (backend.mode === 'cluster') {
-      waiting = waitForTask(backend, withId.id, { signal });
-      waiting.catch(() => undefined); // awaited below; a failure while submitting is reported by the submit
-    }
-    const submitted = await backend.submit(withId);
-    options.onSubmitted?.(submitted);
-    waiting ??= waitForTask(backend, submitted.id, { signal });
-    return { submitted, task: await waiting };
-  } finally {
-    controller.abort();
-    await waiting?.catch(() => undefined);
-  }
+/** Options of {@link ReeveClient.wait}. */
+export interface WaitOptions {
+  /** Stops waiting (the promise rejects with the signal's reason). Default: none, wait until the task ends. */
+  signal?: AbortSignal;
+  /** Called with every state change of the task, oldest first, those before the call included. Default: none. */
+  onChange?(change: TaskChange): void;
 }
 
+/** What a cancel, retry, approve or reject did: the task's state right after it. */
+export interface TaskDecision {
+  id: string;
+  state: TaskState;
+}
+
+/** The client of {@link openReeveClient}. Every method validates its input and throws {@link ReeveError}s with stable codes. */
 export interface ReeveClient {
-  readonly mode: Backend['mode'];
-  /** Tasks, breakers, nodes: the same store `reeve show/tasks/status` read. */
-  readonly store: Backend['store'];
-  /** Embedded: a store write. Cluster: a JetStream publish on `<prefix>.submit` (deduplicated by id). */
+  /** `embedded` (the SQLite file of `store.path`) or `cluster` (NATS), from the config's `store.type`. */
+  readonly mode: 'embedded' | 'cluster';
+  /**
+   * Submits a task. Embedded: a store write. Cluster: a JetStream publish on `<prefix>.submit`,
+   * deduplicated by id. `id` defaults to a new time-ordered id; `priority` to 0; `breakerKey` to the
+   * kind's (or the kind). The kind must be configured when the config names any kinds.
+   * @throws INVALID_INPUT for a malformed request or an unknown kind.
+   */
   submit(request: SubmitRequest): Promise<Submitted>;
-  /** Submits and resolves with the finished task (any terminal state). */
-  run(request: SubmitRequest, options?: { signal?: AbortSignal }): Promise<FullTask>;
-  /** Resolves when the task ends. */
-  waitFor(id: string, options?: { signal?: AbortSignal }): Promise<FullTask>;
+  /** The task's record, or `undefined` when there is none (in a cluster: not pulled from the queue yet). */
+  get(id: string): Promise<TaskRecord | undefined>;
+  /** Tasks, newest first (default: the last 100 of any state and kind). */
+  list(query?: TaskListQuery): Promise<TaskRecord[]>;
+  /**
+   * Resolves with the final record once the task ends (succeeded, failed, cancelled or
+   * quarantined; check `state`). Embedded, a task that does not exist is TASK_NOT_FOUND; in a
+   * cluster it may not be pulled yet, so the wait goes on.
+   */
+  wait(id: string, options?: WaitOptions): Promise<TaskRecord>;
+  /**
+   * The task's state changes as an async iterator, oldest first (those before the call
+   * included); it ends after the change into a final state. Break out of the loop to stop.
+   */
+  events(id: string, options?: { signal?: AbortSignal }): AsyncIterable<TaskChange>;
+  /** Asks for the task to stop; its compensations run. `reason` defaults to "cancelled by client". @throws TASK_NOT_FOUND, TASK_TERMINAL */
+  cancel(id: string, reason?: string): Promise<TaskDecision>;
+  /** Re-opens a failed, cancelled or quarantined task with fresh budgets. `reason` defaults to "retried by client". @throws TASK_NOT_FOUND, INVALID_TRANSITION */
+  retry(id: string, reason?: string): Promise<TaskDecision>;
+  /** Approves a task waiting for a person. `by` (recorded) defaults to "client". @throws TASK_NOT_FOUND, INVALID_TRANSITION */
+  approve(id: string, options?: { by?: string }): Promise<TaskDecision>;
+  /** Rejects a task waiting for a person: it compensates and fails. `by` defaults to "client". @throws INVALID_INPUT without a reason */
+  reject(id: string, reason: string, options?: { by?: string }): Promise<TaskDecision>;
+  /** Closes the store and the NATS connection. Later calls throw CLIENT_CLOSED; closing twice is fine. */
   close(): Promise<void>;
 }
 
+/** Options of {@link openReeveClient}. */
+export interface ReeveClientOptions {
+  /** Where `reeve.config.json|.mjs|.ts` is looked for, and relative paths resolve. Default: `process.cwd()`. */
+  cwd?: string;
+  /** `REEVE_*` overrides and `REEVE_CONFIG`. Default: `process.env`. */
+  env?: Record<string, string | undefined>;
+  /** Where the client logs (NATS reconnects). Default: nowhere. */
+  log?: Logger;
+  /** Default: the system clock. */
+  clock?: Clock;
+}
+
 /**
- * The TypeScript API for publishers and scripts: the same path as the CLI (`reeve submit`), so a
- * cluster submission goes through the JetStream work queue like any other publisher's.
+ * Opens a client. `config` is a config file path, an object as `defineConfig` returns it (or a
+ * parsed `Config`), or nothing: then `reeve.config.json|.mjs|.ts` is found as the CLI finds it
+ * (`REEVE_CONFIG`, then the working directory; no file means the defaults: embedded,
+ * `.reeve/reeve.db`). Close it when done.
+ * @throws CONFIG_INVALID for a config that does not validate; STORE_UNAVAILABLE when NATS does not answer.
  */
-export async function openReeveClient(config: Config, options: { log?: Logger; clock?: Clock } = {}): Promise<ReeveClient> {
-  const log: Logger = options.log ?? silentLogger;
-  const backend = await openBackend({ config, log, clock: options.clock ?? systemClock, name: 'reeve-client', role: 'client' });
+export async function openReeveClient(config?: string | ConfigInput | Config, options: ReeveClientOptions = {}): Promise<ReeveClient> {
+  const resolved = await resolveConfig(config, options);
+  const backend = await openBackend({ config: resolved, log: options.log ?? silentLogger, clock: options.clock ?? systemClock, name: 'reeve-client', role: 'client' });
+  return makeClient(backend, resolved, options.clock ?? systemClock);
+}
+
+async function resolveConfig(config: string | ConfigInput | Config | undefined, options: ReeveClientOptions): Promise<Config> {
+  const cwd = options.cwd ?? process.cwd();
+  const env = options.env ?? process.env;
+  if (config === undefined || typeof config === 'string') {
+    return (await loadConfig({ cwd, env, ...(config === undefined ? {} : { configPath: config }) })).config;
+  }
+  if (typeof config !== 'object' || config === null) {
+    throw new InvalidInputError('openReeveClient', [{ path: 'config', message: 'must be a config file path, a config object or nothing' }]);
+  }
+  return parseConfig(config, { baseDir: cwd });
+}
+
+function makeClient(backend: Backend, config: Config, clock: Clock): ReeveClient {
+  let closed = false;
+  const open = (): Backend => {
+    if (closed) throw new ReeveError(ErrorCode.ClientClosed, 'this Reeve client is closed; open another with openReeveClient()');
+    return backend;
+  };
+  const id = (value: unknown): string => parseOrThrow(taskIdSchema, value, 'task id');
+  const text = (value: unknown, field: string, fallback: string): string => {
+    if (value === undefined) return fallback;
+    if (typeof value !== 'string' || value.trim() === '') throw new InvalidInputError(field, [{ path: field, message: 'must be a non-empty string' }]);
+    return value;
+  };
+  const decide = async (taskId: string, decision: Parameters<typeof decideWaitingTask>[3]): Promise<TaskDecision> => {
+    const w = await decideWaitingTask(open().store, clock, taskId, decision);
+    return { id: w.id, state: w.state };
+  };
   return {
     mode: backend.mode,
-    store: backend.store,
-    submit: (request) => backend.submit(request),
-    run: async (request, o = {}) => (await submitTask(backend, request, { wait: true, ...(o.signal ? { signal: o.signal } : {}) })).task!,
-    waitFor: (id, o = {}) => waitForTask(backend, id, o),
-    close: () => backend.close(),
+    submit: async (request) => {
+      const b = open();
+      const parsed = parseOrThrow(submitRequestSchema, request, 'task submission') as SubmitRequest;
+      const kinds = Object.keys(config.agents);
+      if (kinds.length > 0 && !kinds.includes(parsed.kind)) {
+        throw new InvalidInputError('task submission', [{ path: 'kind', message: `"${parsed.kind}" is not a configured kind; configured: ${kinds.join(', ')}` }]);
+      }
+      const breakerKey = parsed.breakerKey ?? config.agents[parsed.kind]?.breakerKey;
+      return b.submit({ ...parsed, ...(breakerKey ? { breakerKey } : {}) });
+    },
+    get: async (taskId) => {
+      const task = await open().store.get(id(taskId));
+      return task ? publicRecord(task) : undefined;
+    },
+    list: async (query = {}) => {
+      const b = open();
+      const q = listQuery(query);
+      return (await b.store.query(q)).map(publicRecord);
+    },
+    wait: async (taskId, o = {}) => publicRecord(await waitForTask(open(), id(taskId), o)),
+    events: (taskId, o = {}) => {
+      const b = open();
+      const checked = id(taskId);
+      return changeStream((onChange, signal) => waitForTask(b, checked, { onChange, signal }), o.signal);
+    },
+    cancel: async (taskId, reason) => {
+      const task = await open().store.requestCancel(id(taskId), text(reason, 'reason', 'cancelled by client'));
+      return { id: task.id, state: task.state };
+    },
+    retry: async (taskId, reason) => {
+      const task = await open().store.reopen(id(taskId), text(reason, 'reason', 'retried by client'));
+      return { id: task.id, state: task.state };
+    },
+    approve: async (taskId, o = {}) => decide(id(taskId), { type: 'task.approve', by: text(o.by, 'by', 'client') }),
+    reject: async (taskId, reason, o = {}) => {
+      if (reason === undefined) throw new InvalidInputError('reject', [{ path: 'reason', message: 'is required: say why the task is rejected' }]);
+      return decide(id(taskId), { type: 'task.reject', by: text(o.by, 'by', 'client'), reason: text(reason, 'reason', '') });
+    },
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      await backend.close();
+    },
   };
+}
+
+function listQuery(query: TaskListQuery): TaskListQuery {
+  if (typeof query !== 'object' || query === null) throw new InvalidInputError('list', [{ path: 'query', message: 'must be an object such as { state: "failed", limit: 20 }' }]);
+  const { state, kind, limit } = query;
+  if (state !== undefined && !TASK_STATES.includes(state)) throw new InvalidInputError('list', [{ path: 'state', message: `must be one of ${TASK_STATES.join(', ')} (got ${JSON.stringify(state)})` }]);
+  if (kind !== undefined && (typeof kind !== 'string' || kind === '')) throw new InvalidInputError('list', [{ path: 'kind', message: 'must be a non-empty string' }]);
+  if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 1 || limit > 10_000)) throw new InvalidInputError('list', [{ path: 'limit', message: `must be an integer from 1 to 10000 (got ${String(limit)})` }]);
+  return { ...(state ? { state } : {}), ...(kind ? { kind } : {}), limit: limit ?? 100 };
+}
+
+/** The contract's task record: the runtime-only saga snapshot stays inside. */
+function publicRecord(task: TaskRecord & { snapshot?: unknown }): TaskRecord {
+  const { snapshot: _snapshot, ...record } = task;
+  return record;
 }

@@ -17,6 +17,8 @@ export const ErrorCode = {
   TaskNotFound: 'TASK_NOT_FOUND',
   StoreUnavailable: 'STORE_UNAVAILABLE',
   StoreSchema: 'STORE_SCHEMA',
+  /** A method of a closed `openReeveClient()` client was called. */
+  ClientClosed: 'CLIENT_CLOSED',
   Internal: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

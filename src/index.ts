@@ -9,7 +9,7 @@ export { startNode } from './node.ts';
 export type { NodeOptions, ReeveNode } from './node.ts';
 export { openSqliteTaskStore } from './store/sqlite/sqlite-task-store.ts';
 export { openReeveClient } from './client.ts';
-export type { ReeveClient } from './client.ts';
+export type { ReeveClient, ReeveClientOptions, TaskListQuery, WaitOptions, TaskDecision, TaskChange } from './client.ts';
 export type { Submitted } from './backend.ts';
 export { subjects } from './transport/subjects.ts';
 export type { Subjects } from './transport/subjects.ts';

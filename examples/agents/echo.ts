@@ -1,5 +1,5 @@
 // Succeeds at once: returns its input.
-import type { AgentContext } from '../../src/agent.ts';
+import type { AgentContext } from 'reeve/agent';
 
 export default async function echo(input: unknown, ctx: AgentContext) {
   ctx.log.info({ input }, 'echo');

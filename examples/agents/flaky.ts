@@ -1,6 +1,6 @@
 // Fails transiently (like a rate-limited provider) on its first two attempts, then succeeds.
 // Watch it with `reeve show ID`: two transient failures, backoff, then succeeded.
-import { TransientError, type AgentContext } from '../../src/agent.ts';
+import { TransientError, type AgentContext } from 'reeve/agent';
 
 export default async function flaky(input: { failures?: number } | undefined, ctx: AgentContext) {
   const failures = input?.failures ?? 2;

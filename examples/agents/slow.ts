@@ -1,5 +1,5 @@
 // A long run that reports progress with ctx.heartbeat and stops cleanly on cancel.
-import type { AgentContext } from '../../src/agent.ts';
+import type { AgentContext } from 'reeve/agent';
 
 export default async function slow(input: { seconds?: number } | undefined, ctx: AgentContext) {
   const seconds = input?.seconds ?? 10;

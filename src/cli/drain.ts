@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import type { Backend } from '../backend.ts';
 import { ErrorCode, InvalidInputError, ReeveError } from '../errors.ts';
-import { nodeControlReplySchema, nodeDrainedSchema } from '../protocol/messages.ts';
+import type { nodeDrainedSchema } from '../protocol/messages.ts';
 import type { CliContext } from './main.ts';
 import { positiveInt } from './main.ts';
 import { Exit } from './output.ts';
@@ -55,6 +55,8 @@ export function registerDrain(program: Command, ctx: CliContext, setExit: (code:
 
 /** `waitMs`: follow the drained event that long (the drain deadline plus time to stop); undefined: do not wait. */
 async function drainOverNats(backend: Backend, node: string, deadlineMs: number | undefined, waitMs: number | undefined) {
+  // Loaded here, not at the top: every CLI command imports this module to register `drain`.
+  const { nodeControlReplySchema, nodeDrainedSchema } = await import('../protocol/messages.ts');
   const wait = waitMs !== undefined;
   let resolveDrained!: (value: ReturnType<typeof nodeDrainedSchema.parse>) => void;
   const drained = new Promise<ReturnType<typeof nodeDrainedSchema.parse>>((resolve) => (resolveDrained = resolve));

@@ -1,16 +1,13 @@
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { Command, CommanderError, Option } from 'commander';
 import { InvalidInputError } from '../errors.ts';
-import { loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { TASK_STATES } from '../protocol/task-states.ts';
 import type { Json } from '../protocol/task.ts';
-import { openBackend, type Backend } from '../backend.ts';
-import { systemClock } from '../system-clock.ts';
-import { silentLogger } from '../ports/logger.ts';
+import type { Backend } from '../backend.ts';
 import { processIo, reportError, Exit, type Io } from './output.ts';
 import { registerTaskCommands } from './task-commands.ts';
-import { runStart } from './start.ts';
 
 export interface GlobalOptions {
   config?: string;
@@ -26,14 +23,29 @@ export interface CliContext {
   openBackend(config: Config): Promise<Backend>;
 }
 
+/**
+ * Everything beyond commander is imported by the command that needs it (config and zod, SQLite,
+ * the NATS client, the runtime), so `reeve --version` or `reeve show` pays only for its own.
+ */
 function makeContext(io: Io): CliContext {
   return {
     io,
     cwd: process.cwd(),
     env: process.env,
-    loadConfig: (opts) => loadConfig({ cwd: process.cwd(), env: process.env, ...(opts.config ? { configPath: opts.config } : {}) }),
-    openBackend: (config) => openBackend({ config, log: silentLogger, clock: systemClock, name: 'reeve-cli', role: 'client' }),
+    loadConfig: async (opts) => {
+      const { loadConfig } = await import('../config/load.ts');
+      return loadConfig({ cwd: process.cwd(), env: process.env, ...(opts.config ? { configPath: opts.config } : {}) });
+    },
+    openBackend: async (config) => {
+      const [{ openBackend }, { systemClock }, { silentLogger }] = await Promise.all([import('../backend.ts'), import('../system-clock.ts'), import('../ports/logger.ts')]);
+      return openBackend({ config, log: silentLogger, clock: systemClock, name: 'reeve-cli', role: 'client' });
+    },
   };
+}
+
+/** The package's version (package.json sits two levels up from src/cli/ and from dist/cli/). */
+export function reeveVersion(): string {
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 }
 
 /** `--input` takes JSON or `@file` holding JSON. */
@@ -64,6 +76,7 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
     .description('Supervise long-running agent runs: durable sagas, leases, retries, process control.')
     .addOption(new Option('-c, --config <file>', 'config file (default: reeve.config.json|.mjs|.ts here, or $REEVE_CONFIG)'))
     .option('--json', 'print exactly one JSON value on stdout; logs go to stderr')
+    .version(reeveVersion(), '-V, --version', 'print the version')
     .exitOverride()
     .configureOutput({ writeOut: (s) => ctx.io.out(s), writeErr: (s) => ctx.io.err(s) })
     .showHelpAfterError('(run reeve --help for usage)');
@@ -71,7 +84,7 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
   program
     .command('start')
     .description('run a node: claim tasks and run them until SIGTERM/SIGINT (drain) ')
-    .action(async () => setExit(await runStart(ctx, program.opts<GlobalOptions>())));
+    .action(async () => setExit(await (await import('./start.ts')).runStart(ctx, program.opts<GlobalOptions>())));
 
   registerTaskCommands(program, ctx, setExit, { states: TASK_STATES });
   return program;
@@ -85,6 +98,11 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     exit = code;
   });
   const json = argv.includes('--json');
+  if (argv.length === 0) {
+    // Bare `reeve`: the help, on stdout, as a successful answer (commander would exit 1).
+    io.out(program.helpInformation());
+    return Exit.Ok;
+  }
   try {
     await program.parseAsync(argv, { from: 'user' });
     return exit;

@@ -1,8 +1,6 @@
 import type { Command } from 'commander';
-import { submitTask } from '../client.ts';
 import { InvalidInputError } from '../errors.ts';
-import { submitRequestSchema, type SubmitRequest } from '../protocol/task.ts';
-import { parseOrThrow } from '../protocol/validate.ts';
+import type { SubmitRequest } from '../protocol/task.ts';
 import type { CliContext } from './main.ts';
 import { parseInputOption, positiveInt } from './main.ts';
 import { describeTask, Exit, publicRecord } from './output.ts';
@@ -27,6 +25,8 @@ export function registerSubmit(program: Command, ctx: CliContext, setExit: (code
   sub.action(
     withBackend(ctx, program, setExit, async (_store, json, config, backend) => {
       const kind = sub.args[0]!;
+      // Loaded when a task is submitted, not by every command that registers `submit`.
+      const [{ submitTask }, { submitRequestSchema }, { parseOrThrow }] = await Promise.all([import('../task-follow.ts'), import('../protocol/task.ts'), import('../protocol/validate.ts')]);
       const kinds = Object.keys(config.agents);
       if (kinds.length > 0 && !kinds.includes(kind)) {
         throw new InvalidInputError('task submission', [{ path: 'kind', message: `"${kind}" is not a configured kind; configured: ${kinds.join(', ')}` }]);

@@ -1,10 +1,7 @@
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
-import { decideWaitingTask } from '../actors/operator.ts';
 import { ErrorCode, InvalidInputError, ReeveError, TaskNotFoundError } from '../errors.ts';
 import { isTerminal, type TaskState } from '../protocol/task-states.ts';
-import { submitRequestSchema, type SubmitRequest } from '../protocol/task.ts';
-import { parseOrThrow } from '../protocol/validate.ts';
 import type { Backend } from '../backend.ts';
 import type { ReeveStore } from '../ports/reeve-store.ts';
 import { registerDrain } from './drain.ts';
@@ -15,7 +12,6 @@ import type { Config } from '../config/schema.ts';
 import type { CliContext, GlobalOptions } from './main.ts';
 import { parseInputOption, positiveInt } from './main.ts';
 import { ago, describeTask, Exit, publicRecord, reportError, table } from './output.ts';
-import { reapFromCli } from './reap.ts';
 import { statusReport } from './status.ts';
 
 type Run = (store: ReeveStore, json: boolean, config: Config, backend: Backend) => Promise<number>;
@@ -102,6 +98,8 @@ export function registerTaskCommands(program: Command, ctx: CliContext, setExit:
     withBackend(ctx, program, setExit, async (store, json) => {
       const o = approve.opts<{ by: string; reject?: string }>();
       const decision = o.reject !== undefined ? ({ type: 'task.reject', by: o.by, reason: o.reject } as const) : ({ type: 'task.approve', by: o.by } as const);
+      // Loaded by the commands that use them, so that the others start fast (xstate, the reaper).
+      const { decideWaitingTask } = await import('../actors/operator.ts');
       const w = await decideWaitingTask(store, systemClock, approve.args[0]!, decision);
       io.out(json ? JSON.stringify({ id: w.id, state: w.state }) : `${o.reject !== undefined ? 'rejected' : 'approved'} ${w.id}: now ${w.state}`);
       return Exit.Ok;
@@ -134,6 +132,7 @@ export function registerTaskCommands(program: Command, ctx: CliContext, setExit:
     .option('--dry-run', 'report what would be reaped, kill nothing');
   reap.action(
     withBackend(ctx, program, setExit, async (store, json, config) => {
+      const { reapFromCli } = await import('./reap.ts');
       const report = await reapFromCli(store, config, Boolean(reap.opts<{ dryRun?: boolean }>().dryRun));
       if (json) io.out(JSON.stringify(report));
       else {

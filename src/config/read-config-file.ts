@@ -1,7 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import { extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { tsImport } from 'tsx/esm/api';
 import { toError } from '../errors.ts';
 import { ConfigError } from './errors.ts';
 import { show } from './fields.ts';
@@ -82,9 +81,11 @@ async function readJson(file: string): Promise<unknown> {
 async function importConfig(file: string): Promise<unknown> {
   let loaded: Record<string, unknown>;
   try {
-    // tsx compiles TypeScript in-process under plain node, so a .ts config needs no build step.
-    // .mjs goes through it too: its `import { defineConfig } from 'reeve'` reaches our .ts sources.
-    loaded = (await tsImport(pathToFileURL(file).href, import.meta.url)) as Record<string, unknown>;
+    // .mjs is plain ESM for node. tsx (loaded only then) compiles TypeScript in-process, so a
+    // .ts config needs no build step; a .js one goes through it too, as it may be ESM in a
+    // CommonJS package.
+    const url = pathToFileURL(file).href;
+    loaded = (extname(file).toLowerCase() === '.mjs' ? await import(url) : await (await import('tsx/esm/api')).tsImport(url, import.meta.url)) as Record<string, unknown>;
   } catch (err) {
     const error = toError(err);
     throw new ConfigError(file, [{ path: '', message: `could not be loaded: ${error.message}` }], { cause: error });

@@ -17,7 +17,12 @@ export interface ModuleRunnerOptions {
   log?: Logger;
 }
 
-const workerFile = new URL('./worker-entry.mjs', import.meta.url).href;
+/**
+ * Compiled (dist/), the worker loads module-worker.js directly. Run from the TypeScript sources
+ * (tests), worker-entry.mjs loads module-worker.ts through tsx: Node 20 cannot strip types and
+ * does not apply `--import` hooks inside worker threads.
+ */
+const workerFile = new URL(import.meta.url.endsWith('.ts') ? './worker-entry.mjs' : './module-worker.js', import.meta.url).href;
 
 type Stop = { kind: 'abort'; reason: AbortReason } | { kind: 'timeout'; message: string };
 

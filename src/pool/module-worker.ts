@@ -6,7 +6,6 @@
 import { mkdirSync } from 'node:fs';
 import { BroadcastChannel, parentPort, threadId } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
-import { tsImport } from 'tsx/esm/api';
 import type { AgentContext, AgentLog } from '../agent.ts';
 import type { StepRoute } from '../machines/task-saga-types.ts';
 import type { Json } from '../protocol/task.ts';
@@ -124,17 +123,28 @@ function safeFields(obj: object): Record<string, unknown> {
   }
 }
 
-/** Agents load once per worker thread; TypeScript ones through tsx (no build step). */
+/** Agents load once per worker thread; TypeScript ones through tsx (no build step), loaded only then. */
 const loadedAgents = new Map<string, Promise<Record<string, unknown>>>();
 function loadAgent(file: string): Promise<Record<string, unknown>> {
   let loading = loadedAgents.get(file);
   if (!loading) {
     const url = pathToFileURL(file).href;
-    loading = (/\.[mc]?tsx?$/.test(file) ? tsImport(url, import.meta.url) : import(url)) as Promise<Record<string, unknown>>;
+    loading = (/\.[mc]?tsx?$/.test(file) ? import('tsx/esm/api').then(({ tsImport }) => tsImport(url, import.meta.url)) : import(url)).then(moduleExports);
     loadedAgents.set(file, loading);
     loading.catch(() => loadedAgents.delete(file));
   }
   return loading;
+}
+
+/**
+ * tsx compiles a .ts file outside a `"type": "module"` package (a default `npm init -y` project)
+ * as CommonJS: importing it yields `{ default: module.exports }`, and the file's own exports sit
+ * one level down, marked `__esModule`.
+ */
+function moduleExports(loaded: unknown): Record<string, unknown> {
+  const inner = (loaded as Record<string, unknown>)['default'];
+  const wrapped = typeof inner === 'object' && inner !== null && (inner as { __esModule?: unknown }).__esModule === true;
+  return (wrapped ? inner : loaded) as Record<string, unknown>;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openSqliteTaskStore } from '../../src/store/sqlite/sqlite-task-store.ts';
@@ -19,6 +19,15 @@ describe('reeve CLI (the real binary)', () => {
     p = project(config);
   });
   afterAll(() => p.remove());
+
+  it('prints the version with --version and the help for a bare reeve, both exit 0', async () => {
+    const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-V']) expect(await reeve(p.dir, [flag])).toMatchObject({ code: 0, stdout: `${version}\n` });
+    const bare = await reeve(p.dir, []);
+    expect(bare.code).toBe(0);
+    expect(bare.stdout).toContain('Usage: reeve');
+    expect(bare.stdout).toContain('submit [options] <kind>');
+  });
 
   it('submits without a running node and prints one JSON value with --json', async () => {
     const r = await reeve(p.dir, ['submit', 'echo', '--input', '{"a":1}', '--id', 'cli-1', '--json']);

@@ -125,12 +125,14 @@ describe('Dockerfile', () => {
     for (const tool of ['python3', 'make', 'g++']) expect(install).toContain(` ${tool}`);
   });
 
-  it('installs runtime dependencies only, which is enough to run the TypeScript sources', () => {
-    expect(instructions.some((l) => /^RUN npm ci --omit=dev\b/.test(l))).toBe(true);
-    const pkg = JSON.parse(read('package.json')) as { dependencies: Record<string, string>; devDependencies: Record<string, string>; bin: Record<string, string> };
-    expect(pkg.dependencies).toHaveProperty('tsx');
+  it('builds the compiled JavaScript, then keeps the runtime dependencies only', () => {
+    expect(instructions.some((l) => /^RUN npm ci\b.*&& npm prune --omit=dev\b/.test(l))).toBe(true);
+    expect(instructions).toContain('COPY --from=deps /app/dist ./dist');
+    const pkg = JSON.parse(read('package.json')) as { dependencies: Record<string, string>; devDependencies: Record<string, string>; bin: Record<string, string>; scripts: Record<string, string> };
+    expect(pkg.scripts['prepare']).toContain('build');
+    expect(pkg.devDependencies).toHaveProperty('typescript');
     expect(pkg.dependencies).toHaveProperty('better-sqlite3');
-    expect(read(pkg.bin.reeve!)).toContain("from 'tsx/esm/api'");
+    expect(read(pkg.bin.reeve!)).toContain("'../dist/cli/main.js'");
     expect(instructions).toContain('ENTRYPOINT ["/usr/bin/tini", "--", "node", "bin/reeve.js"]');
     expect(instructions).toContain('CMD ["start"]');
   });
@@ -152,7 +154,7 @@ describe('Dockerfile', () => {
       }
     }
     // What the nodes' config needs inside the image.
-    expect(letIn).toEqual(expect.arrayContaining(['bin', 'src', 'examples', 'deploy/reeve', 'package.json', 'package-lock.json']));
+    expect(letIn).toEqual(expect.arrayContaining(['bin', 'src', 'examples', 'deploy/reeve', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json']));
     expect(statSync(join(ROOT, 'bin/reeve.js')).isFile()).toBe(true);
   });
 });

@@ -5,7 +5,11 @@ import type { AnnotationRow, HistoryRow, LeaseRow, TaskRow } from './rows.ts';
 export const LEASE_COLUMNS = `seq, id, kind, state, step, owner, lease_expires_at, heartbeat_at, available_at,
   attempts_transient, attempts_permanent, crashes, revision, history_count`;
 
-/** The fixed SQL statements of the SQLite adapter, prepared once per connection. */
+/**
+ * The fixed SQL statements of the SQLite adapter, prepared once per connection.
+ * @internal Left out of the published declarations: its inferred type names a namespace that
+ * @types/better-sqlite3 does not export, and nothing public exposes it.
+ */
 export function prepareStatements(db: Database.Database) {
   return {
     getRow: db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE id = ?'),
@@ -70,4 +74,5 @@ export function prepareStatements(db: Database.Database) {
   };
 }
 
+/** @internal */
 export type Statements = ReturnType<typeof prepareStatements>;
