@@ -2,7 +2,6 @@ import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import type { Backend } from '../backend.ts';
 import { ErrorCode, InvalidInputError, ReeveError } from '../errors.ts';
-import type { nodeDrainedSchema } from '../protocol/messages.ts';
 import type { CliContext } from './main.ts';
 import { positiveInt } from './main.ts';
 import { Exit } from './output.ts';

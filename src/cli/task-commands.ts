@@ -1,6 +1,5 @@
-import { hostname } from 'node:os';
 import type { Command } from 'commander';
-import { ErrorCode, InvalidInputError, ReeveError, TaskNotFoundError } from '../errors.ts';
+import { InvalidInputError, TaskNotFoundError } from '../errors.ts';
 import { isTerminal, type TaskState } from '../protocol/task-states.ts';
 import type { Backend } from '../backend.ts';
 import type { ReeveStore } from '../ports/reeve-store.ts';
@@ -10,7 +9,7 @@ import { registerSubmit } from './submit.ts';
 import { systemClock } from '../system-clock.ts';
 import type { Config } from '../config/schema.ts';
 import type { CliContext, GlobalOptions } from './main.ts';
-import { parseInputOption, positiveInt } from './main.ts';
+import { positiveInt } from './main.ts';
 import { ago, describeTask, Exit, publicRecord, reportError, table } from './output.ts';
 import { statusReport } from './status.ts';
 

@@ -1,46 +1,11 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative, resolve, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { importsOf, sourceFiles, type SourceImport as Import } from '../support/source-imports.ts';
 
 /**
  * typescript-eslint does not run on TypeScript 7, so this test guards DESIGN.md's layering:
  * machines are pure, ports are types, actors never reach an adapter.
  */
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../src');
-
-function sourceFiles(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name);
-    return statSync(path).isDirectory() ? sourceFiles(path) : /\.(ts|mts)$/.test(name) ? [path] : [];
-  });
-}
-
-interface Import {
-  file: string;
-  specifier: string;
-  typeOnly: boolean;
-  /** For a relative import: the target, relative to src/. */
-  target?: string;
-}
-
-export function importsOf(file: string): Import[] {
-  const text = readFileSync(file, 'utf8');
-  const found: Import[] = [];
-  const pattern = /^\s*(import|export)\s+(type\s+)?(?:[^'"]*?\s+from\s+)?['"]([^'"]+)['"]/gm;
-  for (const m of text.matchAll(pattern)) {
-    const specifier = m[3]!;
-    const entry: Import = { file: relative(root, file), specifier, typeOnly: Boolean(m[2]) };
-    if (specifier.startsWith('.')) entry.target = relative(root, resolve(dirname(file), specifier));
-    found.push(entry);
-  }
-  for (const m of text.matchAll(/import\(\s*['"]([^'"]+)['"]\s*\)/g)) {
-    found.push({ file: relative(root, file), specifier: m[1]!, typeOnly: false });
-  }
-  return found;
-}
-
-const all = sourceFiles(root).flatMap(importsOf);
+const all = sourceFiles().flatMap((file) => importsOf(file));
 const layer = (path: string) => path.split('/')[0]!;
 const violations = (pred: (i: Import) => string | undefined) =>
   all.flatMap((i) => {
