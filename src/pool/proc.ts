@@ -75,6 +75,24 @@ export function readProcStat(pid: number): ProcStat | undefined {
   return parseProcStat(text);
 }
 
+/**
+ * The value of one variable in `/proc/<pid>/environ` (the environment the process was exec'd
+ * with; a later setenv() does not change it): `undefined` when the variable is absent or the
+ * process is gone, `null` when the environment cannot be read (another user's process, or one
+ * that made itself non-dumpable, as ssh does).
+ */
+export function readEnvVar(pid: number, name: string): string | null | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/environ`, 'latin1');
+  } catch (err) {
+    return GONE.has((err as NodeJS.ErrnoException).code ?? '') ? undefined : null;
+  }
+  const prefix = `${name}=`;
+  for (const entry of text.split('\0')) if (entry.startsWith(prefix)) return entry.slice(prefix.length);
+  return undefined;
+}
+
 /** The pids of all processes visible in /proc (threads are not listed), in ascending order. */
 export function listPids(): number[] {
   const pids: number[] = [];
