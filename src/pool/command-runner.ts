@@ -8,7 +8,7 @@ import type { AbortReason, RunOutcome, RunRequest } from '../ports/runner.ts';
 import type { Json } from '../protocol/task.ts';
 import { killRunTree } from './kill-tree.ts';
 import { expandArgs, PlaceholderError } from './placeholders.ts';
-import { cpuTicksOf, isLiveStat, processesIn, readProcStat } from './proc.ts';
+import { cpuTicksOf, leftoversOfRun, processesIn, readProcStat, type ProcStat } from './proc.ts';
 import { openRunLog } from './run-log.ts';
 
 export interface CommandRunnerOptions {
@@ -110,10 +110,13 @@ export class CommandRunner {
         req.log.error({ err, runId }, 'cannot record the spawned pid');
       });
     }
-    const killTree = (graceMs: number) =>
+    const killTree = (graceMs: number, members?: readonly ProcStat[]) =>
       pid === undefined
         ? Promise.resolve({ survivors: [] as Array<{ pid: number; reason: string }> })
-        : killRunTree({ pgid: pid, sid: pid, rootPid: pid, rootStarttime: rootStat?.starttime, graceMs, protectedPids: this.options.protectedPids ?? [], log: req.log });
+        : killRunTree({ pgid: pid, sid: pid, rootPid: pid, rootStarttime: rootStat?.starttime, members, graceMs, protectedPids: this.options.protectedPids ?? [], log: req.log });
+    // After the root exits, its group may be empty while a helper lives on in another group of
+    // the session (job control) or in a session of its own (setsid): look for all of them.
+    const leftovers = () => (pid === undefined ? [] : leftoversOfRun({ runId, pgid: pid, sid: pid, rootStarttime: rootStat?.starttime ?? 0 }));
 
     let stop: Stop | undefined;
     let stopping: Promise<unknown> | undefined;
@@ -129,15 +132,26 @@ export class CommandRunner {
     // A living process proves liveness; the node renews the lease meanwhile.
     const beat = setInterval(() => req.onHeartbeat(), 5000);
     const idle = req.idleTimeoutMs === undefined || pid === undefined ? undefined : watchIdle(pid, req.idleTimeoutMs, () => outputAt, (ms) => stopRun({ kind: 'timeout', message: `no output and no CPU time for ${ms} ms (idleTimeoutMs): the run looks wedged` }));
-    // The execa promise does not settle while a grandchild holds the output pipes: once the
-    // direct child has exited, whatever is left of its tree is killed.
+    // A run leaves no process behind. The execa promise does not settle while a grandchild holds
+    // the output pipes, and a helper that let go of them would outlive the run: once the direct
+    // child has exited, whatever is left of its run is killed.
+    let leftAtExit: ProcStat[] | undefined;
     child.once('exit', () => {
-      if (!stop && pid !== undefined && groupMayLive(pid)) stopping = killTree(200);
+      if (stop) return;
+      leftAtExit = leftovers();
+      if (leftAtExit.length > 0) stopping = killTree(200, leftAtExit);
     });
     try {
       const result = await child;
       await stopping;
-      const confirmed = pid === undefined || !groupMayLive(pid) || !processesIn({ pgid: pid, sid: pid }).some(isLiveStat);
+      // Nothing left when the root exited means nothing can be left now; otherwise look again,
+      // and kill what a stop's kill missed (an escapee it could not see once its parent died).
+      let left = leftAtExit?.length === 0 ? [] : leftovers();
+      if (left.length > 0) {
+        await killTree(200, left);
+        left = leftovers();
+      }
+      const confirmed = left.length === 0;
       if (registry) await (confirmed ? registry.clear(runId) : registry.markHandoff(runId)).catch(() => undefined);
       await log.close();
       const tail = log.tail();
@@ -186,20 +200,6 @@ function watchIdle(pgid: number, idleMs: number, lastOutputAt: () => number, onI
     const last = Math.max(activeAt, lastOutputAt());
     if (now - last >= idleMs) onIdle(now - last);
   }, Math.max(50, Math.min(1000, Math.floor(idleMs / 4))));
-}
-
-/**
- * A cheap first look before walking /proc (a walk reads every process's stat: ~2 ms here):
- * ESRCH from signal 0 to the group means nobody is left. Zombies still answer, so a yes is
- * only a maybe, and the walk decides.
- */
-function groupMayLive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
 }
 
 function lastLineJson(lines: readonly string[]): Json | undefined {

@@ -168,6 +168,23 @@ export function processesIn(query: ProcessQuery): ProcStat[] {
 }
 
 /**
+ * What is left of a run once its root has exited: live members of its group or session that
+ * started no earlier than the root, plus (for those that left both with setsid()) every live
+ * process started no earlier than the root whose environment carries `REEVE_RUN_ID=runId`.
+ * One pass over /proc; an environment is read only for processes younger than the root, which
+ * on a steady host are few. Nothing older than the root can descend from it.
+ */
+export function leftoversOfRun(run: { runId: string; pgid: number; sid: number; rootStarttime: number }): ProcStat[] {
+  const left: ProcStat[] = [];
+  for (const pid of listPids()) {
+    const stat = readProcStat(pid);
+    if (stat === undefined || !isLiveStat(stat) || stat.starttime < run.rootStarttime) continue;
+    if (stat.pgrp === run.pgid || stat.session === run.sid || readEnvVar(pid, 'REEVE_RUN_ID') === run.runId) left.push(stat);
+  }
+  return left;
+}
+
+/**
  * Sum of user and system CPU ticks of the given pids (missing ones count 0). Exited children
  * that were reaped are not included, so a caller comparing two samples should sample the same
  * live set; growth means some process of the set used CPU.
