@@ -167,21 +167,35 @@ export function processesIn(query: ProcessQuery): ProcStat[] {
   return [...selected.values()].sort((a, b) => a.pid - b.pid);
 }
 
+/** A run whose root has exited, as `leftoversOfRuns` looks for it. */
+export interface FinishedRun {
+  runId: string;
+  pgid: number;
+  sid: number;
+  /** The root's start time; nothing older can descend from it. */
+  rootStarttime: number;
+}
+
 /**
- * What is left of a run once its root has exited: live members of its group or session that
- * started no earlier than the root, plus (for those that left both with setsid()) every live
- * process started no earlier than the root whose environment carries `REEVE_RUN_ID=runId`.
- * One pass over /proc; an environment is read only for processes younger than the root, which
- * on a steady host are few. Nothing older than the root can descend from it.
+ * What is left of runs whose roots have exited, one list per run: live members of a run's group
+ * or session that started no earlier than its root, plus (for those that left both with
+ * setsid()) every live process started no earlier than the root whose environment carries
+ * `REEVE_RUN_ID=<run id>`. One pass over /proc for all the runs; an environment is read only
+ * for processes younger than the oldest root, which on a steady host are few.
  */
-export function leftoversOfRun(run: { runId: string; pgid: number; sid: number; rootStarttime: number }): ProcStat[] {
-  const left: ProcStat[] = [];
+export function leftoversOfRuns(runs: readonly FinishedRun[]): ProcStat[][] {
+  const found = runs.map((): ProcStat[] => []);
+  if (runs.length === 0) return found;
+  const byId = new Map(runs.map((run, i) => [run.runId, i]));
+  const oldest = Math.min(...runs.map((r) => r.rootStarttime));
   for (const pid of listPids()) {
     const stat = readProcStat(pid);
-    if (stat === undefined || !isLiveStat(stat) || stat.starttime < run.rootStarttime) continue;
-    if (stat.pgrp === run.pgid || stat.session === run.sid || readEnvVar(pid, 'REEVE_RUN_ID') === run.runId) left.push(stat);
+    if (stat === undefined || !isLiveStat(stat) || stat.starttime < oldest) continue;
+    const i = runs.findIndex((r) => stat.starttime >= r.rootStarttime && (stat.pgrp === r.pgid || stat.session === r.sid));
+    const j = i >= 0 ? i : byId.get(readEnvVar(pid, 'REEVE_RUN_ID') ?? '');
+    if (j !== undefined && j >= 0 && stat.starttime >= runs[j]!.rootStarttime) found[j]!.push(stat);
   }
-  return left;
+  return found;
 }
 
 /**
