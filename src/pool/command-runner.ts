@@ -8,7 +8,8 @@ import type { AbortReason, RunOutcome, RunRequest } from '../ports/runner.ts';
 import type { Json } from '../protocol/task.ts';
 import { killRunTree } from './kill-tree.ts';
 import { expandArgs, PlaceholderError } from './placeholders.ts';
-import { cpuTicksOf, isLiveStat, processesIn, readProcStat } from './proc.ts';
+import { LeftoverSweep } from './leftover-sweep.ts';
+import { cpuTicksOf, processesIn, readProcStat, type FinishedRun, type ProcStat } from './proc.ts';
 import { openRunLog } from './run-log.ts';
 
 export interface CommandRunnerOptions {
@@ -39,6 +40,9 @@ type Stop = { kind: 'abort'; reason: AbortReason } | { kind: 'timeout'; message:
  * is cleared only once its tree is confirmed gone; otherwise it is left to the reaper.
  */
 export class CommandRunner {
+  readonly #sweep = new LeftoverSweep();
+  readonly #settling = new Set<Promise<void>>();
+
   constructor(private readonly options: CommandRunnerOptions) {}
 
   async run(req: RunRequest): Promise<RunOutcome> {
@@ -130,15 +134,15 @@ export class CommandRunner {
     const beat = setInterval(() => req.onHeartbeat(), 5000);
     const idle = req.idleTimeoutMs === undefined || pid === undefined ? undefined : watchIdle(pid, req.idleTimeoutMs, () => outputAt, (ms) => stopRun({ kind: 'timeout', message: `no output and no CPU time for ${ms} ms (idleTimeoutMs): the run looks wedged` }));
     // The execa promise does not settle while a grandchild holds the output pipes: once the
-    // direct child has exited, whatever is left of its tree is killed.
+    // direct child has exited, whatever is left in its group is killed.
     child.once('exit', () => {
       if (!stop && pid !== undefined && groupMayLive(pid)) stopping = killTree(200);
     });
     try {
       const result = await child;
       await stopping;
-      const confirmed = pid === undefined || !groupMayLive(pid) || !processesIn({ pgid: pid, sid: pid }).some(isLiveStat);
-      if (registry) await (confirmed ? registry.clear(runId) : registry.markHandoff(runId)).catch(() => undefined);
+      if (pid !== undefined) this.#settle({ runId, pgid: pid, sid: pid, rootStarttime: rootStat?.starttime ?? 0 }, req.log);
+      else if (registry) await registry.clear(runId).catch(() => undefined);
       await log.close();
       const tail = log.tail();
       if (stop?.kind === 'timeout') return { ok: false, failure: { class: 'timeout', code: 'RUN_TIMED_OUT', message: `${stop.message}\n${tail.slice(-5).join('\n')}`.trim() } };
@@ -164,7 +168,48 @@ export class CommandRunner {
     }
   }
 
-  async close(): Promise<void> {}
+  /**
+   * A run leaves no process behind, and its row is cleared only once that is confirmed. A helper
+   * that let go of the output pipes may live on in the root's group, in another group of its
+   * session (job control) or in a session of its own (setsid(); found by REEVE_RUN_ID): the
+   * shared sweep finds them, they are killed, and the row is cleared or handed to the reaper.
+   * This happens after the outcome is returned, so a run does not wait for a /proc pass.
+   */
+  #settle(run: FinishedRun, log: RunRequest['log']): void {
+    const registry = this.options.registry;
+    const kill = (members: readonly ProcStat[]) =>
+      killRunTree({ pgid: run.pgid, sid: run.sid, members, graceMs: 200, protectedPids: this.options.protectedPids ?? [], log });
+    const settling = (async () => {
+      let left = await this.#sweep.find(run);
+      if (left.length > 0) {
+        await kill(left);
+        left = await this.#sweep.find(run);
+      }
+      if (left.length > 0) log.warn({ runId: run.runId, pids: left.map((s) => s.pid) }, 'processes of a finished run survived its kill; the reaper takes them over');
+      if (registry) await (left.length === 0 ? registry.clear(run.runId) : registry.markHandoff(run.runId));
+    })().catch((err: unknown) => log.error({ err, runId: run.runId }, 'settling a finished run failed; its registry row stays for the reaper'));
+    this.#settling.add(settling);
+    void settling.finally(() => this.#settling.delete(settling));
+  }
+
+  /** Waits until every finished run is settled (its leftovers killed, its row cleared or handed off). */
+  async close(): Promise<void> {
+    while (this.#settling.size > 0) await Promise.allSettled([...this.#settling]);
+  }
+}
+
+/**
+ * A cheap first look before walking /proc (a walk reads every process's stat: ~2 ms here):
+ * ESRCH from signal 0 to the group means nobody is left in it. Zombies still answer, so a yes
+ * is only a maybe, and the walk decides.
+ */
+function groupMayLive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
 }
 
 /**
@@ -186,20 +231,6 @@ function watchIdle(pgid: number, idleMs: number, lastOutputAt: () => number, onI
     const last = Math.max(activeAt, lastOutputAt());
     if (now - last >= idleMs) onIdle(now - last);
   }, Math.max(50, Math.min(1000, Math.floor(idleMs / 4))));
-}
-
-/**
- * A cheap first look before walking /proc (a walk reads every process's stat: ~2 ms here):
- * ESRCH from signal 0 to the group means nobody is left. Zombies still answer, so a yes is
- * only a maybe, and the walk decides.
- */
-function groupMayLive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
 }
 
 function lastLineJson(lines: readonly string[]): Json | undefined {

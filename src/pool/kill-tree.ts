@@ -3,12 +3,20 @@ import { isAlive, isLiveStat, processesIn, readProcStat, type ProcStat } from '.
 
 /** What `killRunTree` needs to find and stop one run's processes. */
 export interface KillRunTreeOptions {
-  /** Process group recorded at spawn (the child's pid when started with `detached: true`). */
-  pgid: number;
+  /**
+   * Process group recorded at spawn (the child's pid when started with `detached: true`). Leave
+   * it out unless the group is known to still be the run's: every member is signalled.
+   */
+  pgid?: number | undefined;
   /** Session recorded at spawn; with `detached: true` Node calls setsid(), so it equals `pgid`. */
   sid?: number | undefined;
   /** The spawned process; its descendants are part of the run even after they leave the group. */
-  rootPid: number;
+  rootPid?: number | undefined;
+  /**
+   * Other processes known to be the run's, by pid and start time (the reaper finds them by their
+   * REEVE_RUN_ID when the root is gone); their descendants are walked like the root's.
+   */
+  members?: ReadonlyArray<{ pid: number; starttime: number }> | undefined;
   /**
    * The root's start time from `/proc/<pid>/stat` (clock ticks since boot), when known. If given
    * and it differs, the pid was reused and its descendants are not walked. Without it, the root
@@ -96,10 +104,14 @@ class RunTree {
     const self = readProcStat(process.pid);
     this.pgid = this.usable('pgid', options.pgid, self?.pgrp);
     this.sid = this.usable('sid', options.sid, self?.session);
-    const root = readProcStat(options.rootPid);
+    const root = options.rootPid === undefined ? undefined : readProcStat(options.rootPid);
     if (root !== undefined && !this.untouchable.has(root.pid) && root.pid > 1) {
       const same = options.rootStarttime !== undefined ? root.starttime === options.rootStarttime : this.isGroupMember(root) || (this.sid !== undefined && root.session === this.sid);
       if (same) this.seen.set(root.pid, root);
+    }
+    for (const member of options.members ?? []) {
+      const stat = readProcStat(member.pid);
+      if (stat !== undefined && stat.starttime === member.starttime && !this.untouchable.has(stat.pid) && stat.pid > 1) this.seen.set(stat.pid, stat);
     }
   }
 

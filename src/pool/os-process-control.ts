@@ -1,25 +1,19 @@
-import { readFileSync } from 'node:fs';
-import type { ProcessControl, ProcessIdentity } from '../ports/process-control.ts';
+import type { ProcessControl, ProcessEntry } from '../ports/process-control.ts';
 import { killRunTree } from './kill-tree.ts';
-import { isLiveStat, listPids, readProcStat } from './proc.ts';
+import { isLiveStat, listPids, readEnvVar, readProcStat } from './proc.ts';
 
 /** ProcessControl on Linux's /proc, with the run-tree kill of `kill-tree.ts`. */
 export function osProcessControl(options: { protectedPids: readonly number[]; log?: { warn(obj: object, msg: string): void } }): ProcessControl {
   return {
-    identity(pid: number): ProcessIdentity | undefined {
-      const stat = readProcStat(pid);
-      return stat && isLiveStat(stat) ? { starttime: stat.starttime, pgrp: stat.pgrp, session: stat.session } : undefined;
-    },
-    findByRunId(runId: string): number[] {
-      // Reading another user's environ fails (EACCES): such processes are not ours anyway.
-      const marker = `REEVE_RUN_ID=${runId}`;
-      return listPids().filter((pid) => {
-        try {
-          return readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(marker);
-        } catch {
-          return false;
-        }
-      });
+    snapshot(): ProcessEntry[] {
+      const entries: ProcessEntry[] = [];
+      for (const pid of listPids()) {
+        const stat = readProcStat(pid);
+        if (stat === undefined || !isLiveStat(stat)) continue;
+        const { ppid, pgrp, session, starttime } = stat;
+        entries.push({ pid, ppid, pgrp, session, starttime, runId: readEnvVar(pid, 'REEVE_RUN_ID') });
+      }
+      return entries;
     },
     async killTree(target) {
       const report = await killRunTree({ ...target, protectedPids: options.protectedPids, ...(options.log ? { log: options.log } : {}) });

@@ -75,6 +75,24 @@ export function readProcStat(pid: number): ProcStat | undefined {
   return parseProcStat(text);
 }
 
+/**
+ * The value of one variable in `/proc/<pid>/environ` (the environment the process was exec'd
+ * with; a later setenv() does not change it): `undefined` when the variable is absent or the
+ * process is gone, `null` when the environment cannot be read (another user's process, or one
+ * that made itself non-dumpable, as ssh does).
+ */
+export function readEnvVar(pid: number, name: string): string | null | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/environ`, 'latin1');
+  } catch (err) {
+    return GONE.has((err as NodeJS.ErrnoException).code ?? '') ? undefined : null;
+  }
+  const prefix = `${name}=`;
+  for (const entry of text.split('\0')) if (entry.startsWith(prefix)) return entry.slice(prefix.length);
+  return undefined;
+}
+
 /** The pids of all processes visible in /proc (threads are not listed), in ascending order. */
 export function listPids(): number[] {
   const pids: number[] = [];
@@ -147,6 +165,37 @@ export function processesIn(query: ProcessQuery): ProcStat[] {
     }
   }
   return [...selected.values()].sort((a, b) => a.pid - b.pid);
+}
+
+/** A run whose root has exited, as `leftoversOfRuns` looks for it. */
+export interface FinishedRun {
+  runId: string;
+  pgid: number;
+  sid: number;
+  /** The root's start time; nothing older can descend from it. */
+  rootStarttime: number;
+}
+
+/**
+ * What is left of runs whose roots have exited, one list per run: live members of a run's group
+ * or session that started no earlier than its root, plus (for those that left both with
+ * setsid()) every live process started no earlier than the root whose environment carries
+ * `REEVE_RUN_ID=<run id>`. One pass over /proc for all the runs; an environment is read only
+ * for processes younger than the oldest root, which on a steady host are few.
+ */
+export function leftoversOfRuns(runs: readonly FinishedRun[]): ProcStat[][] {
+  const found = runs.map((): ProcStat[] => []);
+  if (runs.length === 0) return found;
+  const byId = new Map(runs.map((run, i) => [run.runId, i]));
+  const oldest = Math.min(...runs.map((r) => r.rootStarttime));
+  for (const pid of listPids()) {
+    const stat = readProcStat(pid);
+    if (stat === undefined || !isLiveStat(stat) || stat.starttime < oldest) continue;
+    const i = runs.findIndex((r) => stat.starttime >= r.rootStarttime && (stat.pgrp === r.pgid || stat.session === r.sid));
+    const j = i >= 0 ? i : byId.get(readEnvVar(pid, 'REEVE_RUN_ID') ?? '');
+    if (j !== undefined && j >= 0 && stat.starttime >= runs[j]!.rootStarttime) found[j]!.push(stat);
+  }
+  return found;
 }
 
 /**

@@ -1,15 +1,34 @@
-/** What the reaper needs from the OS: process identity, a search by run id, and tree kill. */
-export interface ProcessIdentity {
-  starttime: number;
+/** What the reaper needs from the OS: a look at the live processes, and a tree kill. */
+
+/** One live (non-zombie) process, as the reaper judges it. */
+export interface ProcessEntry {
+  pid: number;
+  ppid: number;
   pgrp: number;
   session: number;
+  /** Start time in clock ticks since boot: with the pid, the process's identity across pid reuse. */
+  starttime: number;
+  /**
+   * `REEVE_RUN_ID` from the process's environment: `undefined` when absent, `null` when the
+   * environment is unreadable (another user's process, or a non-dumpable one such as ssh).
+   */
+  runId: string | null | undefined;
+}
+
+/** The processes a kill may touch; everything else is left alone. */
+export interface KillTarget {
+  /** Processes proven to be the run's, by pid and start time; their descendants are the run's too. */
+  members: ReadonlyArray<{ pid: number; starttime: number }>;
+  /** The run's process group, only when proven still the run's (then group signals are safe). */
+  pgid?: number | undefined;
+  /** The run's session, under the same condition. */
+  sid?: number | undefined;
+  graceMs: number;
 }
 
 export interface ProcessControl {
-  /** The live (non-zombie) process with this pid, or undefined. */
-  identity(pid: number): ProcessIdentity | undefined;
-  /** Live processes whose environment has REEVE_RUN_ID=runId (an intent whose spawn was not recorded). */
-  findByRunId(runId: string): number[];
+  /** Every live process on the host, with its run marker. */
+  snapshot(): ProcessEntry[];
   /** SIGTERM, grace, SIGKILL, verify; never signals a protected pid. */
-  killTree(target: { rootPid: number; pgid: number; sid?: number; graceMs: number }): Promise<{ survivors: Array<{ pid: number; reason: string }> }>;
+  killTree(target: KillTarget): Promise<{ survivors: Array<{ pid: number; reason: string }> }>;
 }

@@ -1,12 +1,16 @@
 import { execa } from 'execa';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { reapOrphans } from '../../src/actors/reaper.ts';
 import { osProcessControl } from '../../src/pool/os-process-control.ts';
-import { isAlive, readProcStat } from '../../src/pool/proc.ts';
+import { isAlive, isLiveStat, processesIn, readProcStat } from '../../src/pool/proc.ts';
 import { SqliteProcessRegistry } from '../../src/store/sqlite/process-registry.ts';
 import { recordingLogger } from '../support/recording-logger.ts';
 import { tempDir } from '../support/temp-dir.ts';
+
+const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/procs/${name}`, import.meta.url));
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('reaper against real processes', () => {
   const started: number[] = [];
@@ -32,6 +36,26 @@ describe('reaper against real processes', () => {
     started.push(child.pid!);
     return child.pid!;
   }
+  /**
+   * Starts `sh -c script` in its own group and session with only PATH (and REEVE_RUN_ID, if
+   * given) in its environment, waits until `sleeps` sleep processes run in its session and the
+   * root has exited, and returns the root's identity and what is left of its session.
+   */
+  async function rootlessTree(args: string[], sleeps: number, runId?: string) {
+    const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', ...(runId ? { REEVE_RUN_ID: runId } : {}) };
+    const child = execa('sh', args, { detached: true, reject: false, stdio: 'ignore', env, extendEnv: false });
+    const pid = child.pid!;
+    started.push(pid);
+    const starttime = readProcStat(pid)!.starttime;
+    const left = () => processesIn({ sid: pid }).filter((s) => s.comm === 'sleep');
+    for (let i = 0; i < 250 && left().length < sleeps; i++) await sleep(20);
+    await child;
+    expect(left()).toHaveLength(sleeps);
+    const members = processesIn({ sid: pid }).map((s) => ({ pid: s.pid, starttime: s.starttime }));
+    return { pid, starttime, members, sleeps: left().map((s) => ({ pid: s.pid, starttime: s.starttime })) };
+  }
+  const stillAlive = (procs: Array<{ pid: number; starttime: number }>) => procs.filter((p) => isAlive(p.pid, p.starttime));
+
   const reap = (registry: SqliteProcessRegistry, protectedPids: number[] = []) =>
     reapOrphans({ registry, control: osProcessControl({ protectedPids }), liveOwners: new Set(['n:now']), protectedPids: new Set(protectedPids), graceMs: 500, log: recordingLogger() });
 
@@ -90,4 +114,40 @@ describe('reaper against real processes', () => {
     expect((await reopened.list()).map((r) => r.runId)).toEqual(['h2']);
     await reopened.close();
   });
+
+  it('kills the helpers of a run whose root has exited (they ignore SIGTERM), then clears its row', async () => {
+    const registry = await setup();
+    const tree = await rootlessTree([fixture('helpers-outlive-root.sh')], 3, 'run-rootless');
+    await registry.recordIntent({ runId: 'run-rootless', taskId: 't1', nodeId: 'n', incarnation: 'dead', command: 'sh' });
+    await registry.recordSpawned('run-rootless', { pid: tree.pid, pgid: tree.pid, sid: tree.pid, starttime: tree.starttime });
+    expect(readProcStat(tree.pid)).toBeUndefined(); // the root is gone: only its helpers are left
+    const report = await reap(registry);
+    expect(stillAlive(tree.members)).toEqual([]);
+    expect(processesIn({ sid: tree.pid }).filter(isLiveStat)).toEqual([]);
+    expect(report).toMatchObject({ reaped: 1, skipped: [] });
+    expect(report.alive.map((a) => a.pid)).toEqual(tree.members.map((s) => s.pid));
+    expect(await registry.list()).toEqual([]);
+    await registry.close();
+  });
+
+  it('never signals processes of an unrelated group that took the recorded group number, nor those of another run', async () => {
+    const registry = await setup();
+    // Both trees look like a rootless run of the row: group and session = the recorded pid, every
+    // member younger than the recorded root. One carries no REEVE_RUN_ID (a login session, say),
+    // the other carries another run's.
+    const stranger = await rootlessTree(['-c', 'sleep 300 & exit 0'], 1);
+    const otherRun = await rootlessTree(['-c', 'sleep 300 & exit 0'], 1, 'run-other');
+    for (const [runId, tree] of [['run-a', stranger], ['run-b', otherRun]] as const) {
+      await registry.recordIntent({ runId, taskId: `t-${runId}`, nodeId: 'n', incarnation: 'dead', command: 'sh' });
+      await registry.recordSpawned(runId, { pid: tree.pid, pgid: tree.pid, sid: tree.pid, starttime: tree.starttime });
+    }
+    const report = await reap(registry);
+    expect(stillAlive(stranger.members)).toEqual(stranger.members);
+    expect(stillAlive(otherRun.members)).toEqual(otherRun.members);
+    expect(report).toMatchObject({ reaped: 0, alive: [] });
+    expect(report.skipped).toEqual([{ pid: stranger.sleeps[0]!.pid, reason: expect.stringMatching(/not provably the run's|nothing proves/) }]);
+    expect(await registry.list()).toEqual([]);
+    await registry.close();
+  });
 });
+

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { reapOrphans } from '../../src/actors/reaper.ts';
-import type { ProcessControl, ProcessIdentity } from '../../src/ports/process-control.ts';
+import type { KillTarget, ProcessControl, ProcessEntry } from '../../src/ports/process-control.ts';
 import { SqliteProcessRegistry } from '../../src/store/sqlite/process-registry.ts';
 import { FakeClock } from '../support/fake-clock.ts';
 import { recordingLogger } from '../support/recording-logger.ts';
@@ -9,17 +9,18 @@ import { tempDir } from '../support/temp-dir.ts';
 
 /** The OS, faked at the process boundary: a table of live processes. */
 class FakeOs implements ProcessControl {
-  readonly live = new Map<number, ProcessIdentity & { env?: string }>();
+  readonly live = new Map<number, Omit<ProcessEntry, 'pid' | 'ppid' | 'runId'> & { env?: string }>();
   readonly killed: number[] = [];
-  identity(pid: number) {
-    return this.live.get(pid);
+  readonly groupsSignalled: number[] = [];
+  snapshot(): ProcessEntry[] {
+    return [...this.live].map(([pid, p]) => ({ pid, ppid: 1, pgrp: p.pgrp, session: p.session, starttime: p.starttime, runId: p.env }));
   }
-  findByRunId(runId: string) {
-    return [...this.live].filter(([, p]) => p.env === runId).map(([pid]) => pid);
-  }
-  async killTree(target: { rootPid: number }) {
-    this.killed.push(target.rootPid);
-    this.live.delete(target.rootPid);
+  async killTree(target: KillTarget) {
+    for (const { pid } of target.members) {
+      this.killed.push(pid);
+      this.live.delete(pid);
+    }
+    if (target.pgid !== undefined) this.groupsSignalled.push(target.pgid);
     return { survivors: [] };
   }
 }
@@ -104,4 +105,32 @@ describe('reaper', () => {
     expect(os.killed).toEqual([]);
     expect(await registry.list()).toHaveLength(1);
   });
+
+  it('kills what is left of a run whose root is gone: its marked processes, then its proven group', async () => {
+    await spawned('rootless', 'before', 500, 10);
+    os.live.set(501, { starttime: 11, pgrp: 500, session: 500, env: 'rootless' });
+    os.live.set(502, { starttime: 12, pgrp: 500, session: 500 }); // exec'd with a cleared environment
+    os.live.set(503, { starttime: 13, pgrp: 503, session: 503, env: 'rootless' }); // left with setsid
+    const report = await reap();
+    expect(os.killed.sort()).toEqual([501, 502, 503]);
+    expect(os.groupsSignalled).toEqual([500]);
+    expect(report).toMatchObject({ reaped: 1, skipped: [] });
+    expect(await registry.list()).toEqual([]);
+  });
+
+  it('leaves alone a group nothing proves to be the run\'s, another run\'s processes, and ones older than the root', async () => {
+    await spawned('gone', 'before', 600, 10);
+    os.live.set(601, { starttime: 11, pgrp: 600, session: 600 }); // no marker, no voucher
+    await spawned('other', 'before', 700, 10);
+    os.live.set(701, { starttime: 11, pgrp: 700, session: 700, env: 'someone-else' });
+    await spawned('old', 'before', 800, 10);
+    os.live.set(801, { starttime: 11, pgrp: 800, session: 800, env: 'old' });
+    os.live.set(802, { starttime: 9, pgrp: 800, session: 800 }); // started before the root: not its
+    const report = await reap();
+    expect(os.killed).toEqual([801]);
+    expect(os.groupsSignalled).toEqual([]); // a foreign member: no group signal, one by one
+    expect(report.skipped).toEqual([{ pid: 601, reason: expect.stringMatching(/nothing proves/) }]);
+    expect(await registry.list()).toEqual([]);
+  });
 });
+
