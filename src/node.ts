@@ -309,7 +309,9 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
         restart: 'permanent',
         start: () => {
           const controller = new AbortController();
-          const claimRound = outageTolerant(bus, warnOutage('dispatcher'), async () => void (await dispatcher.tick()));
+          const claimRound = outageTolerant(bus, warnOutage('dispatcher'), async () => {
+            await dispatcher.tick();
+          });
           const done = (async () => {
             // Runs until stopped, idle while draining or while NATS is down (claims pause, and
             // resume on reconnect without a restart): a permanent child must not exit on its own.
@@ -322,8 +324,12 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
         },
       },
       ...intake.children,
-      storeLoop('stale-sweeper', config.node.sweepIntervalMs, async () => void (await sweepStaleLeases(store, crashLimit, log.child({ component: 'sweeper' })))),
-      loopChild({ id: 'reaper', intervalMs: config.node.reapIntervalMs, timers: realTimers, tick: async () => void (await reap()) }),
+      storeLoop('stale-sweeper', config.node.sweepIntervalMs, async () => {
+        await sweepStaleLeases(store, crashLimit, log.child({ component: 'sweeper' }));
+      }),
+      loopChild({ id: 'reaper', intervalMs: config.node.reapIntervalMs, timers: realTimers, tick: async () => {
+        await reap();
+      } }),
       storeLoop('preflight', 1000, () => preflight.tick()),
       storeLoop('beacon', 1000, () => beacon(dispatcher.isDraining ? 'draining' : 'up')),
     ],

@@ -29,7 +29,7 @@ export interface SagaActorDeps {
   /** Each attempt's verdict, for the task's circuit breaker ('none': no verdict, e.g. stopped). */
   onVerdict?(task: StoredTask, verdict: 'succeeded' | 'transient' | 'permanent' | 'none'): void;
   /** Pause before retrying a write the store could not take (default: a real timer). */
-  sleep?(ms: number): Promise<void>;
+  sleep?: (ms: number) => Promise<void>;
 }
 
 /** How a saga actor's turn on a task ended. */

@@ -307,7 +307,7 @@ export function supervisorChild(options: SupervisorChildOptions): ChildSpec {
 
 export interface RootSupervisorOptions extends SupervisorOptions {
   /** Called once, after every child has stopped, if the root escalates; the node then exits non-zero. */
-  onEscalate(err: Error): void;
+  onEscalate: (err: Error) => void;
 }
 
 /** Starts the node's root supervisor. */

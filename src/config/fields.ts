@@ -11,7 +11,7 @@ export function show(value: unknown): string {
   if (value === undefined) return 'nothing';
   if (typeof value === 'function') return 'a function';
   if (typeof value === 'bigint') return `${value}n`;
-  const text = JSON.stringify(value) ?? String(value);
+  const text = JSON.stringify(value) ?? (typeof value === 'function' ? 'a function' : String(value as symbol | undefined));
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 

@@ -14,7 +14,7 @@ export class LeftoverSweep {
   find(run: FinishedRun): Promise<ProcStat[]> {
     return new Promise((resolve, reject) => {
       this.#queue.push({ run, resolve, reject });
-      this.#timer ??= setTimeout(() => this.#sweep(), this.delayMs);
+      if (!this.#timer) this.#timer = setTimeout(() => this.#sweep(), this.delayMs);
     });
   }
 

@@ -42,7 +42,7 @@ export const submitRequestSchema = z.strictObject({
   priority: z.number().int('must be an integer').min(-1_000_000).max(1_000_000).optional(),
   breakerKey: breakerKeySchema.optional(),
   timeoutMs: positiveMs.optional(),
-  labels: z.record(z.string().regex(/^[A-Za-z0-9_.\/-]{1,64}$/, 'label names: 1-64 of A-Z a-z 0-9 _ . / -'), z.string().max(256)).optional(),
+  labels: z.record(z.string().regex(/^[A-Za-z0-9_./-]{1,64}$/, 'label names: 1-64 of A-Z a-z 0-9 _ . / -'), z.string().max(256)).optional(),
 });
 export type SubmitRequest = z.infer<typeof submitRequestSchema>;
 

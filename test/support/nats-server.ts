@@ -436,7 +436,7 @@ async function waitFullMesh(urls: string[], deadline: number): Promise<void> {
     const probe = `_reeve_probe.${randomBytes(4).toString('hex')}`;
     conns.forEach((nc, i) => nc.subscribe(`${probe}.${i}`, { callback: (_err, msg) => void msg.respond() }));
     for (;;) {
-      const pairs = conns.flatMap((nc, from) => urls.map((_, to) => (from === to ? true : nc.request(`${probe}.${to}`, '', { timeout: 500 }).then(() => true, () => false))));
+      const pairs = conns.flatMap((nc, from) => urls.map((_, to) => (from === to ? Promise.resolve(true) : nc.request(`${probe}.${to}`, '', { timeout: 500 }).then(() => true, () => false))));
       if ((await Promise.all(pairs)).every(Boolean)) return;
       if (Date.now() > deadline) throw new Error(`nats-server cluster at ${urls.join(',')} did not form its routes in time`);
       await sleep(100);

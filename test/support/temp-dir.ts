@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /** A fresh directory under the OS temp dir; `remove()` deletes it. */
-export function tempDir(prefix = 'reeve-test-'): { path: string; remove(): void } {
+export function tempDir(prefix = 'reeve-test-'): { path: string; remove: () => void } {
   const path = mkdtempSync(join(tmpdir(), prefix));
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
 }

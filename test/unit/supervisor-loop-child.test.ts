@@ -62,7 +62,9 @@ describe('loopChild', () => {
 
   it('stops promptly while waiting between ticks', async () => {
     let ticks = 0;
-    const handle = await loopChild({ id: 'renew', intervalMs: 60_000, timers, tick: () => void ticks++ }).start();
+    const handle = await loopChild({ id: 'renew', intervalMs: 60_000, timers, tick: () => {
+      ticks++;
+    } }).start();
     await vi.advanceTimersByTimeAsync(0);
     await handle.stop();
     await expect(handle.done).resolves.toBeUndefined();

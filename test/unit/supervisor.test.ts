@@ -115,7 +115,9 @@ describe('supervisor: one_for_one with loops', () => {
     const flaky = loopChild({ id: 'flaky', intervalMs: 100, timers, tick: () => {
       if (++flakyTicks === 3) throw new Error('lease renewal failed');
     } });
-    const steady = loopChild({ id: 'steady', intervalMs: 100, timers, tick: () => void steadyTicks++ });
+    const steady = loopChild({ id: 'steady', intervalMs: 100, timers, tick: () => {
+      steadyTicks++;
+    } });
     const sup = new Supervisor(options('root', [flaky, steady], { backoff: { baseMs: 1_000, maxMs: 30_000 } }));
     await sup.start();
 
