@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSqliteTaskStore } from '../src/store/sqlite/sqlite-task-store.ts';
 import { emptyFigures, Findings, note, type Figures } from './lib/figures.ts';
-import { fixture, killMarked, MARK, sleep, startNode, type NodeProc } from './lib/procs.ts';
+import { listingGaps } from './lib/listing.ts';
+import { fixture, killMarked, MARK, runCli, sleep, startNode, type NodeProc } from './lib/procs.ts';
 import type { Rng } from './lib/rng.ts';
 import { checkSurvivors, checkTasks, runsByTask, settle } from './lib/verify.ts';
 
@@ -20,10 +21,12 @@ export interface EmbeddedSize {
 }
 
 const KILL_GRACE_MS = 500;
+/** CHAOS_ROLE of this scenario's agent processes (scenarios may run side by side). */
+const ROLE = 'agent-embedded';
 
 /** The kinds: a quick module, a slow-heartbeating module, a command whose tree outlives its root. */
 function config(dir: string, size: EmbeddedSize) {
-  const env = { CHAOS_MARK: MARK, CHAOS_ROLE: 'agent' };
+  const env = { CHAOS_MARK: MARK, CHAOS_ROLE: ROLE };
   return {
     node: { concurrency: 6, pollIntervalMs: 50, leaseTtlMs: 3000, sweepIntervalMs: 250, reapIntervalMs: size.reapIntervalMs, drainTimeoutMs: 3000, crashLimit: 20, logLevel: 'warn' },
     agents: {
@@ -52,7 +55,7 @@ export async function embeddedScenario(size: EmbeddedSize, r: Rng): Promise<{ fi
   const stream = (async () => {
     while (streaming) {
       const id = `e-${n++}`;
-      const kind = r.pick(['quick', 'quick', 'quick', 'slowbeat', 'orphans'] as const);
+      const kind = r.pick(['quick', 'quick', 'slowbeat', 'orphans', 'orphans'] as const);
       const input =
         kind === 'quick' ? { log: runsLog, ms: r.int(20, 400) } : kind === 'slowbeat' ? { log: runsLog, ms: r.int(1500, 3500), beatMs: 1000 } : { log: runsLog, secs: String(r.int(1, 3)) };
       try {
@@ -89,14 +92,15 @@ export async function embeddedScenario(size: EmbeddedSize, r: Rng): Promise<{ fi
     await sleep(2 * size.reapIntervalMs + KILL_GRACE_MS + 1000);
     if (!node.running()) crashed(node, 'after the last round');
     Object.assign(figures, { ...figures, ...checkTasks(records, runsByTask(runsLog), findings) });
-    Object.assign(figures, checkSurvivors(findings));
+    Object.assign(figures, checkSurvivors(ROLE, findings));
+    Object.assign(figures, await listingGaps((args) => runCli(dir, args, { timeoutMs: 60_000 }), acked, findings));
     const code = await node.stop();
     if (code !== 0 && !findings.lines.some((l) => l.includes('after the last round'))) findings.add(`the last node's drain exited ${code}: ${node.stderr().trim().split('\n').slice(-2).join(' | ')}`);
   } finally {
     streaming = false;
     await stream;
     if (node?.running()) await node.kill9();
-    killMarked('agent');
+    killMarked(ROLE);
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   }

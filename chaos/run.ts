@@ -5,7 +5,7 @@
  * figures on stdout. Exit 1 when any invariant failed (each finding is on stderr).
  *
  *   npm run chaos                       default size (≥ 50 embedded kills, ≥ 30 cluster kills …)
- *   npm run chaos -- --quick            under a minute
+ *   npm run chaos -- --quick            under a minute (scenarios side by side; --parallel=false for one at a time)
  *   npm run chaos -- --only=fuzz --seed=42 --fuzz-messages=5000
  *
  * Every size is a flag (--embedded-kills=N …) or an environment variable (CHAOS_EMBEDDED_KILLS=N).
@@ -19,7 +19,7 @@ import { fuzzScenario } from './fuzz.ts';
 import { sizesFrom } from './sizes.ts';
 
 const started = Date.now();
-const { sizes, only, seed } = sizesFrom(process.argv.slice(2), process.env);
+const { sizes, only, seed, parallel } = sizesFrom(process.argv.slice(2), process.env);
 process.stderr.write(`chaos: seed ${seed}, scenarios ${only.join(',')}, sizes ${JSON.stringify(sizes)}\n`);
 const figures = emptyFigures();
 const findings: Findings[] = [];
@@ -30,13 +30,15 @@ try {
     cluster: () => clusterScenario(sizes.cluster, rng(seed + 1)),
     fuzz: () => fuzzScenario(sizes.fuzz, rng(seed + 2)),
   };
-  for (const name of only) {
+  const runOne = async (name: keyof typeof scenarios) => {
     const t0 = Date.now();
     const result = await scenarios[name]();
     addFigures(figures, result.figures);
     findings.push(result.findings);
     process.stderr.write(`chaos: [${name}] done in ${Math.round((Date.now() - t0) / 1000)} s, ${result.findings.lines.length} finding(s)\n`);
-  }
+  };
+  if (parallel) await Promise.all(only.map(runOne));
+  else for (const name of only) await runOne(name);
 } catch (err) {
   failedToRun = err;
   process.stderr.write(`chaos: the harness itself failed: ${(err as Error).stack ?? String(err)}\n`);

@@ -23,7 +23,7 @@ function quick(): Sizes {
   return {
     embedded: { ...d.embedded, kills: 3, upMs: [1500, 2500], settleMs: 30_000 },
     cluster: { ...d.cluster, kills: 3, serverKills: 1, upMs: [1500, 2500], downMs: [300, 1000], settleMs: 30_000 },
-    fuzz: { ...d.fuzz, messages: 120, cliVectors: 8, configs: 6, settleMs: 15_000 },
+    fuzz: { ...d.fuzz, messages: 120, cliVectors: 10, configs: 6, settleMs: 15_000 },
   };
 }
 
@@ -43,7 +43,7 @@ const knobs: Array<[Scenario, string, string]> = [
   ['fuzz', 'settleMs', 'fuzz-settle-ms'],
 ];
 
-export function sizesFrom(argv: string[], env: NodeJS.ProcessEnv): { sizes: Sizes; only: Scenario[]; seed: number } {
+export function sizesFrom(argv: string[], env: NodeJS.ProcessEnv): { sizes: Sizes; only: Scenario[]; seed: number; parallel: boolean } {
   const flags = new Map<string, string>();
   for (const arg of argv) {
     const m = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
@@ -51,7 +51,10 @@ export function sizesFrom(argv: string[], env: NodeJS.ProcessEnv): { sizes: Size
     flags.set(m[1]!, m[2] ?? 'true');
   }
   const value = (flag: string) => flags.get(flag) ?? env[`CHAOS_${flag.toUpperCase().replaceAll('-', '_')}`];
-  const sizes = value('quick') === 'true' || value('quick') === '1' ? quick() : defaults();
+  const isQuick = value('quick') === 'true' || value('quick') === '1';
+  const sizes = isQuick ? quick() : defaults();
+  // Side by side by default only at the quick size: it then fits in a minute; the full size runs one at a time.
+  const parallel = (value('parallel') ?? String(isQuick)) === 'true';
   for (const [scenario, key, flag] of knobs) {
     const v = value(flag);
     if (v === undefined) continue;
@@ -66,7 +69,7 @@ export function sizesFrom(argv: string[], env: NodeJS.ProcessEnv): { sizes: Size
   const seedText = value('seed');
   const seed = seedText === undefined ? Date.now() % 1_000_000 : Number(seedText);
   if (!Number.isInteger(seed)) throw new Error(`chaos: --seed must be an integer, got ${JSON.stringify(seedText)}`);
-  for (const known of ['quick', 'only', 'seed']) flags.delete(known);
+  for (const known of ['quick', 'only', 'seed', 'parallel']) flags.delete(known);
   if (flags.size > 0) throw new Error(`chaos: unknown flag(s) ${[...flags.keys()].map((f) => `--${f}`).join(', ')}`);
-  return { sizes, only, seed };
+  return { sizes, only, seed, parallel };
 }

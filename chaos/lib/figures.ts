@@ -22,6 +22,8 @@ export interface Figures {
   stackTraces: number;
   cliRuns: number;
   cliViolations: number;
+  /** CLI errors printed on more than one line (a config header and its problems): reported, not failed. */
+  multiLineErrors: number;
   exitCodes: Record<string, number>;
   durationMs: number;
 }
@@ -30,7 +32,7 @@ export function emptyFigures(): Figures {
   return {
     rounds: 0, kills: 0, serverKills: 0, submitted: 0, succeeded: 0, failed: 0, lost: 0, notTerminal: 0, doubleCompletions: 0,
     reruns: 0, survivors: 0, malformed: 0, rejected: 0, deadLetters: 0, acceptedMalformed: 0, unboundedRedeliveries: 0,
-    nodeCrashes: 0, listingGaps: 0, errorLogLines: 0, stackTraces: 0, cliRuns: 0, cliViolations: 0, exitCodes: {}, durationMs: 0,
+    nodeCrashes: 0, listingGaps: 0, errorLogLines: 0, stackTraces: 0, cliRuns: 0, cliViolations: 0, multiLineErrors: 0, exitCodes: {}, durationMs: 0,
   };
 }
 

@@ -75,8 +75,8 @@ export function checkTasks(records: Map<string, FullTask | undefined>, runs: Map
 }
 
 /** Agent processes of this run still alive (to be called two reap periods after the last run ended). */
-export function checkSurvivors(findings: Findings): Partial<Figures> {
-  const left = markedProcesses('agent');
+export function checkSurvivors(role: string, findings: Findings): Partial<Figures> {
+  const left = markedProcesses(role);
   findings.count(left.length, 'agent processes survived two reap periods', left.map((p) => `${p.pid} ${p.cmdline}`));
   return { survivors: left.length };
 }
