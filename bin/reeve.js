@@ -4,6 +4,6 @@
 import { register } from 'tsx/esm/api';
 
 register();
-const { main } = await import('../src/cli/main.ts');
-const code = await main(process.argv.slice(2));
-process.exit(code);
+const { main, exitWhenFlushed } = await import('../src/cli/main.ts');
+// Not process.exit: it would drop whatever a slow pipe reader has not taken yet.
+await exitWhenFlushed(await main(process.argv.slice(2)));

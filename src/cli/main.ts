@@ -12,6 +12,10 @@ import { processIo, reportError, Exit, type Io } from './output.ts';
 import { registerTaskCommands } from './task-commands.ts';
 import { runStart } from './start.ts';
 
+import { guardOutput } from './exit.ts';
+
+export { exitWhenFlushed } from './exit.ts';
+
 export interface GlobalOptions {
   config?: string;
   json?: boolean;
@@ -79,6 +83,7 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
 
 /** Runs the CLI and returns the exit code. */
 export async function main(argv: string[], io: Io = processIo): Promise<number> {
+  if (io === processIo) guardOutput();
   const ctx = makeContext(io);
   let exit: number = Exit.Ok;
   const program = buildProgram(ctx, (code) => {
