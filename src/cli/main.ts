@@ -10,6 +10,7 @@ import { systemClock } from '../system-clock.ts';
 import { silentLogger } from '../ports/logger.ts';
 import { processIo, reportError, Exit, type Io } from './output.ts';
 import { registerTaskCommands } from './task-commands.ts';
+import { filePath, jsonDepth, MAX_INPUT_DEPTH } from './arg-shapes.ts';
 import { runStart } from './start.ts';
 
 import { guardOutput } from './exit.ts';
@@ -46,18 +47,23 @@ export async function parseInputOption(value: string | undefined): Promise<Json 
   const text = value.startsWith('@') ? await readFile(value.slice(1), 'utf8').catch((err: Error) => {
     throw new InvalidInputError('--input', [{ path: 'input', message: `cannot read ${value.slice(1)}: ${err.message}` }]);
   }) : value;
+  let input: Json;
   try {
-    return JSON.parse(text) as Json;
+    input = JSON.parse(text) as Json;
   } catch (err) {
     throw new InvalidInputError('--input', [{ path: 'input', message: `is not JSON (${(err as Error).message}); quote it, e.g. --input '{"prompt":"hi"}', or pass @file.json` }]);
   }
+  if (jsonDepth(input) > MAX_INPUT_DEPTH) {
+    throw new InvalidInputError('--input', [{ path: 'input', message: `is nested more than ${MAX_INPUT_DEPTH} levels deep; flatten it, or pass a path to the data instead` }]);
+  }
+  return input;
 }
 
 export function positiveInt(name: string) {
   return (value: string): number => {
     const n = Number(value);
     if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n <= 0) {
-      throw new InvalidInputError(name, [{ path: name, message: `must be a positive integer (got "${value}")` }]);
+      throw new InvalidInputError(name, [{ path: name, message: `must be a positive integer (got ${JSON.stringify(value)})` }]);
     }
     return n;
   };
@@ -66,7 +72,7 @@ export function positiveInt(name: string) {
 export function buildProgram(ctx: CliContext, setExit: (code: number) => void): Command {
   const program = new Command('reeve')
     .description('Supervise long-running agent runs: durable sagas, leases, retries, process control.')
-    .addOption(new Option('-c, --config <file>', 'config file (default: reeve.config.json|.mjs|.ts here, or $REEVE_CONFIG)'))
+    .addOption(new Option('-c, --config <file>', 'config file (default: reeve.config.json|.mjs|.ts here, or $REEVE_CONFIG)').argParser(filePath('--config')))
     .option('--json', 'print exactly one JSON value on stdout; logs go to stderr')
     .exitOverride()
     .configureOutput({ writeOut: (s) => ctx.io.out(s), writeErr: (s) => ctx.io.err(s) })
@@ -96,7 +102,8 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return Exit.Ok;
-      if (json) io.out(JSON.stringify({ error: { code: 'USAGE', message: err.message } }));
+      // One line, like every other --json error (commander puts its suggestion on a second one).
+      if (json) io.out(JSON.stringify({ error: { code: 'USAGE', message: err.message.replace(/\s*\n\s*/g, ' ') } }));
       // Commander already printed its message on stderr; usage errors are exit 2 (it says 1).
       return Exit.Usage;
     }
