@@ -36,7 +36,7 @@ function makeContext(io: Io): CliContext {
     io,
     cwd: process.cwd(),
     env: process.env,
-    loadConfig: (opts) => loadConfig({ cwd: process.cwd(), env: process.env, ...(opts.config ? { configPath: opts.config } : {}) }),
+    loadConfig: (opts) => loadConfig({ cwd: process.cwd(), env: process.env, checkFiles: true, ...(opts.config ? { configPath: opts.config } : {}) }),
     openBackend: (config) => openBackend({ config, log: silentLogger, clock: systemClock, name: 'reeve-cli', role: 'client' }),
   };
 }
@@ -78,10 +78,11 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
     .configureOutput({ writeOut: (s) => ctx.io.out(s), writeErr: (s) => ctx.io.err(s) })
     .showHelpAfterError('(run reeve --help for usage)');
 
-  program
+  const start = program
     .command('start')
     .description('run a node: claim tasks and run them until SIGTERM/SIGINT (drain) ')
-    .action(async () => setExit(await runStart(ctx, program.opts<GlobalOptions>())));
+    .option('--no-check', 'do not check that every module loads and every command is on PATH before claiming (for programs installed later)');
+  start.action(async () => setExit(await runStart(ctx, { ...program.opts<GlobalOptions>(), check: start.opts<{ check: boolean }>().check })));
 
   registerTaskCommands(program, ctx, setExit, { states: TASK_STATES });
   return program;
