@@ -61,7 +61,8 @@ async function moduleIssues(refs: RunnableRef[], timeoutMs: number): Promise<Con
   let timer: NodeJS.Timeout | undefined;
   const results = await new Promise<Loaded[] | string>((done) => {
     worker.once('message', (m: Loaded[]) => done(m));
-    worker.once('error', (err) => done(`loading failed: ${err.message}`));
+    // `on`, not `once`: a module's stray async throw after the answer must not go unhandled.
+    worker.on('error', (err) => done(`loading failed: ${err.message}`));
     worker.once('exit', (code) => done(`a module ended the process while loading (exit code ${code}); module-level code must not call process.exit`));
     timer = setTimeout(() => done(`the modules did not finish loading within ${timeoutMs / 1000} s; module-level code must not wait (start it inside the agent function)`), timeoutMs);
   });
