@@ -5,6 +5,7 @@ import { ErrorCode, InvalidInputError, ReeveError } from '../errors.ts';
 import type { CliContext } from './main.ts';
 import { positiveInt } from './main.ts';
 import { Exit } from './output.ts';
+import { nodeId } from './arg-shapes.ts';
 import { nodeViews } from './status.ts';
 import { withBackend } from './task-commands.ts';
 
@@ -23,7 +24,7 @@ export function registerDrain(program: Command, ctx: CliContext, setExit: (code:
     .option('--wait', 'wait until the node(s) have drained (cluster mode)');
   drain.action(
     withBackend(ctx, program, setExit, async (store, json, config, backend) => {
-      const wanted = drain.args[0];
+      const wanted = drain.args[0] === undefined ? undefined : nodeId('node')(drain.args[0]);
       const o = drain.opts<{ deadlineMs?: number; wait?: boolean }>();
       const infos = await store.listNodes();
       const nodes = nodeViews(infos, Date.now()).filter((n) => n.state === 'up' && (wanted === undefined ? infos.find((i) => i.id === n.id)?.host === hostname() : n.id === wanted));

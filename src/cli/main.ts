@@ -8,6 +8,11 @@ import type { Json } from '../protocol/task.ts';
 import type { Backend } from '../backend.ts';
 import { processIo, reportError, Exit, type Io } from './output.ts';
 import { registerTaskCommands } from './task-commands.ts';
+import { filePath, jsonDepth, MAX_INPUT_DEPTH } from './arg-shapes.ts';
+
+import { guardOutput } from './exit.ts';
+
+export { exitWhenFlushed } from './exit.ts';
 
 export interface GlobalOptions {
   config?: string;
@@ -34,7 +39,7 @@ function makeContext(io: Io): CliContext {
     env: process.env,
     loadConfig: async (opts) => {
       const { loadConfig } = await import('../config/load.ts');
-      return loadConfig({ cwd: process.cwd(), env: process.env, ...(opts.config ? { configPath: opts.config } : {}) });
+      return loadConfig({ cwd: process.cwd(), env: process.env, checkFiles: true, ...(opts.config ? { configPath: opts.config } : {}) });
     },
     openBackend: async (config) => {
       const [{ openBackend }, { systemClock }, { silentLogger }] = await Promise.all([import('../backend.ts'), import('../system-clock.ts'), import('../ports/logger.ts')]);
@@ -54,18 +59,23 @@ export async function parseInputOption(value: string | undefined): Promise<Json 
   const text = value.startsWith('@') ? await readFile(value.slice(1), 'utf8').catch((err: Error) => {
     throw new InvalidInputError('--input', [{ path: 'input', message: `cannot read ${value.slice(1)}: ${err.message}` }]);
   }) : value;
+  let input: Json;
   try {
-    return JSON.parse(text) as Json;
+    input = JSON.parse(text) as Json;
   } catch (err) {
     throw new InvalidInputError('--input', [{ path: 'input', message: `is not JSON (${(err as Error).message}); quote it, e.g. --input '{"prompt":"hi"}', or pass @file.json` }]);
   }
+  if (jsonDepth(input) > MAX_INPUT_DEPTH) {
+    throw new InvalidInputError('--input', [{ path: 'input', message: `is nested more than ${MAX_INPUT_DEPTH} levels deep; flatten it, or pass a path to the data instead` }]);
+  }
+  return input;
 }
 
 export function positiveInt(name: string) {
   return (value: string): number => {
     const n = Number(value);
     if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n <= 0) {
-      throw new InvalidInputError(name, [{ path: name, message: `must be a positive integer (got "${value}")` }]);
+      throw new InvalidInputError(name, [{ path: name, message: `must be a positive integer (got ${JSON.stringify(value)})` }]);
     }
     return n;
   };
@@ -74,17 +84,18 @@ export function positiveInt(name: string) {
 export function buildProgram(ctx: CliContext, setExit: (code: number) => void): Command {
   const program = new Command('reeve')
     .description('Supervise long-running agent runs: durable sagas, leases, retries, process control.')
-    .addOption(new Option('-c, --config <file>', 'config file (default: reeve.config.json|.mjs|.ts here, or $REEVE_CONFIG)'))
+    .addOption(new Option('-c, --config <file>', 'config file (default: reeve.config.json|.mjs|.ts here, or $REEVE_CONFIG)').argParser(filePath('--config')))
     .option('--json', 'print exactly one JSON value on stdout; logs go to stderr')
     .version(reeveVersion(), '-V, --version', 'print the version')
     .exitOverride()
     .configureOutput({ writeOut: (s) => ctx.io.out(s), writeErr: (s) => ctx.io.err(s) })
     .showHelpAfterError('(run reeve --help for usage)');
 
-  program
+  const start = program
     .command('start')
     .description('run a node: claim tasks and run them until SIGTERM/SIGINT (drain) ')
-    .action(async () => setExit(await (await import('./start.ts')).runStart(ctx, program.opts<GlobalOptions>())));
+    .option('--no-check', 'do not check that every module loads and every command is on PATH before claiming (for programs installed later)');
+  start.action(async () => setExit(await (await import('./start.ts')).runStart(ctx, { ...program.opts<GlobalOptions>(), check: start.opts<{ check: boolean }>().check })));
 
   registerTaskCommands(program, ctx, setExit, { states: TASK_STATES });
   return program;
@@ -92,6 +103,7 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
 
 /** Runs the CLI and returns the exit code. */
 export async function main(argv: string[], io: Io = processIo): Promise<number> {
+  if (io === processIo) guardOutput();
   const ctx = makeContext(io);
   let exit: number = Exit.Ok;
   const program = buildProgram(ctx, (code) => {
@@ -109,7 +121,8 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return Exit.Ok;
-      if (json) io.out(JSON.stringify({ error: { code: 'USAGE', message: err.message } }));
+      // One line, like every other --json error (commander puts its suggestion on a second one).
+      if (json) io.out(JSON.stringify({ error: { code: 'USAGE', message: err.message.replace(/\s*\n\s*/g, ' ') } }));
       // Commander already printed its message on stderr; usage errors are exit 2 (it says 1).
       return Exit.Usage;
     }

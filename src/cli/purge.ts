@@ -14,7 +14,7 @@ export function parseDuration(option: string) {
     const m = /^(\d+)(ms|s|m|h|d)$/.exec(value.trim());
     const n = m ? Number(m[1]) * UNITS[m[2]!]! : Number.NaN;
     if (!Number.isSafeInteger(n) || n <= 0) {
-      throw new InvalidInputError(option, [{ path: option, message: `must be a duration such as 30d, 12h, 90m or 45s (got "${value}")` }]);
+      throw new InvalidInputError(option, [{ path: option, message: `must be a duration such as 30d, 12h, 90m or 45s (got ${JSON.stringify(value)})` }]);
     }
     return n;
   };
@@ -39,7 +39,7 @@ export function registerPurge(program: Command, ctx: CliContext, setExit: (code:
     withBackend(ctx, program, setExit, async (store, json) => {
       const o = purge.opts<{ olderThan: number; state?: string[]; limit?: number; dryRun?: boolean }>();
       const bad = o.state?.find((s) => !meta.terminal.includes(s));
-      if (bad !== undefined) throw new InvalidInputError('--state', [{ path: 'state', message: `only finished tasks can be purged: ${meta.terminal.join(', ')} (got "${bad}")` }]);
+      if (bad !== undefined) throw new InvalidInputError('--state', [{ path: 'state', message: `only finished tasks can be purged: ${meta.terminal.join(', ')} (got ${JSON.stringify(bad)})` }]);
       const limit = o.limit ?? 1000;
       const before = Date.now() - o.olderThan;
       const dryRun = o.dryRun ? { dryRun: true } : {};

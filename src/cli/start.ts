@@ -4,16 +4,19 @@ import { toError } from '../errors.ts';
 import { startNode } from '../node.ts';
 import type { CliContext, GlobalOptions } from './main.ts';
 import { Exit, reportError } from './output.ts';
+import { checkKinds } from './start-check.ts';
 
 /**
  * `reeve start`: one OS process (no wrapper), so SIGTERM sent to the pid an operator sees
  * reaches the node. SIGTERM/SIGINT drain (a second one stops at once), SIGHUP reloads the
  * config (an invalid new config is rejected and the old one stays in force).
  */
-export async function runStart(ctx: CliContext, opts: GlobalOptions): Promise<number> {
+export async function runStart(ctx: CliContext, opts: GlobalOptions & { check?: boolean }): Promise<number> {
   let loaded;
   try {
     loaded = await ctx.loadConfig(opts);
+    // Before claiming: a kind that cannot run is a config error now, not a failed task later.
+    if (opts.check !== false) await checkKinds(loaded.config, loaded.file);
   } catch (err) {
     return reportError(ctx.io, err, Boolean(opts.json));
   }
@@ -47,8 +50,11 @@ export async function runStart(ctx: CliContext, opts: GlobalOptions): Promise<nu
     void (signals === 1 ? node.drain() : node.drain(0));
   };
   const onReload = () => {
-    loadConfig({ cwd: ctx.cwd, env: ctx.env, ...(file ? { configPath: file } : opts.config ? { configPath: opts.config } : {}) })
-      .then(({ config: next }) => node.reconfigure(next))
+    loadConfig({ cwd: ctx.cwd, env: ctx.env, checkFiles: true, ...(file ? { configPath: file } : opts.config ? { configPath: opts.config } : {}) })
+      .then(async ({ config: next }) => {
+        if (opts.check !== false) await checkKinds(next, file);
+        node.reconfigure(next);
+      })
       .catch((err: unknown) => log.error({ err: toError(err) }, 'config reload rejected; the previous config stays in force'));
   };
   process.on('SIGTERM', onStop);

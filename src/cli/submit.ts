@@ -3,6 +3,7 @@ import { InvalidInputError } from '../errors.ts';
 import type { SubmitRequest } from '../protocol/task.ts';
 import type { CliContext } from './main.ts';
 import { parseInputOption, positiveInt } from './main.ts';
+import { integer } from './arg-shapes.ts';
 import { describeTask, Exit, publicRecord } from './output.ts';
 import { withBackend } from './task-commands.ts';
 
@@ -18,7 +19,7 @@ export function registerSubmit(program: Command, ctx: CliContext, setExit: (code
     .description('submit a task of KIND; --wait follows it until it ends')
     .option('-i, --input <json|@file>', 'task input as JSON, or @path to a JSON file')
     .option('--id <id>', 'task id (idempotent: a second submit with the same id returns the first task)')
-    .option('--priority <n>', 'higher runs first (default 0)')
+    .option('--priority <n>', 'higher runs first (default 0)', integer('--priority', -1_000_000, 1_000_000))
     .option('--breaker-key <key>', 'breaker key (default: the kind)')
     .option('--timeout-ms <ms>', 'run timeout for this task', positiveInt('--timeout-ms'))
     .option('--wait', 'wait until the task ends; exit 1 unless it succeeded');
@@ -31,9 +32,9 @@ export function registerSubmit(program: Command, ctx: CliContext, setExit: (code
       if (kinds.length > 0 && !kinds.includes(kind)) {
         throw new InvalidInputError('task submission', [{ path: 'kind', message: `"${kind}" is not a configured kind; configured: ${kinds.join(', ')}` }]);
       }
-      const o = sub.opts<{ input?: string; id?: string; priority?: string; breakerKey?: string; timeoutMs?: number; wait?: boolean }>();
+      const o = sub.opts<{ input?: string; id?: string; priority?: number; breakerKey?: string; timeoutMs?: number; wait?: boolean }>();
       const input = await parseInputOption(o.input);
-      const priority = o.priority === undefined ? undefined : Number(o.priority);
+      const priority = o.priority;
       const breakerKey = o.breakerKey ?? config.agents[kind]?.breakerKey;
       const request = parseOrThrow(
         submitRequestSchema,

@@ -11,6 +11,7 @@ import type { Config } from '../config/schema.ts';
 import type { CliContext, GlobalOptions } from './main.ts';
 import { positiveInt } from './main.ts';
 import { ago, describeTask, Exit, publicRecord, reportError, table } from './output.ts';
+import { checkArg, kindName, taskId, text } from './arg-shapes.ts';
 import { statusReport } from './status.ts';
 
 type Run = (store: ReeveStore, json: boolean, config: Config, backend: Backend) => Promise<number>;
@@ -41,15 +42,15 @@ export function registerTaskCommands(program: Command, ctx: CliContext, setExit:
     .command('tasks')
     .description('list tasks, newest first')
     .option('--state <state>', `only this state (${meta.states.join(', ')})`)
-    .option('--kind <kind>', 'only this kind')
+    .option('--kind <kind>', 'only this kind', kindName('--kind'))
     .option('--limit <n>', 'at most N tasks (default 100)', positiveInt('--limit'));
   tasks.action(
     withBackend(ctx, program, setExit, async (store, json) => {
       const o = tasks.opts<{ state?: string; kind?: string; limit?: number }>();
       if (o.state !== undefined && !meta.states.includes(o.state)) {
-        throw new InvalidInputError('--state', [{ path: 'state', message: `must be one of ${meta.states.join(', ')} (got "${o.state}")` }]);
+        throw new InvalidInputError('--state', [{ path: 'state', message: `must be one of ${meta.states.join(', ')} (got ${JSON.stringify(o.state)})` }]);
       }
-      const list = await store.query({ ...(o.state ? { state: o.state as TaskState } : {}), ...(o.kind ? { kind: o.kind } : {}), limit: o.limit ?? 100 });
+      const list = await store.query({ ...(o.state !== undefined ? { state: o.state as TaskState } : {}), ...(o.kind !== undefined ? { kind: o.kind } : {}), limit: o.limit ?? 100 });
       if (json) io.out(JSON.stringify(list.map(publicRecord)));
       else if (list.length === 0) io.out('no tasks');
       else {
@@ -63,26 +64,27 @@ export function registerTaskCommands(program: Command, ctx: CliContext, setExit:
   const show = program.command('show <id>').description('one task: state, attempts, history, compensations');
   show.action(
     withBackend(ctx, program, setExit, async (store, json) => {
-      const task = await store.get(show.args[0]!);
-      if (!task) throw new TaskNotFoundError(show.args[0]!);
+      const id = checkArg(show.args[0], taskId('id'));
+      const task = await store.get(id);
+      if (!task) throw new TaskNotFoundError(id);
       io.out(json ? JSON.stringify(publicRecord(task)) : describeTask(task, Date.now()));
       return Exit.Ok;
     }),
   );
 
-  const cancel = program.command('cancel <id>').description('cancel a task (its compensations run)').option('--reason <text>', 'recorded in history', 'cancelled by operator');
+  const cancel = program.command('cancel <id>').description('cancel a task (its compensations run)').option('--reason <text>', 'recorded in history', text('--reason'), 'cancelled by operator');
   cancel.action(
     withBackend(ctx, program, setExit, async (store, json) => {
-      const task = await store.requestCancel(cancel.args[0]!, cancel.opts<{ reason: string }>().reason);
+      const task = await store.requestCancel(checkArg(cancel.args[0], taskId('id')), cancel.opts<{ reason: string }>().reason);
       io.out(json ? JSON.stringify({ id: task.id, state: task.state, cancelRequested: true }) : `cancel requested for ${task.id} (now ${task.state})`);
       return Exit.Ok;
     }),
   );
 
-  const retry = program.command('retry <id>').description('re-open a failed, cancelled or quarantined task with fresh budgets').option('--reason <text>', 'recorded in history', 'retried by operator');
+  const retry = program.command('retry <id>').description('re-open a failed, cancelled or quarantined task with fresh budgets').option('--reason <text>', 'recorded in history', text('--reason'), 'retried by operator');
   retry.action(
     withBackend(ctx, program, setExit, async (store, json) => {
-      const task = await store.reopen(retry.args[0]!, retry.opts<{ reason: string }>().reason);
+      const task = await store.reopen(checkArg(retry.args[0], taskId('id')), retry.opts<{ reason: string }>().reason);
       io.out(json ? JSON.stringify({ id: task.id, state: task.state }) : `re-opened ${task.id}: queued`);
       return Exit.Ok;
     }),
@@ -91,15 +93,15 @@ export function registerTaskCommands(program: Command, ctx: CliContext, setExit:
   const approve = program
     .command('approve <id>')
     .description('approve a task waiting for a person (--reject to refuse it)')
-    .option('--by <name>', 'who decides (recorded)', process.env.USER ?? 'operator')
-    .option('--reject <reason>', 'reject instead: the task compensates and fails');
+    .option('--by <name>', 'who decides (recorded)', text('--by'), process.env.USER || 'operator')
+    .option('--reject <reason>', 'reject instead: the task compensates and fails', text('--reject'));
   approve.action(
     withBackend(ctx, program, setExit, async (store, json) => {
       const o = approve.opts<{ by: string; reject?: string }>();
       const decision = o.reject !== undefined ? ({ type: 'task.reject', by: o.by, reason: o.reject } as const) : ({ type: 'task.approve', by: o.by } as const);
       // Loaded by the commands that use them, so that the others start fast (xstate, the reaper).
       const { decideWaitingTask } = await import('../actors/operator.ts');
-      const w = await decideWaitingTask(store, systemClock, approve.args[0]!, decision);
+      const w = await decideWaitingTask(store, systemClock, checkArg(approve.args[0], taskId('id')), decision);
       io.out(json ? JSON.stringify({ id: w.id, state: w.state }) : `${o.reject !== undefined ? 'rejected' : 'approved'} ${w.id}: now ${w.state}`);
       return Exit.Ok;
     }),

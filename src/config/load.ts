@@ -1,4 +1,5 @@
 import { dirname, resolve } from 'node:path';
+import { missingFileIssues } from './check-files.ts';
 import { applyEnvOverrides } from './env-overrides.ts';
 import { ConfigError, configIssuesFrom, dotted, type ConfigIssue } from './errors.ts';
 import { configErrorMap } from './fields.ts';
@@ -14,6 +15,12 @@ export interface LoadConfigOptions {
   configPath?: string | undefined;
   /** Source of `REEVE_CONFIG` and `REEVE_*` overrides. Default: `process.env`. */
   env?: Readonly<Record<string, string | undefined>> | undefined;
+  /**
+   * Refuse a config whose module files or path programs (`command[0]` written as a path) do
+   * not exist, as every CLI command does. Default: false (a publisher that only submits may
+   * not have the agents' files).
+   */
+  checkFiles?: boolean | undefined;
 }
 
 export interface LoadedConfig {
@@ -34,6 +41,10 @@ export async function loadConfig(options: LoadConfigOptions): Promise<LoadedConf
   const raw = file === undefined ? {} : await readConfigFile(file);
   const baseDir = file === undefined ? resolve(options.cwd) : dirname(file);
   const config = parseConfig(raw, { baseDir, env, file });
+  if (options.checkFiles) {
+    const missing = await missingFileIssues(config, baseDir);
+    if (missing.length) throw new ConfigError(file, missing);
+  }
   return file === undefined ? { config } : { config, file };
 }
 

@@ -75,6 +75,52 @@ describe('reeve CLI (the real binary)', () => {
     }
   });
 
+  it('refuses a config whose module or step file does not exist in every command that loads it, naming the dotted field (exit 2)', { timeout: 60_000 }, async () => {
+    const missing = project({
+      agents: {
+        echo: { module: './agents/echo.ts' },
+        ship: { steps: [{ name: 'a', run: { module: fixtureAgent('echo.ts') }, compensate: { module: './agents/undo.ts' } }] },
+      },
+    });
+    try {
+      for (const args of [['status'], ['tasks', '--json'], ['start']]) {
+        const r = await reeve(missing.dir, args);
+        expect(r.code, args.join(' ')).toBe(2);
+        const text = r.stdout + r.stderr;
+        expect(text).toContain(`agents.echo.module: module file ${join(missing.dir, 'agents/echo.ts')} does not exist; create it or fix the path`);
+        expect(text).toContain('agents.ship.steps.0.compensate.module');
+      }
+    } finally {
+      missing.remove();
+    }
+  });
+
+  it('start checks every kind before claiming: a module without a default export function or a program not on PATH stops it with exit 2', { timeout: 90_000 }, async () => {
+    const bad = project({ node: { pollIntervalMs: 50 }, agents: { echo: { module: fixtureAgent('echo.ts') }, named: { module: './named.mjs' }, cli: { command: ['no-such-program-anywhere'] } } });
+    writeFileSync(join(bad.dir, 'named.mjs'), 'export async function run() { return 1; }\n');
+    try {
+      await reeve(bad.dir, ['submit', 'echo', '--id', 'not-claimed']);
+      const node = startReeve(bad.dir);
+      expect(await node.exited).toBe(2);
+      expect(node.stderrText()).toContain(`agents.named.module: ${join(bad.dir, 'named.mjs')} has no export "default"; export the agent from it`);
+      expect(node.stderrText()).toMatch(/agents\.cli\.command\.0: "no-such-program-anywhere" is not found on PATH .*--no-check/);
+      expect(JSON.parse((await reeve(bad.dir, ['show', 'not-claimed', '--json'])).stdout)).toMatchObject({ state: 'queued', attempts: { transient: 0, permanent: 0, crashes: 0 } });
+
+      // --no-check: the program may be installed later; the node starts and runs what it can.
+      writeFileSync(join(bad.dir, 'named.mjs'), 'export default async function () { return 1; }\n');
+      const unchecked = startReeve(bad.dir, {}, ['--no-check']);
+      try {
+        const ok = await reeve(bad.dir, ['submit', 'echo', '--input', '{"x":1}', '--wait', '--json']);
+        expect(ok.code, ok.stderr).toBe(0);
+      } finally {
+        unchecked.kill('SIGTERM');
+      }
+      expect(await unchecked.exited).toBe(0);
+    } finally {
+      bad.remove();
+    }
+  });
+
   it('runs a node: submit --wait exits 0 on success and 1 on failure; status sees the node; SIGTERM exits 0', async () => {
     const node = startReeve(p.dir);
     try {

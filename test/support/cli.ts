@@ -32,9 +32,9 @@ export function reeve(cwd: string, args: string[], env: Record<string, string> =
   });
 }
 
-/** Starts `reeve start` as its own OS process. */
-export function startReeve(cwd: string, env: Record<string, string> = {}): ChildProcess & { exited: Promise<number | null>; stderrText(): string } {
-  const child = spawn(process.execPath, [reeveBin, 'start'], { cwd, env: cleanEnv(env), stdio: ['ignore', 'ignore', 'pipe'] });
+/** Starts `reeve start` (with `args`) as its own OS process. */
+export function startReeve(cwd: string, env: Record<string, string> = {}, args: string[] = []): ChildProcess & { exited: Promise<number | null>; stderrText(): string } {
+  const child = spawn(process.execPath, [reeveBin, 'start', ...args], { cwd, env: cleanEnv(env), stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
@@ -45,5 +45,5 @@ export function startReeve(cwd: string, env: Record<string, string> = {}): Child
 export function project(config: object): { dir: string; remove(): void } {
   const d = tempDir('reeve-cli-');
   writeFileSync(join(d.path, 'reeve.config.json'), JSON.stringify(config, null, 2));
-  return { dir: d.path, remove: d.remove };
+  return { dir: d.path, remove: () => d.remove() };
 }
