@@ -81,8 +81,10 @@ afterEach(async () => {
   expect(leftovers, 'processes left behind by the test').toEqual([]);
 });
 
+/** The run's root, by pid and start time, as the runner knows it. */
+const rootOf = (run: Run) => (run.seen.has(run.pid) ? [{ pid: run.pid, starttime: run.seen.get(run.pid)! }] : []);
 const kill = (run: Run, graceMs: number, protectedPids: number[] = []) =>
-  killRunTree({ pgid: run.pid, sid: run.pid, rootPid: run.pid, graceMs, protectedPids, pollMs: 20 });
+  killRunTree({ pgid: run.pid, sid: run.pid, members: rootOf(run), graceMs, protectedPids, pollMs: 20 });
 
 describe('killRunTree on real process trees', () => {
   it('stops a child and its sleeping grandchild with SIGTERM alone', async () => {
@@ -157,7 +159,7 @@ describe('killRunTree on real process trees', () => {
     const warnings: string[] = [];
 
     const report = await killRunTree({
-      pgid: own.pgrp, sid: own.session, rootPid: run.pid, rootStarttime: stat.starttime,
+      pgid: own.pgrp, sid: own.session, members: [{ pid: run.pid, starttime: stat.starttime }],
       graceMs: 2_000, protectedPids: [], pollMs: 20, log: { warn: (_obj, msg) => warnings.push(msg) },
     });
 
