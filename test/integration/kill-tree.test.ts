@@ -145,6 +145,8 @@ describe('killRunTree on real process trees', () => {
     expect(isAlive(kept.pid, kept.starttime)).toBe(true);
     expect(aliveIn(run)).toEqual([kept.pid]);
     process.kill(kept.pid, 'SIGKILL');
+    // SIGKILL is delivered asynchronously: the process may still show as running for a moment.
+    for (let i = 0; i < 100 && isAlive(kept.pid, kept.starttime); i++) await sleep(10);
     extras.delete(kept.pid);
   });
 
