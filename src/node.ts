@@ -180,8 +180,6 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
         .catch((err: unknown) => log.warn({ err: toError(err), taskId: task.id }, 'could not remove the workspace'));
     },
     onVerdict: (task: StoredTask, verdict: 'succeeded' | 'transient' | 'permanent' | 'none') => {
-      // A handoff left by an earlier attempt of this task is settled once the task succeeds.
-      if (verdict === 'succeeded') void processes.clearTask(task.id).catch(() => undefined);
       const settings = breakerSettings(task.kind);
       void (verdict === 'none' ? breakers.releaseProbe(task.breakerKey, task.id, settings) : breakers.report(task.breakerKey, task.id, verdict, settings));
     },

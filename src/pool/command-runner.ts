@@ -4,12 +4,13 @@ import { execa } from 'execa';
 import { classifyFailure } from '../machines/failure-classifier.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { ProcessRegistry } from '../ports/process-registry.ts';
-import type { AbortReason, RunOutcome, RunRequest } from '../ports/runner.ts';
+import type { AbortReason, HandlerSpec, RunOutcome, RunRequest } from '../ports/runner.ts';
+import { UNPROVEN, type RunIdentity, type RunMembers } from '../run-members.ts';
 import type { Json } from '../protocol/task.ts';
 import { killRunTree } from './kill-tree.ts';
 import { expandArgs, PlaceholderError } from './placeholders.ts';
-import { LeftoverSweep } from './leftover-sweep.ts';
-import { cpuTicksOf, processesIn, readProcStat, type FinishedRun, type ProcStat } from './proc.ts';
+import { LeftoverSweep, membersOfRuns } from './leftover-sweep.ts';
+import { cpuTicksOf, processesIn, readProcStat } from './proc.ts';
 import { openRunLog } from './run-log.ts';
 
 export interface CommandRunnerOptions {
@@ -31,13 +32,33 @@ export interface CommandRunnerOptions {
 }
 
 type Stop = { kind: 'abort'; reason: AbortReason } | { kind: 'timeout'; message: string };
+type Failure = Extract<RunOutcome, { ok: false }>;
+type CommandHandler = Extract<HandlerSpec, { type: 'command' }>;
+/** A run about to be spawned: its argv, marker and environment, its intent row written. */
+interface Prepared {
+  file: string;
+  rest: string[];
+  runId: string;
+  env: Record<string, string>;
+}
+/** A spawned run: the child, its log, and what it printed last. */
+interface Spawned {
+  child: Child;
+  log: ReturnType<typeof openRunLog>;
+  /** Who the run is: its marker and its root's pid, group, session and start time. */
+  identity: RunIdentity;
+  stdoutTail(): string;
+  outputAt(): number;
+}
 
 /**
  * Runs command agents as child processes in their own process group and session (never through
  * a shell). Every spawn is recorded durably before it happens and identified by pid + start
  * time after; a stop (timeout, cancel, lost lease, drain) kills the whole tree — SIGTERM,
  * `killGraceMs`, SIGKILL, then a /proc walk for anything that escaped — and a run's registry row
- * is cleared only once its tree is confirmed gone; otherwise it is left to the reaper.
+ * is cleared only once its tree is confirmed gone; otherwise it is left to the reaper. Which
+ * processes are the run's is decided by the reaper's rules (`runMembers`) also here: once the
+ * root has exited its numbers may be reused.
  */
 export class CommandRunner {
   readonly #sweep = new LeftoverSweep();
@@ -47,9 +68,27 @@ export class CommandRunner {
 
   async run(req: RunRequest): Promise<RunOutcome> {
     if (req.handler.type !== 'command') throw new Error('CommandRunner runs command handlers only');
+    const prepared = await this.#prepare(req, req.handler);
+    if ('ok' in prepared) return prepared;
+    const run = await this.#spawn(req, req.handler, prepared);
+    const watch = this.#watch(req, run);
+    try {
+      const result = await run.child;
+      await watch.stopping();
+      if (run.identity.pid !== undefined) this.#settle(run.identity, req.log);
+      else if (this.options.registry) await this.options.registry.clear(prepared.runId).catch(() => undefined);
+      await run.log.close();
+      return this.#outcome(req, prepared, run, result, watch.stop());
+    } finally {
+      watch.dispose();
+    }
+  }
+
+  /** Expands the argv, records the intent (no record, no spawn) and builds the environment. */
+  async #prepare(req: RunRequest, handler: CommandHandler): Promise<Prepared | Failure> {
     let args: string[];
     try {
-      args = expandArgs(req.handler.command, req.input);
+      args = expandArgs(handler.command, req.input);
     } catch (err) {
       if (err instanceof PlaceholderError) return { ok: false, failure: { class: 'permanent', code: 'BAD_PLACEHOLDER', message: err.message } };
       throw err;
@@ -70,9 +109,13 @@ export class CommandRunner {
       const value = process.env[name];
       if (value !== undefined) env[name] = value;
     }
-    Object.assign(env, req.handler.env, { REEVE_TASK_ID: req.taskId, REEVE_STEP: req.step, REEVE_ATTEMPT: String(req.attempt), REEVE_WORKSPACE: req.workspace, REEVE_RUN_ID: runId });
-    if (req.handler.cwd === undefined) await mkdir(req.workspace, { recursive: true });
+    Object.assign(env, handler.env, { REEVE_TASK_ID: req.taskId, REEVE_STEP: req.step, REEVE_ATTEMPT: String(req.attempt), REEVE_WORKSPACE: req.workspace, REEVE_RUN_ID: runId });
+    if (handler.cwd === undefined) await mkdir(req.workspace, { recursive: true });
+    return { file, rest, runId, env };
+  }
 
+  /** Spawns the root in a group and session of its own, streams its output, records its identity. */
+  async #spawn(req: RunRequest, handler: CommandHandler, { file, rest, runId, env }: Prepared): Promise<Spawned> {
     const log = openRunLog({
       dir: this.options.logDir ?? req.workspace,
       runId,
@@ -80,16 +123,8 @@ export class CommandRunner {
       tailLines: this.options.tailLines ?? 50,
       onError: (err) => req.log.warn({ err }, 'run log unwritable; output is dropped'),
     });
-    const child = execa(file, rest, {
-      cwd: req.handler.cwd ?? req.workspace,
-      env,
-      extendEnv: false,
-      detached: true, // own process group and session, so a stop reaches grandchildren too
-      reject: false,
-      stdin: req.handler.stdin === 'json' ? 'pipe' : 'ignore',
-      buffer: false,
-    });
-    if (req.handler.stdin === 'json') {
+    const child = spawnRoot(file, rest, handler.cwd ?? req.workspace, env, handler.stdin);
+    if (handler.stdin === 'json') {
       child.stdin?.on('error', () => {}); // a command that never reads stdin closes it early
       child.stdin?.end(JSON.stringify(req.input ?? null));
     }
@@ -105,26 +140,28 @@ export class CommandRunner {
       outputAt = Date.now();
       log.write('stderr', chunk);
     });
-
+    // Not reaped before the event loop runs again, so the stat is there (a zombie's at worst).
     const pid = child.pid;
     const rootStat = pid === undefined ? undefined : readProcStat(pid);
-    if (registry && pid !== undefined && rootStat) {
-      await registry.recordSpawned(runId, { pid, pgid: pid, sid: pid, starttime: rootStat.starttime }).catch((err: unknown) => {
+    const identity: RunIdentity = { runId, ...(pid === undefined ? {} : { pid, pgid: pid, sid: pid }), ...(rootStat ? { starttime: rootStat.starttime } : {}) };
+    if (this.options.registry && pid !== undefined && rootStat) {
+      await this.options.registry.recordSpawned(runId, { pid, pgid: pid, sid: pid, starttime: rootStat.starttime }).catch((err: unknown) => {
         // The intent row stays; the reaper finds the process by its REEVE_RUN_ID.
         req.log.error({ err, runId }, 'cannot record the spawned pid');
       });
     }
-    const killTree = (graceMs: number) =>
-      pid === undefined
-        ? Promise.resolve({ survivors: [] as Array<{ pid: number; reason: string }> })
-        : killRunTree({ pgid: pid, sid: pid, rootPid: pid, rootStarttime: rootStat?.starttime, graceMs, protectedPids: this.options.protectedPids ?? [], log: req.log });
+    return { child, log, identity, stdoutTail: () => stdoutTail, outputAt: () => outputAt };
+  }
 
+  /** Stops the run on abort, timeout or idleness, heartbeats meanwhile, and clears up after the root's exit. */
+  #watch(req: RunRequest, run: Spawned): { stop(): Stop | undefined; stopping(): Promise<unknown>; dispose(): void } {
+    const pid = run.identity.pid;
     let stop: Stop | undefined;
     let stopping: Promise<unknown> | undefined;
     const stopRun = (why: Stop) => {
       if (stop) return;
       stop = why;
-      stopping = killTree(req.killGraceMs);
+      stopping = this.#killRun(run.identity, req.killGraceMs, req.log);
     };
     const onAbort = () => stopRun({ kind: 'abort', reason: (req.signal.reason as AbortReason) ?? 'cancel' });
     if (req.signal.aborted) onAbort();
@@ -132,62 +169,81 @@ export class CommandRunner {
     const timer = req.timeoutMs === undefined ? undefined : setTimeout(() => stopRun({ kind: 'timeout', message: `timed out after ${req.timeoutMs} ms (timeoutMs)` }), req.timeoutMs);
     // A living process proves liveness; the node renews the lease meanwhile.
     const beat = setInterval(() => req.onHeartbeat(), 5000);
-    const idle = req.idleTimeoutMs === undefined || pid === undefined ? undefined : watchIdle(pid, req.idleTimeoutMs, () => outputAt, (ms) => stopRun({ kind: 'timeout', message: `no output and no CPU time for ${ms} ms (idleTimeoutMs): the run looks wedged` }));
+    const idle = req.idleTimeoutMs === undefined || pid === undefined ? undefined : watchIdle(pid, req.idleTimeoutMs, () => run.outputAt(), (ms) => stopRun({ kind: 'timeout', message: `no output and no CPU time for ${ms} ms (idleTimeoutMs): the run looks wedged` }));
     // The execa promise does not settle while a grandchild holds the output pipes: once the
-    // direct child has exited, whatever is left in its group is killed.
-    child.once('exit', () => {
-      if (!stop && pid !== undefined && groupMayLive(pid)) stopping = killTree(200);
+    // direct child has exited, what is left of the run is killed.
+    run.child.once('exit', () => {
+      if (!stop && pid !== undefined && groupMayLive(pid)) stopping = this.#killRun(run.identity, 200, req.log);
     });
-    try {
-      const result = await child;
-      await stopping;
-      if (pid !== undefined) this.#settle({ runId, pgid: pid, sid: pid, rootStarttime: rootStat?.starttime ?? 0 }, req.log);
-      else if (registry) await registry.clear(runId).catch(() => undefined);
-      await log.close();
-      const tail = log.tail();
-      if (stop?.kind === 'timeout') return { ok: false, failure: { class: 'timeout', code: 'RUN_TIMED_OUT', message: `${stop.message}\n${tail.slice(-5).join('\n')}`.trim() } };
-      if (stop?.kind === 'abort') return { ok: false, failure: { class: 'cancelled', message: `run stopped: ${stop.reason}` }, aborted: stop.reason };
-      if (result.exitCode === 0) return { ok: true, output: lastLineJson(stdoutTail.split('\n')) ?? { exitCode: 0, logTail: tail.join('\n') } };
-      if (result.failed && result.exitCode === undefined) {
-        return { ok: false, failure: { class: 'permanent', code: 'SPAWN_FAILED', message: `cannot run ${file}: ${result.shortMessage ?? result.message}; check that it exists and is executable (PATH is ${env.PATH ?? 'unset'})` } };
-      }
-      return {
-        ok: false,
-        failure: classifyFailure({
-          message: `${file} exited with ${result.exitCode ?? result.signal}\n${tail.slice(-20).join('\n')}`,
-          ...(result.exitCode === undefined ? {} : { exitCode: result.exitCode }),
-          patterns: req.retryOn,
-          now: this.options.clock.now(),
-        }),
-      };
-    } finally {
-      clearTimeout(timer);
-      clearInterval(beat);
-      clearInterval(idle);
-      req.signal.removeEventListener('abort', onAbort);
+    return {
+      stop: () => stop,
+      stopping: () => stopping ?? Promise.resolve(),
+      dispose: () => {
+        clearTimeout(timer);
+        clearInterval(beat);
+        clearInterval(idle);
+        req.signal.removeEventListener('abort', onAbort);
+      },
+    };
+  }
+
+  #outcome(req: RunRequest, { file, env }: Prepared, run: Spawned, result: Awaited<Child>, stop: Stop | undefined): RunOutcome {
+    const tail = run.log.tail();
+    if (stop?.kind === 'timeout') return { ok: false, failure: { class: 'timeout', code: 'RUN_TIMED_OUT', message: `${stop.message}\n${tail.slice(-5).join('\n')}`.trim() } };
+    if (stop?.kind === 'abort') return { ok: false, failure: { class: 'cancelled', message: `run stopped: ${stop.reason}` }, aborted: stop.reason };
+    if (result.exitCode === 0) return { ok: true, output: lastLineJson(run.stdoutTail().split('\n')) ?? { exitCode: 0, logTail: tail.join('\n') } };
+    if (result.failed && result.exitCode === undefined) {
+      return { ok: false, failure: { class: 'permanent', code: 'SPAWN_FAILED', message: `cannot run ${file}: ${result.shortMessage ?? result.message}; check that it exists and is executable (PATH is ${env.PATH ?? 'unset'})` } };
     }
+    return {
+      ok: false,
+      failure: classifyFailure({
+        message: `${file} exited with ${result.exitCode ?? result.signal}\n${tail.slice(-20).join('\n')}`,
+        ...(result.exitCode === undefined ? {} : { exitCode: result.exitCode }),
+        patterns: req.retryOn,
+        now: this.options.clock.now(),
+      }),
+    };
+  }
+
+  /** Kills the proven processes of a run (a stop, or the root's exit), judged from a fresh look at /proc. */
+  async #killRun(identity: RunIdentity, graceMs: number, log: RunRequest['log']): Promise<RunMembers> {
+    const [found] = membersOfRuns([identity]);
+    if (found!.members.length > 0) await this.#kill(found!, graceMs, log);
+    return found!;
+  }
+
+  #kill(found: RunMembers, graceMs: number, log: RunRequest['log']) {
+    return killRunTree({ members: found.members, pgid: found.pgid, sid: found.sid, graceMs, protectedPids: this.options.protectedPids ?? [], log });
   }
 
   /**
    * A run leaves no process behind, and its row is cleared only once that is confirmed. A helper
    * that let go of the output pipes may live on in the root's group, in another group of its
    * session (job control) or in a session of its own (setsid(); found by REEVE_RUN_ID): the
-   * shared sweep finds them, they are killed, and the row is cleared or handed to the reaper.
-   * This happens after the outcome is returned, so a run does not wait for a /proc pass.
+   * shared sweep finds them, they are killed, and the row is cleared. If anything of the run
+   * is left, a process in its group cannot be proven the run's, or settling fails, the row
+   * becomes a handoff: the reaper's next pass takes it. This happens after the outcome is
+   * returned, so a run does not wait for a /proc pass.
    */
-  #settle(run: FinishedRun, log: RunRequest['log']): void {
+  #settle(run: RunIdentity, log: RunRequest['log']): void {
     const registry = this.options.registry;
-    const kill = (members: readonly ProcStat[]) =>
-      killRunTree({ pgid: run.pgid, sid: run.sid, members, graceMs: 200, protectedPids: this.options.protectedPids ?? [], log });
     const settling = (async () => {
-      let left = await this.#sweep.find(run);
-      if (left.length > 0) {
-        await kill(left);
-        left = await this.#sweep.find(run);
+      let found = await this.#sweep.find(run);
+      if (found.members.length > 0) {
+        await this.#kill(found, 200, log);
+        found = await this.#sweep.find(run);
       }
-      if (left.length > 0) log.warn({ runId: run.runId, pids: left.map((s) => s.pid) }, 'processes of a finished run survived its kill; the reaper takes them over');
-      if (registry) await (left.length === 0 ? registry.clear(run.runId) : registry.markHandoff(run.runId));
-    })().catch((err: unknown) => log.error({ err, runId: run.runId }, 'settling a finished run failed; its registry row stays for the reaper'));
+      const unproven = found.skipped.filter((s) => s.reason === UNPROVEN);
+      if (found.members.length > 0) log.warn({ runId: run.runId, pids: found.members.map((s) => s.pid) }, 'processes of a finished run survived its kill; the reaper takes them over');
+      if (unproven.length > 0) log.warn({ runId: run.runId, pids: unproven.map((s) => s.pid) }, "processes in a finished run's group are not provably the run's; left alone, the reaper looks again");
+      if (registry) await (found.members.length === 0 && unproven.length === 0 ? registry.clear(run.runId) : registry.markHandoff(run.runId));
+    })().catch(async (err: unknown) => {
+      // The row must not stay `spawned` under this live incarnation: the periodic reaper takes
+      // only handoffs and dead owners' rows.
+      const handedOff = await registry?.markHandoff(run.runId).then(() => true, () => false);
+      log.error({ err, runId: run.runId, handedOff }, 'settling a finished run failed; its registry row is left to the reaper');
+    });
     this.#settling.add(settling);
     void settling.finally(() => this.#settling.delete(settling));
   }
@@ -197,6 +253,12 @@ export class CommandRunner {
     while (this.#settling.size > 0) await Promise.allSettled([...this.#settling]);
   }
 }
+
+/** The root, in a process group and session of its own, so a stop reaches grandchildren too. */
+function spawnRoot(file: string, args: readonly string[], cwd: string, env: Record<string, string>, stdin: CommandHandler['stdin']) {
+  return execa(file, args, { cwd, env, extendEnv: false, detached: true, reject: false, stdin: stdin === 'json' ? 'pipe' : 'ignore', buffer: false });
+}
+type Child = ReturnType<typeof spawnRoot>;
 
 /**
  * A cheap first look before walking /proc (a walk reads every process's stat: ~2 ms here):

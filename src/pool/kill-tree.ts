@@ -1,36 +1,36 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isAlive, isLiveStat, processesIn, readProcStat, type ProcStat } from './proc.ts';
+import { isAlive, isLiveStat, liveProcesses, readProcStat, selectProcesses, type ProcStat } from './proc.ts';
 
-/** What `killRunTree` needs to find and stop one run's processes. */
-export interface KillRunTreeOptions {
+/** One run to stop: its proven processes, and its group / session when proven still the run's. */
+export interface RunTreeTarget {
   /**
-   * Process group recorded at spawn (the child's pid when started with `detached: true`). Leave
-   * it out unless the group is known to still be the run's: every member is signalled.
+   * Processes known to be the run's, by pid and start time (the root, or what the reaper found
+   * by REEVE_RUN_ID): they and their descendants are the run's. One of them alive in the group
+   * (or session) is what makes the group (session) safe to walk and to signal.
+   */
+  members: ReadonlyArray<{ pid: number; starttime: number }>;
+  /**
+   * Process group recorded at spawn (the child's pid when started with `detached: true`). Only
+   * used while a member vouches for it (see `members`): a group whose members all died may
+   * have had its number handed to someone else.
    */
   pgid?: number | undefined;
   /** Session recorded at spawn; with `detached: true` Node calls setsid(), so it equals `pgid`. */
   sid?: number | undefined;
-  /** The spawned process; its descendants are part of the run even after they leave the group. */
-  rootPid?: number | undefined;
-  /**
-   * Other processes known to be the run's, by pid and start time (the reaper finds them by their
-   * REEVE_RUN_ID when the root is gone); their descendants are walked like the root's.
-   */
-  members?: ReadonlyArray<{ pid: number; starttime: number }> | undefined;
-  /**
-   * The root's start time from `/proc/<pid>/stat` (clock ticks since boot), when known. If given
-   * and it differs, the pid was reused and its descendants are not walked. Without it, the root
-   * counts only while it is still in `pgid` or `sid`.
-   */
-  rootStarttime?: number | undefined;
-  /** How long to wait after SIGTERM before SIGKILL, in milliseconds. */
+}
+
+export interface KillOptions {
+  /** How long to wait after SIGTERM before SIGKILL, in milliseconds (one grace for all trees). */
   graceMs: number;
-  /** Pids never signalled, even inside the tree. This process, its parent and ancestors are added. */
+  /** Pids never signalled, even inside a tree. This process, its parent and ancestors are added. */
   protectedPids: readonly number[];
   /** Interval between /proc walks while waiting, in milliseconds. Default 50. */
   pollMs?: number | undefined;
   log?: { warn(obj: object, msg: string): void } | undefined;
 }
+
+/** What `killRunTree` needs to find and stop one run's processes. */
+export type KillRunTreeOptions = RunTreeTarget & KillOptions;
 
 export interface KillReport {
   /** SIGTERM reached at least one process. */
@@ -45,98 +45,137 @@ export interface KillReport {
 /** After SIGKILL a process needs a moment to become a zombie; longer means it is stuck (state D). */
 const KILL_CONFIRM_MS = 1_000;
 
-/**
- * Stops every process of a run: SIGTERM to the group, up to `graceMs` for the run's processes
- * (group, session, and descendants of the root, zombies counting as dead) to exit, then SIGKILL
- * to the group and to each remaining process, then one more /proc walk that kills and reports
- * anything left. A process that exits during the grace is never sent SIGKILL. ESRCH is normal at
- * every step; EPERM is reported, never thrown. Protected pids, this process, its ancestors and
- * pids <= 1 are never signalled, and neither is our own process group (its members are then
- * signalled one by one).
- */
+/** Stops every process of one run: `killRunTrees` with a single tree. */
 export async function killRunTree(options: KillRunTreeOptions): Promise<KillReport> {
+  return (await killRunTrees([options], options))[0]!;
+}
+
+/**
+ * Stops every process of many runs in one wave: SIGTERM to every tree, one grace of up to
+ * `graceMs` for all of them (group, session, and descendants of the members, zombies counting as
+ * dead; one /proc pass per poll for all trees), then SIGKILL to each tree's group and remaining
+ * processes, then one more walk that kills and reports anything left. A process that exits
+ * during the grace is never sent SIGKILL. Before every group signal a member must still be alive
+ * in the group (pid + start time, re-read just then): if every member died meanwhile the number
+ * may belong to someone else, and the tree's processes are then signalled one by one. ESRCH is
+ * normal; EPERM is reported, never thrown. Protected pids, this process, its ancestors and
+ * pids <= 1 are never signalled, and neither is our own process group or session.
+ */
+export async function killRunTrees(targets: readonly RunTreeTarget[], options: KillOptions): Promise<KillReport[]> {
   const started = performance.now();
   const pollMs = options.pollMs ?? 50;
-  const tree = new RunTree(options);
-  const report: KillReport = { sigterm: false, sigkill: false, survivors: [], durationMs: 0 };
+  const untouchable = untouchables(options.protectedPids);
+  const trees = targets.map((target) => new RunTree(target, untouchable, options.log));
+  const reports: KillReport[] = trees.map(() => ({ sigterm: false, sigkill: false, survivors: [], durationMs: 0 }));
 
-  let living = tree.living();
-  if (living.length > 0) {
-    report.sigterm = tree.signal('SIGTERM', living, { everyone: false });
-    living = await tree.waitGone(started + options.graceMs, pollMs);
-  }
-  if (living.length > 0) {
-    report.sigkill = true;
-    tree.signal('SIGKILL', living, { everyone: true });
-    living = await tree.waitGone(performance.now() + KILL_CONFIRM_MS, pollMs);
-  }
+  let living = livingOf(trees);
+  trees.forEach((tree, i) => {
+    if (living[i]!.length > 0) reports[i]!.sigterm = tree.signal('SIGTERM', living[i]!, { everyone: false });
+  });
+  living = await waitGone(trees, living, started + options.graceMs, pollMs);
+  trees.forEach((tree, i) => {
+    if (living[i]!.length === 0) return;
+    reports[i]!.sigkill = true;
+    tree.signal('SIGKILL', living[i]!, { everyone: true });
+  });
+  if (living.some((l) => l.length > 0)) living = await waitGone(trees, livingOf(trees), performance.now() + KILL_CONFIRM_MS, pollMs);
   // The last walk: an escapee forked during the kill, or one the group signal missed.
-  let killedLate = false;
-  for (const stat of living.length > 0 ? living : tree.living()) {
-    tree.addSurvivor(stat.pid, tree.isGroupMember(stat) ? 'survived SIGKILL of the group' : 'escaped the process group');
-    killedLate = tree.signalOne(stat, 'SIGKILL') || killedLate;
-  }
-  if (killedLate) {
-    report.sigkill = true;
-    for (const stat of await tree.waitGone(performance.now() + KILL_CONFIRM_MS, pollMs)) {
-      tree.addSurvivor(stat.pid, `still alive after SIGKILL (state ${stat.state})`);
+  const last = livingOf(trees);
+  const killedLate = trees.map((tree, i) => {
+    let any = false;
+    for (const stat of living[i]!.length > 0 ? living[i]! : last[i]!) {
+      tree.addSurvivor(stat.pid, tree.isGroupMember(stat) ? 'survived SIGKILL of the group' : 'escaped the process group');
+      any = tree.signalOne(stat, 'SIGKILL') || any;
     }
+    if (any) reports[i]!.sigkill = true;
+    return any;
+  });
+  if (killedLate.some(Boolean)) {
+    const stuck = await waitGone(trees, livingOf(trees), performance.now() + KILL_CONFIRM_MS, pollMs);
+    trees.forEach((tree, i) => {
+      if (killedLate[i]) for (const stat of stuck[i]!) tree.addSurvivor(stat.pid, `still alive after SIGKILL (state ${stat.state})`);
+    });
   }
-  report.survivors = tree.survivors();
-  report.durationMs = Math.round(performance.now() - started);
-  for (const survivor of report.survivors) options.log?.warn({ ...survivor, pgid: options.pgid }, 'run process outside the group kill');
-  return report;
+  const durationMs = Math.round(performance.now() - started);
+  return trees.map((tree, i) => {
+    const report = { ...reports[i]!, survivors: tree.survivors(), durationMs };
+    for (const survivor of report.survivors) options.log?.warn({ ...survivor, pgid: targets[i]!.pgid }, 'run process outside the group kill');
+    return report;
+  });
+}
+
+/** Each tree's living processes, from one /proc pass. */
+function livingOf(trees: readonly RunTree[]): ProcStat[][] {
+  if (trees.length === 0) return [];
+  const all = liveProcesses();
+  return trees.map((tree) => tree.living(all));
+}
+
+/** Polls until no process of any tree is alive or `deadline` (a performance.now() time) passes. */
+async function waitGone(trees: readonly RunTree[], living: ProcStat[][], deadline: number, pollMs: number): Promise<ProcStat[][]> {
+  for (;;) {
+    const left = deadline - performance.now();
+    if (living.every((l) => l.length === 0) || left <= 0) return living;
+    await sleep(Math.min(pollMs, left));
+    living = livingOf(trees);
+  }
+}
+
+/** Never signalled: protected pids, this process and its ancestors, with their reasons. */
+function untouchables(protectedPids: readonly number[]): ReadonlyMap<number, string> {
+  const untouchable = new Map<number, string>();
+  for (const pid of protectedPids) untouchable.set(pid, 'protected');
+  for (const pid of ancestorsOfSelf()) untouchable.set(pid, pid === process.pid ? 'protected (this process)' : 'protected (an ancestor of this process)');
+  return untouchable;
 }
 
 /** One run's processes as seen through /proc, remembered by pid and start time. */
 class RunTree {
   private readonly pgid: number | undefined;
   private readonly sid: number | undefined;
-  /** Never signalled: protected pids, this process and its ancestors, and their reasons. */
-  private readonly untouchable = new Map<number, string>();
   /** Every process seen as part of the run; an escapee stays here after its parent dies. */
   private readonly seen = new Map<number, ProcStat>();
   private readonly reasons = new Map<number, string>();
+  /** A protected process seen in the group by the last walk: the group is then never signalled. */
+  private shielded: number | undefined;
 
-  constructor(private readonly options: KillRunTreeOptions) {
-    for (const pid of options.protectedPids) this.untouchable.set(pid, 'protected');
-    for (const pid of ancestorsOfSelf()) this.untouchable.set(pid, pid === process.pid ? 'protected (this process)' : 'protected (an ancestor of this process)');
+  constructor(
+    target: RunTreeTarget,
+    private readonly untouchable: ReadonlyMap<number, string>,
+    private readonly log: KillOptions['log'],
+  ) {
     const self = readProcStat(process.pid);
-    this.pgid = this.usable('pgid', options.pgid, self?.pgrp);
-    this.sid = this.usable('sid', options.sid, self?.session);
-    const root = options.rootPid === undefined ? undefined : readProcStat(options.rootPid);
-    if (root !== undefined && !this.untouchable.has(root.pid) && root.pid > 1) {
-      const same = options.rootStarttime !== undefined ? root.starttime === options.rootStarttime : this.isGroupMember(root) || (this.sid !== undefined && root.session === this.sid);
-      if (same) this.seen.set(root.pid, root);
-    }
-    for (const member of options.members ?? []) {
+    this.pgid = this.usable('pgid', target.pgid, self?.pgrp);
+    this.sid = this.usable('sid', target.sid, self?.session);
+    for (const member of target.members) {
       const stat = readProcStat(member.pid);
-      if (stat !== undefined && stat.starttime === member.starttime && !this.untouchable.has(stat.pid) && stat.pid > 1) this.seen.set(stat.pid, stat);
+      if (stat !== undefined && isLiveStat(stat) && stat.starttime === member.starttime && !this.untouchable.has(stat.pid) && stat.pid > 1) this.seen.set(stat.pid, stat);
     }
   }
 
-  /** Live processes of the run that may be signalled; protected ones are noted as survivors. */
-  living(): ProcStat[] {
-    const roots = [...this.seen.values()].filter((s) => !this.untouchable.has(s.pid) && isAlive(s.pid, s.starttime)).map((s) => s.pid);
-    const found = new Map(processesIn({ pgid: this.pgid, sid: this.sid, ancestors: roots }).map((s) => [s.pid, s]));
-    for (const stat of found.values()) this.seen.set(stat.pid, stat);
+  /**
+   * Live processes of the run that may be signalled, from `all` (one /proc pass): the seen ones
+   * and their descendants, and the group / session while a seen process vouches for it there.
+   * Protected ones are noted as survivors.
+   */
+  living(all: readonly ProcStat[]): ProcStat[] {
+    const byPid = new Map(all.map((s) => [s.pid, s]));
+    const alive = [...this.seen.values()].flatMap((s) => {
+      const now = byPid.get(s.pid);
+      return now !== undefined && now.starttime === s.starttime ? [now] : [];
+    });
+    const pgid = this.pgid !== undefined && alive.some((s) => s.pgrp === this.pgid) ? this.pgid : undefined;
+    const sid = this.sid !== undefined && alive.some((s) => s.session === this.sid) ? this.sid : undefined;
+    const found = selectProcesses(all, { pgid, sid, ancestors: alive.filter((s) => !this.untouchable.has(s.pid)).map((s) => s.pid) });
+    this.shielded = pgid === undefined ? undefined : all.find((s) => s.pgrp === pgid && this.untouchable.has(s.pid))?.pid;
     const result: ProcStat[] = [];
-    for (const stat of found.values()) {
+    for (const stat of found) {
+      this.seen.set(stat.pid, stat);
       const why = this.untouchable.get(stat.pid) ?? (stat.pid <= 1 ? 'protected (init)' : undefined);
       if (why === undefined) result.push(stat);
       else this.addSurvivor(stat.pid, why);
     }
     return result;
-  }
-
-  /** Polls until no process of the run is alive or `deadline` (a performance.now() time) passes. */
-  async waitGone(deadline: number, pollMs: number): Promise<ProcStat[]> {
-    for (;;) {
-      const living = this.living();
-      const left = deadline - performance.now();
-      if (living.length === 0 || left <= 0) return living;
-      await sleep(Math.min(pollMs, left));
-    }
   }
 
   /**
@@ -173,15 +212,27 @@ class RunTree {
   }
 
   private signalGroup(signal: NodeJS.Signals, living: readonly ProcStat[]): boolean {
-    if (this.pgid === undefined) return false;
+    if (this.pgid === undefined || !living.some((s) => this.isGroupMember(s))) return false;
     // A group signal would also reach a protected member; then every member is signalled alone.
-    const shielded = processesIn({ pgid: this.pgid }).find((s) => this.untouchable.has(s.pid));
-    if (shielded !== undefined) {
-      this.addSurvivor(shielded.pid, this.untouchable.get(shielded.pid)!);
+    if (this.shielded !== undefined) {
+      this.addSurvivor(this.shielded, this.untouchable.get(this.shielded)!);
       return false;
     }
-    if (!living.some((s) => this.isGroupMember(s))) return false;
-    return this.kill(-this.pgid, signal);
+    return this.vouched() && this.kill(-this.pgid, signal);
+  }
+
+  /**
+   * Whether a process known by pid + start time is alive in the group right now (re-read just
+   * before the signal): then the kernel has kept the number allocated and the group is the
+   * run's. Otherwise every member may have died since the last walk and the number may have
+   * been reused, so the caller signals the members it knows one by one.
+   */
+  private vouched(): boolean {
+    for (const known of this.seen.values()) {
+      const now = readProcStat(known.pid);
+      if (now !== undefined && isLiveStat(now) && now.starttime === known.starttime && now.pgrp === this.pgid) return true;
+    }
+    return false;
   }
 
   /** `process.kill` where ESRCH means "already gone" and EPERM is noted; a negative target is a group. */
@@ -194,7 +245,7 @@ class RunTree {
       if (code === 'ESRCH') return false; // it exited on its own: the normal case
       if (code === 'EPERM') {
         // For a group, the members are then signalled one by one and each EPERM is reported.
-        if (target < 0) this.options.log?.warn({ pgid: -target, signal }, 'not permitted to signal the process group');
+        if (target < 0) this.log?.warn({ pgid: -target, signal }, 'not permitted to signal the process group');
         else this.addSurvivor(target, `not permitted to send ${signal} (EPERM)`);
         return false;
       }
@@ -206,7 +257,7 @@ class RunTree {
   private usable(what: 'pgid' | 'sid', id: number | undefined, ours: number | undefined): number | undefined {
     if (id === undefined) return undefined;
     if (id > 1 && id !== ours) return id;
-    this.options.log?.warn({ [what]: id, rootPid: this.options.rootPid }, `refusing to signal by ${what}: it is ours or a system one`);
+    this.log?.warn({ [what]: id }, `refusing to signal by ${what}: it is ours or a system one`);
     return undefined;
   }
 }

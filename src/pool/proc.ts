@@ -127,6 +127,16 @@ export interface ProcessQuery {
   ancestors?: readonly number[] | undefined;
 }
 
+/** Every live (non-zombie) process on the host, in ascending pid order: one stat read each. */
+export function liveProcesses(): ProcStat[] {
+  const live: ProcStat[] = [];
+  for (const pid of listPids()) {
+    const stat = readProcStat(pid);
+    if (stat !== undefined && isLiveStat(stat)) live.push(stat);
+  }
+  return live;
+}
+
 /**
  * All live, non-zombie processes that match `query`, in ascending pid order. Reads the stat of
  * every process on the host once (see the costs above). A descendant whose parent chain was
@@ -134,12 +144,12 @@ export interface ProcessQuery {
  * `ancestors`: callers that must follow escapees keep their own record of pids seen earlier.
  */
 export function processesIn(query: ProcessQuery): ProcStat[] {
+  return selectProcesses(liveProcesses(), query);
+}
+
+/** `processesIn` over an already-read list of live processes (one /proc pass for many queries). */
+export function selectProcesses(live: readonly ProcStat[], query: ProcessQuery): ProcStat[] {
   const { pgid, sid } = query;
-  const live: ProcStat[] = [];
-  for (const pid of listPids()) {
-    const stat = readProcStat(pid);
-    if (stat !== undefined && isLiveStat(stat)) live.push(stat);
-  }
   const selected = new Map<number, ProcStat>();
   for (const stat of live) {
     if ((pgid !== undefined && pgid > 0 && stat.pgrp === pgid) || (sid !== undefined && sid > 0 && stat.session === sid)) {
@@ -165,37 +175,6 @@ export function processesIn(query: ProcessQuery): ProcStat[] {
     }
   }
   return [...selected.values()].sort((a, b) => a.pid - b.pid);
-}
-
-/** A run whose root has exited, as `leftoversOfRuns` looks for it. */
-export interface FinishedRun {
-  runId: string;
-  pgid: number;
-  sid: number;
-  /** The root's start time; nothing older can descend from it. */
-  rootStarttime: number;
-}
-
-/**
- * What is left of runs whose roots have exited, one list per run: live members of a run's group
- * or session that started no earlier than its root, plus (for those that left both with
- * setsid()) every live process started no earlier than the root whose environment carries
- * `REEVE_RUN_ID=<run id>`. One pass over /proc for all the runs; an environment is read only
- * for processes younger than the oldest root, which on a steady host are few.
- */
-export function leftoversOfRuns(runs: readonly FinishedRun[]): ProcStat[][] {
-  const found = runs.map((): ProcStat[] => []);
-  if (runs.length === 0) return found;
-  const byId = new Map(runs.map((run, i) => [run.runId, i]));
-  const oldest = Math.min(...runs.map((r) => r.rootStarttime));
-  for (const pid of listPids()) {
-    const stat = readProcStat(pid);
-    if (stat === undefined || !isLiveStat(stat) || stat.starttime < oldest) continue;
-    const i = runs.findIndex((r) => stat.starttime >= r.rootStarttime && (stat.pgrp === r.pgid || stat.session === r.sid));
-    const j = i >= 0 ? i : byId.get(readEnvVar(pid, 'REEVE_RUN_ID') ?? '');
-    if (j !== undefined && j >= 0 && stat.starttime >= runs[j]!.rootStarttime) found[j]!.push(stat);
-  }
-  return found;
 }
 
 /**

@@ -23,12 +23,16 @@ export interface KillTarget {
   pgid?: number | undefined;
   /** The run's session, under the same condition. */
   sid?: number | undefined;
-  graceMs: number;
 }
 
 export interface ProcessControl {
   /** Every live process on the host, with its run marker. */
   snapshot(): ProcessEntry[];
-  /** SIGTERM, grace, SIGKILL, verify; never signals a protected pid. */
-  killTree(target: KillTarget): Promise<{ survivors: Array<{ pid: number; reason: string }> }>;
+  /**
+   * One wave for all targets: SIGTERM to each, one grace of `graceMs` for all, SIGKILL to what
+   * is left, verify; never signals a protected pid. One result per target, in order.
+   */
+  killTrees(targets: readonly KillTarget[], graceMs: number): Promise<Array<{ survivors: Array<{ pid: number; reason: string }> }>>;
+  /** This boot of the host (`/proc/sys/kernel/random/boot_id`); pids and start times mean nothing across boots. */
+  bootId(): string | undefined;
 }

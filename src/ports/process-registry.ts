@@ -18,6 +18,8 @@ export interface ProcessRow {
   starttime?: number;
   command: string;
   createdAt: number;
+  /** The host's boot when the row was written; absent in rows written before Reeve recorded it. */
+  bootId?: string;
 }
 
 export interface ProcessRegistry {
@@ -26,8 +28,11 @@ export interface ProcessRegistry {
   /** The run's tree could not be confirmed gone: leave it to the reaper (never deletes a row). */
   markHandoff(runId: string): Promise<void>;
   clear(runId: string): Promise<void>;
-  /** The task later succeeded or completed: its handoffs are settled. */
-  clearTask(taskId: string): Promise<void>;
+  /**
+   * Notes that only processes that cannot be proven the run's are left of this row (the first
+   * call stamps the time) and returns for how long that has been so, in milliseconds.
+   */
+  unprovenFor(runId: string): Promise<number>;
   list(): Promise<ProcessRow[]>;
   close(): Promise<void>;
 }

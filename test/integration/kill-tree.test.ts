@@ -81,8 +81,10 @@ afterEach(async () => {
   expect(leftovers, 'processes left behind by the test').toEqual([]);
 });
 
+/** The run's root, by pid and start time, as the runner knows it. */
+const rootOf = (run: Run) => (run.seen.has(run.pid) ? [{ pid: run.pid, starttime: run.seen.get(run.pid)! }] : []);
 const kill = (run: Run, graceMs: number, protectedPids: number[] = []) =>
-  killRunTree({ pgid: run.pid, sid: run.pid, rootPid: run.pid, graceMs, protectedPids, pollMs: 20 });
+  killRunTree({ pgid: run.pid, sid: run.pid, members: rootOf(run), graceMs, protectedPids, pollMs: 20 });
 
 describe('killRunTree on real process trees', () => {
   it('stops a child and its sleeping grandchild with SIGTERM alone', async () => {
@@ -143,6 +145,8 @@ describe('killRunTree on real process trees', () => {
     expect(isAlive(kept.pid, kept.starttime)).toBe(true);
     expect(aliveIn(run)).toEqual([kept.pid]);
     process.kill(kept.pid, 'SIGKILL');
+    // SIGKILL is delivered asynchronously: the process may still show as running for a moment.
+    for (let i = 0; i < 100 && isAlive(kept.pid, kept.starttime); i++) await sleep(10);
     extras.delete(kept.pid);
   });
 
@@ -157,7 +161,7 @@ describe('killRunTree on real process trees', () => {
     const warnings: string[] = [];
 
     const report = await killRunTree({
-      pgid: own.pgrp, sid: own.session, rootPid: run.pid, rootStarttime: stat.starttime,
+      pgid: own.pgrp, sid: own.session, members: [{ pid: run.pid, starttime: stat.starttime }],
       graceMs: 2_000, protectedPids: [], pollMs: 20, log: { warn: (_obj, msg) => warnings.push(msg) },
     });
 

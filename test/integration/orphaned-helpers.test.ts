@@ -1,9 +1,12 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { reapOrphans } from '../../src/actors/reaper.ts';
+import { osProcessControl } from '../../src/pool/os-process-control.ts';
 import { isAlive, isLiveStat, listPids, readProcStat } from '../../src/pool/proc.ts';
+import { recordingLogger } from '../support/recording-logger.ts';
 import { SqliteProcessRegistry } from '../../src/store/sqlite/process-registry.ts';
 import { openSqliteTaskStore } from '../../src/store/sqlite/sqlite-task-store.ts';
 import { project, startReeve } from '../support/cli.ts';
@@ -117,5 +120,47 @@ describe('a node killed with SIGKILL, after which the run\'s root exits and leav
       await store.close();
       rmSync(release, { force: true });
     }
+  });
+});
+
+describe('a handoff left by an earlier attempt of a task that then succeeds', () => {
+  let p: { dir: string; remove(): void } | undefined;
+  let helper: { pid: number; starttime: number } | undefined;
+  afterEach(() => {
+    if (helper && isAlive(helper.pid, helper.starttime)) process.kill(helper.pid, 'SIGKILL');
+    p?.remove();
+  });
+
+  it('stays until the reaper has killed its processes: the success does not delete it', async () => {
+    // The helper of the earlier attempt, carrying its run's marker.
+    const child = spawn('sleep', ['300'], { detached: true, stdio: 'ignore', env: { REEVE_RUN_ID: 'earlier-attempt' } });
+    helper = { pid: child.pid!, starttime: readProcStat(child.pid!)!.starttime };
+    child.unref();
+    // Protected while the node runs, so that its start-up reap leaves the handoff in place.
+    p = project({ node: { pollIntervalMs: 50, protectedPids: [helper.pid] }, agents: { ok: { command: ['true'] } } });
+    const store = openSqliteTaskStore({ path: join(p.dir, '.reeve', 'reeve.db') });
+    const { task } = await store.submit({ kind: 'ok' });
+    const dbPath = join(p.dir, '.reeve', 'processes.db');
+    const seed = new SqliteProcessRegistry(dbPath, { now: () => Date.now() });
+    await seed.recordIntent({ runId: 'earlier-attempt', taskId: task.id, nodeId: 'n', incarnation: 'gone', command: 'sleep 300' });
+    await seed.recordSpawned('earlier-attempt', { pid: helper.pid, pgid: helper.pid, sid: helper.pid, starttime: helper.starttime });
+    await seed.markHandoff('earlier-attempt');
+    await seed.close();
+    try {
+      const node = startReeve(p.dir);
+      for (let i = 0; i < 500 && (await store.get(task.id))?.state !== 'succeeded'; i++) await sleep(20);
+      node.kill('SIGTERM');
+      await node.exited;
+      expect(await store.get(task.id)).toMatchObject({ state: 'succeeded' });
+    } finally {
+      await store.close();
+    }
+    // The next pass (here `reeve reap`'s, without the protection) still finds the handoff and kills it.
+    const registry = new SqliteProcessRegistry(dbPath, { now: () => Date.now() });
+    expect((await registry.list()).map((r) => r.runId)).toEqual(['earlier-attempt']);
+    const report = await reapOrphans({ registry, control: osProcessControl({ protectedPids: [] }), liveOwners: new Set(), protectedPids: new Set(), graceMs: 500, log: recordingLogger() });
+    await registry.close();
+    expect(report.reaped).toBe(1);
+    expect(isAlive(helper.pid, helper.starttime)).toBe(false);
   });
 });

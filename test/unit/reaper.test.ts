@@ -1,27 +1,37 @@
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { reapOrphans } from '../../src/actors/reaper.ts';
+import { UNPROVEN } from '../../src/run-members.ts';
 import type { KillTarget, ProcessControl, ProcessEntry } from '../../src/ports/process-control.ts';
 import { SqliteProcessRegistry } from '../../src/store/sqlite/process-registry.ts';
 import { FakeClock } from '../support/fake-clock.ts';
 import { recordingLogger } from '../support/recording-logger.ts';
 import { tempDir } from '../support/temp-dir.ts';
 
+const BOOT = 'boot-1';
+
 /** The OS, faked at the process boundary: a table of live processes. */
 class FakeOs implements ProcessControl {
-  readonly live = new Map<number, Omit<ProcessEntry, 'pid' | 'ppid' | 'runId'> & { env?: string }>();
+  readonly live = new Map<number, Omit<ProcessEntry, 'pid' | 'ppid' | 'runId'> & { env?: string | null; ppid?: number }>();
   readonly killed: number[] = [];
   readonly groupsSignalled: number[] = [];
   snapshot(): ProcessEntry[] {
-    return [...this.live].map(([pid, p]) => ({ pid, ppid: 1, pgrp: p.pgrp, session: p.session, starttime: p.starttime, runId: p.env }));
+    return [...this.live].map(([pid, p]) => ({ pid, ppid: p.ppid ?? 1, pgrp: p.pgrp, session: p.session, starttime: p.starttime, runId: p.env }));
   }
-  async killTree(target: KillTarget) {
-    for (const { pid } of target.members) {
-      this.killed.push(pid);
-      this.live.delete(pid);
-    }
-    if (target.pgid !== undefined) this.groupsSignalled.push(target.pgid);
-    return { survivors: [] };
+  readonly waves: number[][] = [];
+  async killTrees(targets: readonly KillTarget[]) {
+    this.waves.push(targets.flatMap((t) => t.members.map((m) => m.pid)));
+    return targets.map((target) => {
+      for (const { pid } of target.members) {
+        this.killed.push(pid);
+        this.live.delete(pid);
+      }
+      if (target.pgid !== undefined) this.groupsSignalled.push(target.pgid);
+      return { survivors: [] };
+    });
+  }
+  bootId() {
+    return BOOT;
   }
 }
 
@@ -32,7 +42,7 @@ describe('reaper', () => {
   const log = recordingLogger();
   beforeEach(() => {
     dir = tempDir();
-    registry = new SqliteProcessRegistry(join(dir.path, 'processes.db'), new FakeClock());
+    registry = new SqliteProcessRegistry(join(dir.path, 'processes.db'), new FakeClock(), { bootId: BOOT });
     os = new FakeOs();
   });
   afterEach(async () => {
@@ -76,14 +86,12 @@ describe('reaper', () => {
     expect(await registry.list()).toHaveLength(1);
   });
 
-  it('reaps a handoff of the live incarnation, and clearTask settles handoffs of a task that later succeeded', async () => {
+  it('reaps a handoff of the live incarnation', async () => {
     await spawned('h1', 'now', 300, 7);
     await registry.markHandoff('h1');
     os.live.set(300, { starttime: 7, pgrp: 300, session: 300 });
     expect((await reap()).reaped).toBe(1);
-    await spawned('h2', 'now', 301, 8);
-    await registry.markHandoff('h2');
-    await registry.clearTask('task-h2');
+    expect(os.killed).toEqual([300]);
     expect(await registry.list()).toEqual([]);
   });
 
@@ -130,6 +138,35 @@ describe('reaper', () => {
     expect(os.killed).toEqual([801]);
     expect(os.groupsSignalled).toEqual([]); // a foreign member: no group signal, one by one
     expect(report.skipped).toEqual([{ pid: 601, reason: expect.stringMatching(/nothing proves/) }]);
+    // The unprovable process keeps its row, so that the next pass and `reeve reap` see it.
+    expect((await registry.list()).map((r) => r.runId)).toEqual(['gone']);
+  });
+
+  it('keeps a row whose group holds only unprovable processes for unprovenKeepMs, reporting them each pass, then forgets it', async () => {
+    const clock = new FakeClock();
+    await registry.close();
+    registry = new SqliteProcessRegistry(join(dir.path, 'processes.db'), clock, { bootId: BOOT });
+    await spawned('gone', 'before', 600, 10);
+    os.live.set(601, { starttime: 11, pgrp: 600, session: 600 });
+    expect((await reap({ unprovenKeepMs: 60_000 })).skipped).toEqual([{ pid: 601, reason: UNPROVEN }]);
+    clock.advance(59_999);
+    expect((await reap({ unprovenKeepMs: 60_000 })).skipped).toEqual([{ pid: 601, reason: UNPROVEN }]);
+    expect(await registry.list()).toHaveLength(1);
+    clock.advance(1);
+    await reap({ unprovenKeepMs: 60_000 });
+    expect(await registry.list()).toEqual([]);
+    expect(os.killed).toEqual([]);
+  });
+
+  it('proves a process by its parent: a child of a proven process is the run\'s even with no marker and outside the group and session', async () => {
+    await spawned('tree', 'before', 900, 10);
+    os.live.set(901, { starttime: 11, pgrp: 900, session: 900, env: 'tree' });
+    os.live.set(902, { starttime: 12, pgrp: 902, session: 902, env: null, ppid: 901 }); // non-dumpable, own session (setsid)
+    os.live.set(903, { starttime: 13, pgrp: 902, session: 902, ppid: 902 }); // its child, cleared environment
+    os.live.set(904, { starttime: 14, pgrp: 904, session: 904, ppid: 903, env: 'another-run' }); // a nested run: not ours
+    const report = await reap();
+    expect(os.killed.sort()).toEqual([901, 902, 903]);
+    expect(report.skipped).toEqual([]);
     expect(await registry.list()).toEqual([]);
   });
 });

@@ -1,8 +1,10 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { readBootId } from '../../boot-id.ts';
 import type { Clock } from '../../ports/clock.ts';
 import type { ProcessRegistry, ProcessRow } from '../../ports/process-registry.ts';
+import { applyMigrations } from './schema.ts';
 
 interface Row {
   run_id: string;
@@ -16,7 +18,25 @@ interface Row {
   starttime: number | null;
   command: string;
   created_at: number;
+  boot_id: string | null;
 }
+
+/**
+ * The registry's schema, versioned in `PRAGMA user_version` like the task store's (never edit a
+ * shipped migration: append). Files written before the versioning have the table at version 0;
+ * the first migration's IF NOT EXISTS takes them as they are.
+ */
+const MIGRATIONS: ReadonlyArray<(db: Database.Database) => void> = [
+  // 1: one row per spawn.
+  (db) =>
+    db.exec(`CREATE TABLE IF NOT EXISTS processes (
+      run_id TEXT PRIMARY KEY, task_id TEXT NOT NULL, node_id TEXT NOT NULL, incarnation TEXT NOT NULL,
+      state TEXT NOT NULL, pid INTEGER, pgid INTEGER, sid INTEGER, starttime INTEGER,
+      command TEXT NOT NULL, created_at INTEGER NOT NULL)`),
+  // 2: the boot a row was written in (pids and start times mean nothing in another one; NULL:
+  // written before this column), and since when only unprovable processes are left of its run.
+  (db) => db.exec('ALTER TABLE processes ADD COLUMN boot_id TEXT; ALTER TABLE processes ADD COLUMN unproven_since INTEGER'),
+];
 
 /**
  * The process registry in its own SQLite file under the data dir (machine-local even when the
@@ -26,33 +46,23 @@ interface Row {
 export class SqliteProcessRegistry implements ProcessRegistry {
   readonly #db: Database.Database;
   readonly #clock: Clock;
-  readonly #clearTask: Database.Statement<[string]>;
-  /**
-   * Tasks with a handoff row: read at open, kept by markHandoff and clearTask. clearTask runs on
-   * every success and nearly always finds nothing, so it asks this set, not SQLite (a query per
-   * task was ~1.6 % of a busy node's CPU). A row another process added is missed, i.e. kept
-   * until the next start's reap finds its process gone and drops it.
-   */
-  readonly #handoffTasks: Set<string>;
+  readonly #bootId: string | undefined;
 
-  constructor(path: string, clock: Clock) {
+  /** `bootId` defaults to this host's current boot (tests pass another to play a row from before a reboot). */
+  constructor(path: string, clock: Clock, options: { bootId?: string | undefined } = {}) {
     mkdirSync(dirname(path), { recursive: true });
     this.#db = new Database(path, { timeout: 5000 });
     this.#db.pragma('journal_mode = WAL');
     this.#db.pragma('synchronous = FULL');
-    this.#db.exec(`CREATE TABLE IF NOT EXISTS processes (
-      run_id TEXT PRIMARY KEY, task_id TEXT NOT NULL, node_id TEXT NOT NULL, incarnation TEXT NOT NULL,
-      state TEXT NOT NULL, pid INTEGER, pgid INTEGER, sid INTEGER, starttime INTEGER,
-      command TEXT NOT NULL, created_at INTEGER NOT NULL)`);
+    applyMigrations(this.#db, path, MIGRATIONS);
     this.#clock = clock;
-    this.#handoffTasks = new Set(this.#db.prepare<[], { task_id: string }>("SELECT DISTINCT task_id FROM processes WHERE state = 'handoff'").all().map((r) => r.task_id));
-    this.#clearTask = this.#db.prepare("DELETE FROM processes WHERE task_id = ? AND state = 'handoff'");
+    this.#bootId = 'bootId' in options ? options.bootId : readBootId();
   }
 
   async recordIntent(row: Pick<ProcessRow, 'runId' | 'taskId' | 'nodeId' | 'incarnation' | 'command'>): Promise<void> {
     this.#db
-      .prepare("INSERT INTO processes (run_id, task_id, node_id, incarnation, state, command, created_at) VALUES (?, ?, ?, ?, 'intent', ?, ?)")
-      .run(row.runId, row.taskId, row.nodeId, row.incarnation, row.command.slice(0, 2000), this.#clock.now());
+      .prepare("INSERT INTO processes (run_id, task_id, node_id, incarnation, state, command, created_at, boot_id) VALUES (?, ?, ?, ?, 'intent', ?, ?, ?)")
+      .run(row.runId, row.taskId, row.nodeId, row.incarnation, row.command.slice(0, 2000), this.#clock.now(), this.#bootId ?? null);
   }
 
   async recordSpawned(runId: string, id: { pid: number; pgid: number; sid: number; starttime: number }): Promise<void> {
@@ -60,17 +70,19 @@ export class SqliteProcessRegistry implements ProcessRegistry {
   }
 
   async markHandoff(runId: string): Promise<void> {
-    const row = this.#db.prepare<[string], { task_id: string }>("UPDATE processes SET state = 'handoff' WHERE run_id = ? RETURNING task_id").get(runId);
-    if (row) this.#handoffTasks.add(row.task_id);
+    this.#db.prepare("UPDATE processes SET state = 'handoff' WHERE run_id = ?").run(runId);
   }
 
   async clear(runId: string): Promise<void> {
     this.#db.prepare('DELETE FROM processes WHERE run_id = ?').run(runId);
   }
 
-  async clearTask(taskId: string): Promise<void> {
-    if (!this.#handoffTasks.delete(taskId)) return;
-    this.#clearTask.run(taskId);
+  async unprovenFor(runId: string): Promise<number> {
+    const now = this.#clock.now();
+    const row = this.#db
+      .prepare<[number, string], { since: number }>('UPDATE processes SET unproven_since = coalesce(unproven_since, ?) WHERE run_id = ? RETURNING unproven_since AS since')
+      .get(now, runId);
+    return row === undefined ? 0 : Math.max(0, now - row.since);
   }
 
   async list(): Promise<ProcessRow[]> {
@@ -80,6 +92,7 @@ export class SqliteProcessRegistry implements ProcessRegistry {
       if (r.pgid !== null) row.pgid = r.pgid;
       if (r.sid !== null) row.sid = r.sid;
       if (r.starttime !== null) row.starttime = r.starttime;
+      if (r.boot_id !== null) row.bootId = r.boot_id;
       return row;
     });
   }

@@ -129,17 +129,26 @@ function userVersion(db: Database.Database): number {
 
 /** Brings the file to SCHEMA_VERSION. Idempotent; refuses a file written by a newer Reeve. */
 export function migrate(db: Database.Database, file: string): void {
+  applyMigrations(db, file, MIGRATIONS);
+}
+
+/**
+ * Applies `migrations[user_version..]` in order, one IMMEDIATE transaction each that re-checks
+ * the version inside it (two processes opening a fresh file at once apply each exactly once).
+ * Refuses a file whose version is newer than `migrations.length`.
+ */
+export function applyMigrations(db: Database.Database, file: string, migrations: ReadonlyArray<(db: Database.Database) => void>): void {
   for (;;) {
     const applied = db.transaction(() => {
       const version = userVersion(db);
-      if (version > SCHEMA_VERSION) {
+      if (version > migrations.length) {
         throw new ReeveError(
           ErrorCode.StoreSchema,
-          `${file} has schema version ${version}, newer than this Reeve understands (${SCHEMA_VERSION}); upgrade Reeve`,
-          { data: { file, version, supported: SCHEMA_VERSION } },
+          `${file} has schema version ${version}, newer than this Reeve understands (${migrations.length}); upgrade Reeve`,
+          { data: { file, version, supported: migrations.length } },
         );
       }
-      const migration = MIGRATIONS[version];
+      const migration = migrations[version];
       if (!migration) return false;
       migration(db);
       db.pragma(`user_version = ${version + 1}`);
