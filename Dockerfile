@@ -15,6 +15,7 @@ RUN apt-get update \
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY src ./src
+COPY scripts/build.mjs ./scripts/build.mjs
 # `npm ci` builds dist/ (the `prepare` script); then the dev dependencies (typescript, vitest)
 # are pruned. build_from_source skips the prebuilt download; nodedir points node-gyp at the
 # headers this image ships.

@@ -14,12 +14,12 @@ export function changeStream(
       const controller = new AbortController();
       const signal = outer ? AbortSignal.any([outer, controller.signal]) : controller.signal;
       const queue: TaskChange[] = [];
-      let waiter: (() => void) | undefined;
+      // Every pending next() waits here (a caller may ask again before the last answer came).
+      const waiters: Array<() => void> = [];
       let finished = false;
       let failure: { error: unknown } | undefined;
       const notify = () => {
-        waiter?.();
-        waiter = undefined;
+        for (const wake of waiters.splice(0)) wake();
       };
       follow((change) => {
         queue.push(change);
@@ -37,7 +37,7 @@ export function changeStream(
       );
       return {
         async next(): Promise<IteratorResult<TaskChange>> {
-          while (queue.length === 0 && !finished) await new Promise<void>((resolve) => (waiter = resolve));
+          while (queue.length === 0 && !finished) await new Promise<void>((resolve) => waiters.push(resolve));
           if (queue.length > 0) return { value: queue.shift()!, done: false };
           if (failure && !controller.signal.aborted) throw failure.error;
           return { value: undefined, done: true };

@@ -9,25 +9,19 @@ import { decideWaitingTask } from './actors/operator.ts';
 import { ErrorCode, InvalidInputError, ReeveError } from './errors.ts';
 import type { Clock } from './ports/clock.ts';
 import { silentLogger, type Logger } from './ports/logger.ts';
-import { TASK_STATES, type TaskState } from './protocol/task-states.ts';
+import type { TaskState } from './protocol/task-states.ts';
 import { submitRequestSchema, taskIdSchema, type SubmitRequest, type TaskRecord } from './protocol/task.ts';
+import { publicRecord } from './protocol/public-record.ts';
 import { parseOrThrow } from './protocol/validate.ts';
 import { systemClock } from './system-clock.ts';
-import { waitForTask, type TaskChange } from './task-follow.ts';
+import { waitForTask, type FollowOptions, type TaskChange } from './task-follow.ts';
+import type { FullTask } from './ports/task-store.ts';
 import { changeStream } from './client-events.ts';
+import { by, clientOptions, followOptions, listQuery, text, type TaskListQuery } from './client-input.ts';
 
 export type { Submitted } from './backend.ts';
 export type { TaskChange } from './task-follow.ts';
-
-/** Which tasks {@link ReeveClient.list} returns, newest first. */
-export interface TaskListQuery {
-  /** Only tasks in this state. Default: every state. */
-  state?: TaskState;
-  /** Only tasks of this kind. Default: every kind. */
-  kind?: string;
-  /** At most this many, 1 to 10000. Default: 100. */
-  limit?: number;
-}
+export type { TaskListQuery } from './client-input.ts';
 
 /** Options of {@link ReeveClient.wait}. */
 export interface WaitOptions {
@@ -77,7 +71,10 @@ export interface ReeveClient {
   approve(id: string, options?: { by?: string }): Promise<TaskDecision>;
   /** Rejects a task waiting for a person: it compensates and fails. `by` defaults to "client". @throws INVALID_INPUT without a reason */
   reject(id: string, reason: string, options?: { by?: string }): Promise<TaskDecision>;
-  /** Closes the store and the NATS connection. Later calls throw CLIENT_CLOSED; closing twice is fine. */
+  /**
+   * Closes the store and the NATS connection. A pending `wait` or `events` loop stops and rejects
+   * with CLIENT_CLOSED; later calls throw CLIENT_CLOSED; closing twice is fine.
+   */
   close(): Promise<void>;
 }
 
@@ -100,7 +97,8 @@ export interface ReeveClientOptions {
  * `.reeve/reeve.db`). Close it when done.
  * @throws CONFIG_INVALID for a config that does not validate; STORE_UNAVAILABLE when NATS does not answer.
  */
-export async function openReeveClient(config?: string | ConfigInput | Config, options: ReeveClientOptions = {}): Promise<ReeveClient> {
+export async function openReeveClient(config?: string | ConfigInput | Config, clientOpts?: ReeveClientOptions): Promise<ReeveClient> {
+  const options = clientOptions<ReeveClientOptions>(clientOpts);
   const resolved = await resolveConfig(config, options);
   const backend = await openBackend({ config: resolved, log: options.log ?? silentLogger, clock: options.clock ?? systemClock, name: 'reeve-client', role: 'client' });
   return makeClient(backend, resolved, options.clock ?? systemClock);
@@ -120,16 +118,26 @@ async function resolveConfig(config: string | ConfigInput | Config | undefined, 
 
 function makeClient(backend: Backend, config: Config, clock: Clock): ReeveClient {
   let closed = false;
+  const closedError = () => new ReeveError(ErrorCode.ClientClosed, 'this Reeve client is closed; open another with openReeveClient()');
   const open = (): Backend => {
-    if (closed) throw new ReeveError(ErrorCode.ClientClosed, 'this Reeve client is closed; open another with openReeveClient()');
+    if (closed) throw closedError();
     return backend;
   };
-  const id = (value: unknown): string => parseOrThrow(taskIdSchema, value, 'task id');
-  const text = (value: unknown, field: string, fallback: string): string => {
-    if (value === undefined) return fallback;
-    if (typeof value !== 'string' || value.trim() === '') throw new InvalidInputError(field, [{ path: field, message: 'must be a non-empty string' }]);
-    return value;
+  // close() aborts the pending waits and lets them settle before the store goes away, so they
+  // end with CLIENT_CLOSED rather than a driver's "connection closed" from a later poll.
+  const closing = new AbortController();
+  const following = new Set<Promise<unknown>>();
+  const follow = (b: Backend, taskId: string, o: FollowOptions): Promise<FullTask> => {
+    const signal = o.signal ? AbortSignal.any([o.signal, closing.signal]) : closing.signal;
+    const settled = waitForTask(b, taskId, { ...o, signal }).catch((err: unknown) => {
+      throw closing.signal.aborted ? closedError() : err;
+    });
+    const forget = () => following.delete(settled);
+    following.add(settled);
+    settled.then(forget, forget);
+    return settled;
   };
+  const id = (value: unknown): string => parseOrThrow(taskIdSchema, value, 'task id');
   const decide = async (taskId: string, decision: Parameters<typeof decideWaitingTask>[3]): Promise<TaskDecision> => {
     const w = await decideWaitingTask(open().store, clock, taskId, decision);
     return { id: w.id, state: w.state };
@@ -152,14 +160,17 @@ function makeClient(backend: Backend, config: Config, clock: Clock): ReeveClient
     },
     list: async (query = {}) => {
       const b = open();
-      const q = listQuery(query);
-      return (await b.store.query(q)).map(publicRecord);
+      return (await b.store.query(listQuery(query))).map(publicRecord);
     },
-    wait: async (taskId, o = {}) => publicRecord(await waitForTask(open(), id(taskId), o)),
-    events: (taskId, o = {}) => {
+    wait: async (taskId, o) => {
+      const b = open();
+      return publicRecord(await follow(b, id(taskId), followOptions<WaitOptions>('wait', o, true)));
+    },
+    events: (taskId, o) => {
       const b = open();
       const checked = id(taskId);
-      return changeStream((onChange, signal) => waitForTask(b, checked, { onChange, signal }), o.signal);
+      const { signal } = followOptions<{ signal?: AbortSignal }>('events', o, false);
+      return changeStream((onChange, inner) => follow(b, checked, { onChange, signal: inner }), signal);
     },
     cancel: async (taskId, reason) => {
       const task = await open().store.requestCancel(id(taskId), text(reason, 'reason', 'cancelled by client'));
@@ -169,30 +180,18 @@ function makeClient(backend: Backend, config: Config, clock: Clock): ReeveClient
       const task = await open().store.reopen(id(taskId), text(reason, 'reason', 'retried by client'));
       return { id: task.id, state: task.state };
     },
-    approve: async (taskId, o = {}) => decide(id(taskId), { type: 'task.approve', by: text(o.by, 'by', 'client') }),
-    reject: async (taskId, reason, o = {}) => {
+    approve: async (taskId, o) => decide(id(taskId), { type: 'task.approve', by: by('approve', o) }),
+    reject: async (taskId, reason, o) => {
       if (reason === undefined) throw new InvalidInputError('reject', [{ path: 'reason', message: 'is required: say why the task is rejected' }]);
-      return decide(id(taskId), { type: 'task.reject', by: text(o.by, 'by', 'client'), reason: text(reason, 'reason', '') });
+      return decide(id(taskId), { type: 'task.reject', by: by('reject', o), reason: text(reason, 'reason', '') });
     },
     close: async () => {
       if (closed) return;
       closed = true;
+      closing.abort(closedError());
+      await Promise.allSettled(following);
       await backend.close();
     },
   };
 }
 
-function listQuery(query: TaskListQuery): TaskListQuery {
-  if (typeof query !== 'object' || query === null) throw new InvalidInputError('list', [{ path: 'query', message: 'must be an object such as { state: "failed", limit: 20 }' }]);
-  const { state, kind, limit } = query;
-  if (state !== undefined && !TASK_STATES.includes(state)) throw new InvalidInputError('list', [{ path: 'state', message: `must be one of ${TASK_STATES.join(', ')} (got ${JSON.stringify(state)})` }]);
-  if (kind !== undefined && (typeof kind !== 'string' || kind === '')) throw new InvalidInputError('list', [{ path: 'kind', message: 'must be a non-empty string' }]);
-  if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 1 || limit > 10_000)) throw new InvalidInputError('list', [{ path: 'limit', message: `must be an integer from 1 to 10000 (got ${String(limit)})` }]);
-  return { ...(state ? { state } : {}), ...(kind ? { kind } : {}), limit: limit ?? 100 };
-}
-
-/** The contract's task record: the runtime-only saga snapshot stays inside. */
-function publicRecord(task: TaskRecord & { snapshot?: unknown }): TaskRecord {
-  const { snapshot: _snapshot, ...record } = task;
-  return record;
-}

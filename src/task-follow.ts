@@ -47,6 +47,8 @@ export async function waitForTask(backend: Pick<Backend, 'store' | 'bus' | 'subj
         }
         wake = done;
         options.signal?.addEventListener('abort', done, { once: true });
+        // Aborted during the store read: the event has fired already, do not sleep.
+        if (options.signal?.aborted) done();
       });
     }
   } finally {

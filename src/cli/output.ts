@@ -43,11 +43,8 @@ export function reportError(io: Io, err: unknown, json: boolean): number {
   return exitCodeFor(e);
 }
 
-/** Strips the runtime-only fields: `show --json` prints the contract's task record. */
-export function publicRecord(task: TaskRecord & { snapshot?: unknown }): TaskRecord {
-  const { snapshot: _snapshot, ...record } = task;
-  return record;
-}
+/** `show --json` prints the contract's task record, no store-internal field. */
+export { publicRecord } from '../protocol/public-record.ts';
 
 export function table(rows: string[][], tty: boolean): string {
   if (rows.length === 0) return '';

@@ -5,6 +5,7 @@ import { startNode } from '../node.ts';
 import type { CliContext, GlobalOptions } from './main.ts';
 import { Exit, reportError } from './output.ts';
 import { checkKinds } from './start-check.ts';
+import { handleStopSignals } from './stop-signals.ts';
 
 /**
  * `reeve start`: one OS process (no wrapper), so SIGTERM sent to the pid an operator sees
@@ -43,26 +44,25 @@ export async function runStart(ctx: CliContext, opts: GlobalOptions & { check?: 
       ].join('\n'),
     );
   }
-  let signals = 0;
-  const onStop = (signal: NodeJS.Signals) => {
-    signals++;
-    log.info({ signal }, signals === 1 ? 'draining' : 'stopping now');
-    void (signals === 1 ? node.drain() : node.drain(0));
-  };
-  const onReload = () => {
-    loadConfig({ cwd: ctx.cwd, env: ctx.env, checkFiles: true, ...(file ? { configPath: file } : opts.config ? { configPath: opts.config } : {}) })
-      .then(async ({ config: next }) => {
-        if (opts.check !== false) await checkKinds(next, file);
-        node.reconfigure(next);
-      })
-      .catch((err: unknown) => log.error({ err: toError(err) }, 'config reload rejected; the previous config stays in force'));
-  };
-  process.on('SIGTERM', onStop);
-  process.on('SIGINT', onStop);
-  process.on('SIGHUP', onReload);
+  const unwire = handleStopSignals({
+    drain: (signal) => {
+      log.info({ signal }, 'draining');
+      void node.drain();
+    },
+    stopNow: (signal) => {
+      log.info({ signal }, 'stopping now');
+      void node.drain(0);
+    },
+    reload: () => {
+      loadConfig({ cwd: ctx.cwd, env: ctx.env, checkFiles: true, ...(file ? { configPath: file } : opts.config ? { configPath: opts.config } : {}) })
+        .then(async ({ config: next }) => {
+          if (opts.check !== false) await checkKinds(next, file);
+          node.reconfigure(next);
+        })
+        .catch((err: unknown) => log.error({ err: toError(err) }, 'config reload rejected; the previous config stays in force'));
+    },
+  });
   const code = await node.done;
-  process.off('SIGTERM', onStop);
-  process.off('SIGINT', onStop);
-  process.off('SIGHUP', onReload);
+  unwire();
   return code === 0 ? Exit.Ok : code;
 }

@@ -6,6 +6,7 @@ import { ConfigError } from './errors.ts';
 import { show } from './fields.ts';
 import { jsonErrorIndex, lineColumn } from './json-position.ts';
 import { isPlainObject } from './one-of-by-key.ts';
+import { moduleExports } from '../module-exports.ts';
 
 /** Looked for in the working directory, in this order, when no file is named. */
 export const CONFIG_FILE_NAMES = ['reeve.config.json', 'reeve.config.mjs', 'reeve.config.ts'] as const;
@@ -79,18 +80,14 @@ async function readJson(file: string): Promise<unknown> {
 }
 
 async function importConfig(file: string): Promise<unknown> {
-  let loaded: Record<string, unknown>;
+  let loaded: unknown;
   try {
-    // .mjs is plain ESM for node. tsx (loaded only then) compiles TypeScript in-process, so a
-    // .ts config needs no build step; a .js one goes through it too, as it may be ESM in a
-    // CommonJS package.
-    const url = pathToFileURL(file).href;
-    loaded = (extname(file).toLowerCase() === '.mjs' ? await import(url) : await (await import('tsx/esm/api')).tsImport(url, import.meta.url)) as Record<string, unknown>;
+    loaded = await importModule(file);
   } catch (err) {
     const error = toError(err);
     throw new ConfigError(file, [{ path: '', message: `could not be loaded: ${error.message}` }], { cause: error });
   }
-  const exports = commonJsExports(loaded) ?? loaded;
+  const exports = moduleExports(loaded);
   const exported = exports['default'] ?? exports['config'];
   if (exported === undefined) {
     throw new ConfigError(file, [{ path: '', message: `has no default export (nor one named "config"); end it with ${EXAMPLE_EXPORT}` }]);
@@ -99,12 +96,20 @@ async function importConfig(file: string): Promise<unknown> {
 }
 
 /**
- * tsx compiles a .ts file outside a `"type": "module"` package as CommonJS; importing it then
- * yields `{ default: module.exports }`, and the file's own exports sit one level down, marked
- * `__esModule`.
+ * .mjs and .js load natively (no tsx: it costs ~100 ms and is loaded only when needed). tsx
+ * compiles .ts/.mts in-process, so a TypeScript config needs no build step; it is also the
+ * fallback for a .js file node cannot parse (a SyntaxError: ESM syntax in a CommonJS package),
+ * which tsx loads. Any other failure of a .js file is reported as it is.
  */
-function commonJsExports(loaded: Record<string, unknown>): Record<string, unknown> | undefined {
-  const inner = loaded['default'];
-  const isWrapped = typeof inner === 'object' && inner !== null && (inner as { __esModule?: unknown }).__esModule === true;
-  return isWrapped ? (inner as Record<string, unknown>) : undefined;
+async function importModule(file: string): Promise<unknown> {
+  const url = pathToFileURL(file).href;
+  const ext = extname(file).toLowerCase();
+  const viaTsx = async () => (await import('tsx/esm/api')).tsImport(url, import.meta.url);
+  if (ext === '.ts' || ext === '.mts') return viaTsx();
+  try {
+    return await import(url);
+  } catch (err) {
+    if (ext === '.js' && err instanceof SyntaxError) return viaTsx();
+    throw err;
+  }
 }

@@ -9,6 +9,7 @@ import { pathToFileURL } from 'node:url';
 import type { AgentContext, AgentLog } from '../agent.ts';
 import type { StepRoute } from '../machines/task-saga-types.ts';
 import type { Json } from '../protocol/task.ts';
+import { moduleExports } from '../module-exports.ts';
 
 export interface ModuleTask {
   file: string;
@@ -134,17 +135,6 @@ function loadAgent(file: string): Promise<Record<string, unknown>> {
     loading.catch(() => loadedAgents.delete(file));
   }
   return loading;
-}
-
-/**
- * tsx compiles a .ts file outside a `"type": "module"` package (a default `npm init -y` project)
- * as CommonJS: importing it yields `{ default: module.exports }`, and the file's own exports sit
- * one level down, marked `__esModule`.
- */
-function moduleExports(loaded: unknown): Record<string, unknown> {
-  const inner = (loaded as Record<string, unknown>)['default'];
-  const wrapped = typeof inner === 'object' && inner !== null && (inner as { __esModule?: unknown }).__esModule === true;
-  return (wrapped ? inner : loaded) as Record<string, unknown>;
 }
 
 /**

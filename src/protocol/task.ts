@@ -112,6 +112,11 @@ export interface TaskRecord {
   annotations: Annotation[];
   /** Compare-and-set revision: every write bumps it. */
   revision: number;
+  /**
+   * The last `details` the run passed to `ctx.heartbeat` (an addition to DESIGN's record: what
+   * a long run reports about itself). Absent until a run reports some.
+   */
+  progress?: Json;
 }
 
 export const ZERO_ATTEMPTS: Readonly<Attempts> = Object.freeze({ transient: 0, permanent: 0, crashes: 0 });

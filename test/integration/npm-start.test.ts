@@ -66,4 +66,30 @@ describe('npm start', () => {
       dir.remove();
     }
   }, 40_000);
+
+  it('drains, not stops at once, on Ctrl-C: the SIGINT npm forwards right after the terminal\'s counts once', async () => {
+    const dir = tempDir('reeve-npm-start-');
+    const config = join(dir.path, 'reeve.config.json');
+    writeFileSync(config, JSON.stringify({ node: { dataDir: join(dir.path, 'data') }, agents: {} }));
+    // Its own process group, as a terminal's foreground job: Ctrl-C signals the whole group.
+    const npm = spawn('npm', ['start'], { cwd: ROOT, env: cleanEnv({ REEVE_CONFIG: config }), stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+    let stderr = '';
+    npm.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const npmExited = new Promise<number | null>((resolve) => npm.on('exit', (code) => resolve(code)));
+    let below: number[] = [];
+    try {
+      await expect.poll(() => stderr, { timeout: 20_000, interval: 50 }).toContain('running (');
+      below = descendants(npm.pid!);
+      process.kill(-npm.pid!, 'SIGINT');
+      expect(await npmExited).toBe(0);
+      await expect.poll(() => below.filter(alive), { timeout: 10_000, interval: 50 }).toEqual([]);
+      expect(stderr).toContain('"msg":"draining"');
+      expect(stderr).not.toContain('stopping now');
+      expect(stderr).toContain('node drained and stopped');
+    } finally {
+      for (const pid of [...below, ...descendants(npm.pid!)].filter(alive)) process.kill(pid, 'SIGKILL');
+      npm.kill('SIGKILL');
+      dir.remove();
+    }
+  }, 40_000);
 });

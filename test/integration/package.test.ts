@@ -49,7 +49,7 @@ beforeAll(async () => {
   work = tempDir('reeve-pack-');
   // Packed from a copy, so the build `npm pack` runs never rewrites the dist/ other test files use.
   const source = join(work.path, 'source');
-  for (const p of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'README.md', 'bin', 'src', 'docs', 'examples']) cpSync(join(ROOT, p), join(source, p), { recursive: true });
+  for (const p of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'README.md', 'bin', 'scripts', 'src', 'docs', 'examples']) cpSync(join(ROOT, p), join(source, p), { recursive: true });
   symlinkSync(join(ROOT, 'node_modules'), join(source, 'node_modules'));
   const { stdout } = await sh('npm', ['pack', '--json', '--pack-destination', work.path], source);
   const packed = JSON.parse(stdout) as Array<{ filename: string; files: Array<{ path: string }> }>;
