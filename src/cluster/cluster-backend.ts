@@ -14,7 +14,8 @@ import { NatsBus } from '../transport/nats-bus.ts';
 import { subjects as subjectsFor } from '../transport/subjects.ts';
 import { publishSubmission } from './publish-submission.ts';
 import { SubmitIntake } from './submit-intake.ts';
-import { ensureSubmitStream } from './submit-stream.ts';
+import { handleMaxDeliveries } from './max-deliveries.ts';
+import { ensureSubmitStream, INTAKE_CONSUMER } from './submit-stream.ts';
 import { withTaskEvents } from './task-events.ts';
 
 export async function openCluster({ config, log, clock, name, role }: BackendOptions): Promise<Backend> {
@@ -29,6 +30,7 @@ export async function openCluster({ config, log, clock, name, role }: BackendOpt
     const store = withTaskEvents(kv, (event) => bus.publish(subjects.taskEvent(event.id), event), clock);
     const js = jetstream(nc);
     let intake: Backend['intake'];
+    let maxDeliveries: { close(): Promise<void> } | undefined;
     if (role === 'node') {
       const jsm = await jetstreamManager(nc);
       const consumer = await untilJetStreamAnswers(
@@ -40,6 +42,7 @@ export async function openCluster({ config, log, clock, name, role }: BackendOpt
         },
         ready,
       );
+      maxDeliveries = handleMaxDeliveries({ nc, jsm, stream: nats.stream, consumer: INTAKE_CONSUMER, store, bus, subjects, clock, log: log.child({ component: 'max-deliveries' }) });
       // Set on each pull: the node's kinds change on a config reload.
       let known: (kind: string) => boolean = () => false;
       let accepted: () => void = () => undefined;
@@ -77,6 +80,7 @@ export async function openCluster({ config, log, clock, name, role }: BackendOpt
         return { id: published.id, created: !published.duplicate };
       },
       close: async () => {
+        await maxDeliveries?.close();
         await store.close().catch((err: unknown) => log.warn({ err: toError(err) }, 'closing the KV store'));
         await bus.close().catch(() => undefined);
         // Bounded: while NATS is down a drain would wait for it to come back.
