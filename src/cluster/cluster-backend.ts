@@ -2,11 +2,12 @@
  * The cluster backend (store.type "nats"): JetStream KV for records, gates and membership, a
  * JetStream work queue for submissions, core NATS for events and control. See src/backend.ts.
  */
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Backend, BackendOptions, IntakeKinds } from '../backend.ts';
 import { toError } from '../errors.ts';
 import { openKvTaskStore } from '../store/kv/kv-task-store.ts';
+import { storeError } from '../store/kv/task-keys.ts';
 import { connectNats } from '../transport/nats-connect.ts';
 import { expectStreamLeaders } from '../store/kv/stream-leaders.ts';
 import { untilJetStreamAnswers } from './jetstream-ready.ts';
@@ -32,13 +33,16 @@ export async function openCluster({ config, log, clock, name, role }: BackendOpt
     let intake: Backend['intake'];
     let maxDeliveries: { close(): Promise<void> } | undefined;
     if (role === 'node') {
-      const jsm = await jetstreamManager(nc);
-      const consumer = await untilJetStreamAnswers(
+      let manager: JetStreamManager | undefined;
+      const { consumer, jsm } = await untilJetStreamAnswers(
         `opening submission stream ${nats.stream}`,
         async () => {
-          const opened = await ensureSubmitStream(jsm, { stream: nats.stream, subject: subjects.submit, replicas: nats.replicas, duplicateWindowMs: nats.duplicateWindowMs });
-          await expectStreamLeaders(jsm, [nats.stream]);
-          return opened;
+          // Inside the retry: it asks the server for account info, which a failover can time out.
+          const api: JetStreamManager = manager ?? (await jetstreamManager(nc).catch((err: unknown) => Promise.reject(storeError(err, 'opening the JetStream API'))));
+          manager = api;
+          const opened = await ensureSubmitStream(api, { stream: nats.stream, subject: subjects.submit, replicas: nats.replicas, duplicateWindowMs: nats.duplicateWindowMs });
+          await expectStreamLeaders(api, [nats.stream]);
+          return { consumer: opened, jsm: api };
         },
         ready,
       );

@@ -21,7 +21,7 @@ describe('an input nested deeper than 512 levels', () => {
       expect(err).toMatchObject({ code: ErrorCode.InvalidInput, message: expect.stringMatching(/input: is nested more than 512 levels deep/) });
       await expect(store.submit({ id: 'at-limit', kind: 'echo', input: JSON.parse(nested(512)) })).resolves.toMatchObject({ created: true });
     } finally {
-      store.close();
+      await store.close();
     }
   });
 
