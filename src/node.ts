@@ -39,6 +39,7 @@ import { backgroundCounts } from './cluster/beacon-counts.ts';
 import { nodeIntake } from './cluster/node-intake.ts';
 import { listenForControl } from './cluster/node-control.ts';
 import { outageTolerant } from './cluster/outage.ts';
+import { startupSteps } from './cluster/jetstream-ready.ts';
 import type { ReeveStore } from './ports/reeve-store.ts';
 
 export interface NodeOptions {
@@ -248,11 +249,13 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
     await store.recordNode({ id, incarnation, state, capacity: config.node.concurrency, running, startedAt, lastSeenAt: at, pid: process.pid, host: hostname(), ...(counts ? { taskCounts: counts } : {}) });
   };
 
-  await beacon('up');
+  // Cluster: each start-up store step rides out a NATS failover (bounded, see startupSteps).
+  const step = startupSteps(backend.mode, config.nats.startupTimeoutMs, log);
+  await step(`recording node ${id}`, () => beacon('up'));
   // Kill what a previous incarnation left running before its tasks run again.
   const reaped = await reap();
   if (reaped.reaped || reaped.skipped.length) log.warn({ ...reaped }, 'reaped orphaned processes at start');
-  await takeBackPreviousIncarnations(store, id, owner, crashLimit, log);
+  await step('taking back the tasks of previous incarnations', () => takeBackPreviousIncarnations(store, id, owner, crashLimit, log));
 
   let exitCode = 0;
   let resolveDone!: (code: number) => void;

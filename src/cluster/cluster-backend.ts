@@ -2,11 +2,12 @@
  * The cluster backend (store.type "nats"): JetStream KV for records, gates and membership, a
  * JetStream work queue for submissions, core NATS for events and control. See src/backend.ts.
  */
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Backend, BackendOptions, IntakeKinds } from '../backend.ts';
 import { toError } from '../errors.ts';
 import { openKvTaskStore } from '../store/kv/kv-task-store.ts';
+import { storeError } from '../store/kv/task-keys.ts';
 import { connectNats } from '../transport/nats-connect.ts';
 import { expectStreamLeaders } from '../store/kv/stream-leaders.ts';
 import { untilJetStreamAnswers } from './jetstream-ready.ts';
@@ -14,7 +15,8 @@ import { NatsBus } from '../transport/nats-bus.ts';
 import { subjects as subjectsFor } from '../transport/subjects.ts';
 import { publishSubmission } from './publish-submission.ts';
 import { SubmitIntake } from './submit-intake.ts';
-import { ensureSubmitStream } from './submit-stream.ts';
+import { handleMaxDeliveries } from './max-deliveries.ts';
+import { ensureSubmitStream, INTAKE_CONSUMER } from './submit-stream.ts';
 import { withTaskEvents } from './task-events.ts';
 
 export async function openCluster({ config, log, clock, name, role }: BackendOptions): Promise<Backend> {
@@ -29,17 +31,22 @@ export async function openCluster({ config, log, clock, name, role }: BackendOpt
     const store = withTaskEvents(kv, (event) => bus.publish(subjects.taskEvent(event.id), event), clock);
     const js = jetstream(nc);
     let intake: Backend['intake'];
+    let maxDeliveries: { close(): Promise<void> } | undefined;
     if (role === 'node') {
-      const jsm = await jetstreamManager(nc);
-      const consumer = await untilJetStreamAnswers(
+      let manager: JetStreamManager | undefined;
+      const { consumer, jsm } = await untilJetStreamAnswers(
         `opening submission stream ${nats.stream}`,
         async () => {
-          const opened = await ensureSubmitStream(jsm, { stream: nats.stream, subject: subjects.submit, replicas: nats.replicas, duplicateWindowMs: nats.duplicateWindowMs });
-          await expectStreamLeaders(jsm, [nats.stream]);
-          return opened;
+          // Inside the retry: it asks the server for account info, which a failover can time out.
+          const api: JetStreamManager = manager ?? (await jetstreamManager(nc).catch((err: unknown) => Promise.reject(storeError(err, 'opening the JetStream API'))));
+          manager = api;
+          const opened = await ensureSubmitStream(api, { stream: nats.stream, subject: subjects.submit, replicas: nats.replicas, duplicateWindowMs: nats.duplicateWindowMs });
+          await expectStreamLeaders(api, [nats.stream]);
+          return { consumer: opened, jsm: api };
         },
         ready,
       );
+      maxDeliveries = handleMaxDeliveries({ nc, jsm, stream: nats.stream, consumer: INTAKE_CONSUMER, store, bus, subjects, clock, log: log.child({ component: 'max-deliveries' }) });
       // Set on each pull: the node's kinds change on a config reload.
       let known: (kind: string) => boolean = () => false;
       let accepted: () => void = () => undefined;
@@ -77,6 +84,7 @@ export async function openCluster({ config, log, clock, name, role }: BackendOpt
         return { id: published.id, created: !published.duplicate };
       },
       close: async () => {
+        await maxDeliveries?.close();
         await store.close().catch((err: unknown) => log.warn({ err: toError(err) }, 'closing the KV store'));
         await bus.close().catch(() => undefined);
         // Bounded: while NATS is down a drain would wait for it to come back.

@@ -4,9 +4,11 @@
  *
  * Per message: decode, validate, then either `store.submit` (idempotent on the task id) or keep
  * it as a dead letter and announce it on `<prefix>.events.rejected`; ack only after that record
- * exists. A store that cannot be written leaves the message unacked: it is nak'ed with a growing
- * delay and comes back (the consumer has no max_deliver: see submit-stream.ts for why that is
- * safe). Nothing a publisher sends can make a message loop for ever or stop the ones behind it.
+ * exists. Only a store that cannot be reached (STORE_UNAVAILABLE, a lost compare-and-set)
+ * leaves the message unacked: it is nak'ed with a growing delay and comes back. Any other
+ * failure would repeat on every delivery, so the message is rejected (UNPROCESSABLE). The
+ * consumer's max_deliver bounds redelivery for every cause, and max-deliveries.ts dead-letters
+ * a message that reaches it. Nothing a publisher sends can loop or stop the ones behind it.
  *
  * Task id rules (DESIGN.md, "External contract" > NATS):
  * - The body's `id` is the task id. A `Nats-Msg-Id` header, when present, must equal it; a
@@ -38,10 +40,10 @@ import type { Clock } from '../ports/clock.ts';
 import type { Logger } from '../ports/logger.ts';
 import type { TaskStore } from '../ports/task-store.ts';
 import { rejectedEventSchema, submitMessageSchema } from '../protocol/messages.ts';
-import { MAX_INPUT_BYTES, TASK_ID_PATTERN, type SubmitRequest } from '../protocol/task.ts';
-import { deadLetterExcerpt } from '../store/dead-letters.ts';
+import { inputShapeIssue, MAX_INPUT_BYTES, TASK_ID_PATTERN, type SubmitRequest } from '../protocol/task.ts';
 import { subjects as subjectsFor, type Subjects } from '../transport/subjects.ts';
 import { ensureSubmitStream, INTAKE_CONSUMER } from './submit-stream.ts';
+import { rejectionExcerpt } from './wire-rejection.ts';
 
 /** Codes of `reeve.events.rejected` and of the dead letters the intake keeps. Never renamed. */
 export const SubmitRejectCode = {
@@ -54,6 +56,13 @@ export const SubmitRejectCode = {
   InputTooLarge: 'INPUT_TOO_LARGE',
   /** A `Nats-Msg-Id` header that is not the body's `id`. */
   IdMismatch: 'ID_MISMATCH',
+  /**
+   * Handling it failed in a way every redelivery would repeat (a bug, a limit nobody checked):
+   * kept as a dead letter rather than redelivered for ever.
+   */
+  Unprocessable: 'UNPROCESSABLE',
+  /** Delivered max_deliver times without being stored (see max-deliveries.ts). */
+  MaxDeliveries: 'MAX_DELIVERIES',
 } as const;
 export type SubmitRejectCode = (typeof SubmitRejectCode)[keyof typeof SubmitRejectCode];
 
@@ -110,6 +119,8 @@ interface Rejection {
   reason: string;
   id?: string;
 }
+
+type Verdict = { request: SubmitRequest } | { later: string } | Rejection;
 
 export class SubmitIntake {
   readonly #o: SubmitIntakeOptions;
@@ -180,21 +191,36 @@ export class SubmitIntake {
     return result;
   }
 
-  /** Never rejects: every failure is an outcome. Starts the store write before its first await, so writes keep message order. */
+  /**
+   * Never rejects: every failure is an outcome. Starts the store write before its first await,
+   * so writes keep message order. Only a store that could not be reached defers the message
+   * (nak, redelivered later); a failure that would repeat on every delivery rejects it.
+   */
   #handle(m: JsMsg): Promise<Outcome> {
     const receivedAt = this.#o.clock.now();
+    let verdict: Verdict;
     try {
-      const verdict = this.#examine(m);
-      if ('later' in verdict) return this.#defer(m, new Error(verdict.later));
-      const work = 'request' in verdict ? this.#accept(m, verdict.request) : this.#reject(m, verdict, receivedAt);
-      return work.catch((err: unknown) => this.#defer(m, toError(err)));
+      verdict = this.#examine(m);
     } catch (err) {
-      return this.#defer(m, toError(err));
+      return this.#unprocessable(m, toError(err), receivedAt);
     }
+    if ('later' in verdict) return this.#defer(m, new Error(verdict.later));
+    if (!('request' in verdict)) return this.#reject(m, verdict, receivedAt).catch((err: unknown) => this.#defer(m, toError(err)));
+    const id = verdict.request.id;
+    return this.#accept(m, verdict.request).catch((err: unknown) =>
+      isTransient(err) ? this.#defer(m, toError(err)) : this.#unprocessable(m, toError(err), receivedAt, id),
+    );
+  }
+
+  /** Rejects a message whose handling threw something no redelivery would change. */
+  #unprocessable(m: JsMsg, err: Error, receivedAt: number, id?: string): Promise<Outcome> {
+    this.#o.log.error({ err, seq: safe(() => m.seq) }, 'handling a submission failed; keeping it as a dead letter instead of redelivering it');
+    const reason = `the intake could not handle this submission (${err.name}: ${err.message}); it would fail the same way on every delivery, so it is kept here: report it, and submit it again once fixed`;
+    return this.#reject(m, { code: SubmitRejectCode.Unprocessable, reason, ...optional(id) }, receivedAt).catch((e: unknown) => this.#defer(m, toError(e)));
   }
 
   /** Decodes and validates; pure apart from reading the message. */
-  #examine(m: JsMsg): { request: SubmitRequest } | { later: string } | Rejection {
+  #examine(m: JsMsg): Verdict {
     const header = m.headers?.get(MSG_ID_HEADER) || undefined;
     const headerId = header !== undefined && TASK_ID_PATTERN.test(header) ? header : undefined;
     const limit = this.#maxInputBytes;
@@ -220,6 +246,9 @@ export class SubmitIntake {
     const bodyId = isRecord(body) && typeof body.id === 'string' && TASK_ID_PATTERN.test(body.id) ? body.id : undefined;
     const id = bodyId ?? headerId;
     if (isRecord(body) && body.input !== undefined) {
+      // Before anything that walks the input recursively (JSON.stringify, zod): see inputShapeIssue.
+      const shape = inputShapeIssue(body.input);
+      if (shape !== undefined) return { code: SubmitRejectCode.InvalidInput, reason: `invalid submission: input: ${shape}; the message shape is in docs/protocol/submit.json`, ...optional(id) };
       const bytes = Buffer.byteLength(JSON.stringify(body.input) ?? '', 'utf8');
       if (bytes > limit) {
         return { code: SubmitRejectCode.InputTooLarge, reason: `input is ${bytes} bytes as JSON, over the ${limit}-byte limit; pass a path or URL to large data instead`, ...optional(id) };
@@ -266,7 +295,7 @@ export class SubmitIntake {
     const payload = this.#lossy.decode(m.data);
     const source = `nats:${m.subject}`;
     await this.#o.store.addDeadLetter({ source, code: r.code, reason: r.reason, ...optional(r.id), payload });
-    const event: z.infer<typeof rejectedEventSchema> = { code: r.code, reason: r.reason, receivedAt, ...optional(r.id), excerpt: safeExcerpt(payload) };
+    const event: z.infer<typeof rejectedEventSchema> = { code: r.code, reason: r.reason, receivedAt, ...optional(r.id), excerpt: rejectionExcerpt(payload) };
     try {
       this.#o.bus.publish(this.#o.subjects.rejected, event);
     } catch (err) {
@@ -332,6 +361,15 @@ function describeIssues(error: z.ZodError): string {
 }
 
 /**
+ * A store failure that may pass (unreachable, timeout, a lost compare-and-set): the message is
+ * nak'ed and comes back. Anything else would fail again on the next delivery.
+ */
+function isTransient(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return code === ErrorCode.StoreUnavailable || code === ErrorCode.StoreConflict;
+}
+
+/**
  * A store error caused by the message itself, which no redelivery can fix: reject it instead
  * of deferring it for ever. Everything else (unreachable, timeouts) is transient.
  */
@@ -345,12 +383,4 @@ function refusedByStore(err: unknown, bytes: number): Omit<Rejection, 'id'> | un
     };
   }
   return undefined;
-}
-
-/**
- * The store's excerpt escapes C0 controls; this also escapes C1 controls, line/paragraph
- * separators and bidi overrides, which can rewrite what a terminal shows of the event.
- */
-function safeExcerpt(payload: string): string {
-  return deadLetterExcerpt(payload).replace(/[\u0080-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

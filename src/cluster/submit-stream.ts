@@ -8,12 +8,14 @@
  *   (or its dead letter) exists, so an intake that dies mid-write leaves the message to be
  *   redelivered to another node after ack_wait. The store is idempotent on the task id, so a
  *   redelivery after a write whose ack was lost finds the task and is counted as a duplicate.
- * - `max_deliver: -1` (unlimited): on nats-server 2.9.10 a message that reaches max_deliver stays
- *   in a work-queue stream for ever, unacked and never delivered again (STACK.md section 4).
- *   Unlimited redelivery cannot strand a message instead, because the intake acks every message
- *   it can read or not (a bad one becomes a dead letter, then is acked) and leaves unacked only
- *   a message whose store write failed, which is transient: it is nak'ed with a growing delay
- *   and taken again once the store is back. There is no poison message to loop on.
+ * - `max_deliver` INTAKE_MAX_DELIVER: redelivery is bounded for every cause. The intake rejects
+ *   (dead letter + rejected event, then ack) every message whose failure would repeat, and naks
+ *   only a message whose store write failed (transient), with a delay growing to 30 s, so the
+ *   bound is reached only after ~13 minutes of a store that refuses every write, or by a cause
+ *   nobody foresaw. On nats-server 2.9.10 a message at max_deliver stays in a work-queue stream,
+ *   never delivered again: max-deliveries.ts handles the server's MAX_DELIVERIES advisory by
+ *   keeping the message as a dead letter and deleting it from the stream. An existing consumer
+ *   with another max_deliver (older Reeve versions created it unlimited) is updated to it.
  * - No consumer `backoff`: the intake uses `nak(delay)`, and DESIGN.md says not to mix them.
  *
  * An existing stream or consumer whose settings would break these rules is refused with a
@@ -40,6 +42,8 @@ import type { Logger } from '../ports/logger.ts';
 export const INTAKE_CONSUMER = 'reeve-intake';
 /** How long a delivered message may stay unacked before the server hands it to another node. */
 export const INTAKE_ACK_WAIT_MS = 30_000;
+/** Deliveries of one submission before the server gives up on it (see max-deliveries.ts). */
+export const INTAKE_MAX_DELIVER = 30;
 
 export interface SubmitStreamOptions {
   /** Stream name (`nats.stream`, default REEVE_SUBMIT). */
@@ -54,6 +58,8 @@ export interface SubmitStreamOptions {
   consumer?: string;
   /** Consumer ack_wait when created; default 30 000 ms. */
   ackWaitMs?: number;
+  /** Consumer max_deliver; default INTAKE_MAX_DELIVER. */
+  maxDeliver?: number;
   /** Told what was created, and about harmless differences (replicas, window) of existing ones. */
   log?: Logger;
 }
@@ -195,6 +201,7 @@ async function ensureConsumer(jsm: JetStreamManager, o: SubmitStreamOptions, nam
     const existing = await consumerInfo(jsm, o.stream, name);
     if (existing) {
       verifyConsumer(existing, o, name);
+      await boundDeliveries(jsm, existing, o, name);
       return false;
     }
     try {
@@ -202,7 +209,7 @@ async function ensureConsumer(jsm: JetStreamManager, o: SubmitStreamOptions, nam
         durable_name: name,
         ack_policy: AckPolicy.Explicit,
         ack_wait: nanos(o.ackWaitMs ?? INTAKE_ACK_WAIT_MS),
-        max_deliver: -1,
+        max_deliver: o.maxDeliver ?? INTAKE_MAX_DELIVER,
         filter_subject: o.subject,
         deliver_policy: DeliverPolicy.All,
         replay_policy: ReplayPolicy.Instant,
@@ -235,15 +242,24 @@ async function notUniqueError(jsm: JetStreamManager, o: SubmitStreamOptions, nam
   );
 }
 
+/** Sets the consumer's max_deliver to the bound when it differs (unlimited on consumers of older versions). */
+async function boundDeliveries(jsm: JetStreamManager, info: ConsumerInfo, o: SubmitStreamOptions, name: string): Promise<void> {
+  const want = o.maxDeliver ?? INTAKE_MAX_DELIVER;
+  if (info.config.max_deliver === want) return;
+  try {
+    await jsm.consumers.update(o.stream, name, { max_deliver: want });
+  } catch (err) {
+    throw unavailable(err, `setting max_deliver ${want} on consumer ${name} of stream ${o.stream}`);
+  }
+  o.log?.info({ stream: o.stream, consumer: name, from: info.config.max_deliver, maxDeliver: want }, 'intake consumer max_deliver set');
+}
+
 function verifyConsumer(info: ConsumerInfo, o: SubmitStreamOptions, name: string): void {
   const c = info.config;
   const differs: string[] = [];
   if (c.deliver_subject) differs.push(`it is a push consumer (deliver_subject ${c.deliver_subject}), not a pull consumer`);
   if (c.ack_policy !== AckPolicy.Explicit) differs.push(`its ack_policy is ${c.ack_policy}, not explicit`);
   if ((c.filter_subject ?? '') !== o.subject) differs.push(`its filter_subject is "${c.filter_subject ?? ''}", not "${o.subject}"`);
-  if (c.max_deliver !== undefined && c.max_deliver > 0) {
-    differs.push(`its max_deliver is ${c.max_deliver}: a message reaching it would stay in the work queue for ever on nats-server 2.9`);
-  }
   if (c.backoff && c.backoff.length > 0) differs.push('it has a backoff list, which must not be mixed with nak(delay)');
   if (differs.length > 0) {
     throw conflict(

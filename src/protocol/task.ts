@@ -20,19 +20,56 @@ export const taskStateSchema = z.enum(TASK_STATES, {
 
 const positiveMs = z.number().int('must be an integer number of milliseconds').positive('must be > 0 ms');
 
+/** Deepest nesting of arrays and objects in a task input (a scalar is depth 0, `[]` depth 1). */
+export const MAX_INPUT_DEPTH = 512;
+
+/**
+ * Why `value` is not a JSON value Reeve can take as an input without walking it recursively, or
+ * undefined when it is fine. Iterative (an explicit stack), so an input nested 10 000 levels
+ * deep is refused here instead of overflowing the call stack in JSON.stringify or in zod's own
+ * recursive JSON check (both throw RangeError at a few thousand levels). Also bounds the walk:
+ * a JSON text of at most MAX_INPUT_BYTES holds fewer values than that, so an object graph with
+ * more (shared references built in code) is refused as too large before it is ever serialised.
+ */
+export function inputShapeIssue(value: unknown, maxDepth = MAX_INPUT_DEPTH): string | undefined {
+  const stack: Array<{ v: unknown; depth: number }> = [{ v: value, depth: 0 }];
+  let visited = 0;
+  while (stack.length > 0) {
+    const { v, depth } = stack.pop()!;
+    if (++visited > MAX_INPUT_BYTES) return `holds more than ${MAX_INPUT_BYTES} values, over the ${MAX_INPUT_BYTES}-byte limit; pass a path or URL to large data instead`;
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth + 1 > maxDepth) return `is nested more than ${maxDepth} levels deep (arrays and objects inside each other); flatten it or pass a path or URL to the data instead`;
+    const children: unknown[] = Array.isArray(v) ? v : Object.values(v);
+    for (const child of children) stack.push({ v: child, depth: depth + 1 });
+  }
+  return undefined;
+}
+
 function jsonBytes(value: unknown): number {
   return Buffer.byteLength(JSON.stringify(value) ?? '', 'utf8');
 }
 
-export const taskInputSchema = z.json().superRefine((value, ctx) => {
-  const bytes = jsonBytes(value);
-  if (bytes > MAX_INPUT_BYTES) {
-    ctx.addIssue({
-      code: 'custom',
-      message: `is ${bytes} bytes as JSON, over the ${MAX_INPUT_BYTES}-byte limit; pass a path or URL to large data instead`,
-    });
-  }
-});
+/**
+ * Any JSON value, nested at most MAX_INPUT_DEPTH levels and at most MAX_INPUT_BYTES as UTF-8
+ * JSON (DESIGN.md, "External contract"). The shape check runs first, in the preprocess step:
+ * an issue there stops the pipe before z.json() and the byte count recurse into the value.
+ * JSON Schema export (io "input") shows the z.json() side, as before.
+ */
+export const taskInputSchema = z
+  .preprocess((value, ctx) => {
+    const issue = inputShapeIssue(value);
+    if (issue !== undefined) ctx.addIssue({ code: 'custom', message: issue, input: value });
+    return value;
+  }, z.json())
+  .superRefine((value, ctx) => {
+    const bytes = jsonBytes(value);
+    if (bytes > MAX_INPUT_BYTES) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `is ${bytes} bytes as JSON, over the ${MAX_INPUT_BYTES}-byte limit; pass a path or URL to large data instead`,
+      });
+    }
+  });
 
 /** What a publisher sends: CLI `--input`, the API, or a `reeve.submit` message body. */
 export const submitRequestSchema = z.strictObject({

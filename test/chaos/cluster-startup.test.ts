@@ -1,4 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Kvm } from '@nats-io/kv';
+import { connect } from '@nats-io/transport-node';
 import { describe, expect, it } from 'vitest';
 import { clusterProject, isRunning, stopNodes, until, untilNodesUp, type NodeProcess } from '../support/cluster.ts';
 import { natsClusterForSuite } from '../support/nats-server.ts';
@@ -65,6 +67,41 @@ describe('a node starting before JetStream is ready', () => {
     } finally {
       await stopNodes(nodes);
       await quorumBack();
+      cluster.remove();
+    }
+  }, 120_000);
+
+  it('waits out the write token a killed incarnation left on its node record instead of exiting', async () => {
+    const cluster = clusterProject({
+      servers: suite.cluster.urls,
+      bucket: 'tk-tasks',
+      nats: { prefix: 'tk', stream: 'TK_SUBMIT', replicas: 3 },
+      agents: { echo: { module: fixtureAgent('echo.ts') } },
+    });
+    const nodes: NodeProcess[] = [];
+    const nc = await connect({ servers: suite.cluster.urls });
+    try {
+      nodes.push(cluster.start('node-a'));
+      await untilNodesUp(cluster, ['node-a'], 40_000, nodes);
+      nodes[0]!.kill('SIGKILL');
+      await nodes[0]!.exited;
+      // What a kill between winning the token and the update leaves (serial-cas.ts): the token
+      // of the record's current revision, held by the dead process, for up to 30 s.
+      const record = await (await new Kvm(nc).open('tk-tasks')).get('n.node-a');
+      const tokens = await new Kvm(nc).open('tk-tasks-cas');
+      await tokens.create(`n.node-a.${record!.revision}`, 'dead-incarnation');
+
+      nodes.push(cluster.start('node-a'));
+      await until(() => nodes[1]!.stderrText(), (text) => text.includes('the store does not answer yet') || !isRunning(nodes[1]!), 20_000, (text) => text);
+      await sleep(500);
+      expect(isRunning(nodes[1]!), `exited: ${nodes[1]!.stderrText().slice(-2000)}`).toBe(true);
+      // The token expiring, sooner than its 30 s.
+      await tokens.delete(`n.node-a.${record!.revision}`);
+      await untilNodesUp(cluster, ['node-a'], 20_000, nodes.slice(1));
+      expect(await stopNodes(nodes.splice(0))).toEqual([null, 0]);
+    } finally {
+      await stopNodes(nodes);
+      await nc.close();
       cluster.remove();
     }
   }, 120_000);

@@ -7,7 +7,8 @@ import { connect, headers, nanos, type NatsConnection } from '@nats-io/transport
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { publishSubmission } from '../../src/cluster/publish-submission.ts';
 import { SubmitIntake, type PullResult, type SubmitIntakeOptions } from '../../src/cluster/submit-intake.ts';
-import { ensureSubmitStream, INTAKE_CONSUMER } from '../../src/cluster/submit-stream.ts';
+import { handleMaxDeliveries } from '../../src/cluster/max-deliveries.ts';
+import { ensureSubmitStream, INTAKE_CONSUMER, INTAKE_MAX_DELIVER } from '../../src/cluster/submit-stream.ts';
 import { ErrorCode, ReeveError } from '../../src/errors.ts';
 import type { TaskStore } from '../../src/ports/task-store.ts';
 import { rejectedEventSchema } from '../../src/protocol/messages.ts';
@@ -66,12 +67,12 @@ function names() {
 }
 
 /** A stream, its consumer, an SQLite store and an intake, all fresh; `store` may be wrapped. */
-async function rig(options: { wrap?: (store: TaskStore) => TaskStore; intake?: Partial<SubmitIntakeOptions> } = {}): Promise<Rig> {
+async function rig(options: { wrap?: (store: TaskStore) => TaskStore; intake?: Partial<SubmitIntakeOptions>; maxDeliver?: number } = {}): Promise<Rig> {
   const nc = await conn();
   const jsm = await jetstreamManager(nc);
   const { prefix, stream } = names();
   const subjects = subjectsFor(prefix);
-  const consumer = await ensureSubmitStream(jsm, { stream, subject: subjects.submit, replicas: 1, duplicateWindowMs: 60_000 });
+  const consumer = await ensureSubmitStream(jsm, { stream, subject: subjects.submit, replicas: 1, duplicateWindowMs: 60_000, ...(options.maxDeliver ? { maxDeliver: options.maxDeliver } : {}) });
   const sqlite = openSqliteTaskStore({ path: ':memory:', clock: new FakeClock() });
   cleanups.push(() => sqlite.close());
   const store = options.wrap ? options.wrap(sqlite) : sqlite;
@@ -132,7 +133,7 @@ describe('the submission stream', () => {
     await ensureSubmitStream(jsm, options);
     const first = { stream: await jsm.streams.info(stream), consumer: await jsm.consumers.info(stream, INTAKE_CONSUMER) };
     expect(first.stream.config).toMatchObject({ retention: RetentionPolicy.Workqueue, subjects: [`${prefix}.submit`], storage: 'file', num_replicas: 1, duplicate_window: nanos(90_000) });
-    expect(first.consumer.config).toMatchObject({ ack_policy: AckPolicy.Explicit, ack_wait: nanos(30_000), max_deliver: -1, filter_subject: `${prefix}.submit` });
+    expect(first.consumer.config).toMatchObject({ ack_policy: AckPolicy.Explicit, ack_wait: nanos(30_000), max_deliver: INTAKE_MAX_DELIVER, filter_subject: `${prefix}.submit` });
     expect(first.consumer.config.deliver_subject).toBeUndefined();
 
     await ensureSubmitStream(jsm, options);
@@ -165,15 +166,14 @@ describe('the submission stream', () => {
     expect((err as Error).message).toContain(`nats stream rm ${other}`);
   });
 
-  it('refuses an intake consumer with a max_deliver, and another consumer taking the subject', async () => {
+  it('bounds the deliveries of an existing unlimited intake consumer, and refuses another consumer taking the subject', async () => {
     const jsm = await jetstreamManager(await conn());
     const { prefix, stream } = names();
     const subject = `${prefix}.submit`;
     await jsm.streams.add({ name: stream, subjects: [subject], retention: RetentionPolicy.Workqueue });
-    await jsm.consumers.add(stream, { durable_name: INTAKE_CONSUMER, ack_policy: AckPolicy.Explicit, max_deliver: 5, filter_subject: subject });
-    const capped = await ensureSubmitStream(jsm, { stream, subject, replicas: 1, duplicateWindowMs: 60_000 }).catch((e: unknown) => e);
-    expect(capped).toMatchObject({ code: ErrorCode.ConfigInvalid });
-    expect((capped as Error).message).toMatch(/its max_deliver is 5.*nats consumer rm/);
+    await jsm.consumers.add(stream, { durable_name: INTAKE_CONSUMER, ack_policy: AckPolicy.Explicit, max_deliver: -1, filter_subject: subject });
+    await ensureSubmitStream(jsm, { stream, subject, replicas: 1, duplicateWindowMs: 60_000 });
+    expect((await jsm.consumers.info(stream, INTAKE_CONSUMER)).config.max_deliver).toBe(INTAKE_MAX_DELIVER);
 
     await jsm.consumers.delete(stream, INTAKE_CONSUMER);
     await jsm.consumers.add(stream, { durable_name: 'someone-else', ack_policy: AckPolicy.Explicit, filter_subject: subject });
@@ -395,5 +395,76 @@ describe('the intake', () => {
     expect(await r.intake.pull(1)).toMatchObject({ rejected: 1, deferred: 0 });
     expect(await r.store.listDeadLetters()).toHaveLength(1);
     expect(r.events).toHaveLength(1);
+  });
+
+  it('rejects an input nested deeper than 512 levels as INVALID_INPUT naming input, with the body\'s id, instead of redelivering it', async () => {
+    const r = await rig({ intake: { nakBaseMs: 20 } });
+    const deep = (n: number) => `${'['.repeat(n)}${']'.repeat(n)}`;
+    r.nc.publish(r.subjects.submit, `{"id":"deep","kind":"echo","input":${deep(10_000)}}`);
+    r.nc.publish(r.subjects.submit, `{"id":"deep-513","kind":"echo","input":${deep(513)}}`);
+    r.nc.publish(r.subjects.submit, `{"id":"deep-512","kind":"echo","input":${deep(512)}}`);
+    await r.nc.flush();
+    expect(await pullAll(r.intake, 3)).toEqual({ accepted: 1, rejected: 2, duplicates: 0, deferred: 0 });
+    expect(await r.store.get('deep-512')).toMatchObject({ state: 'queued' });
+    const letters = (await r.store.listDeadLetters()).sort((a, b) => a.seq - b.seq);
+    expect(letters.map((l) => [l.code, l.id])).toEqual([['INVALID_INPUT', 'deep'], ['INVALID_INPUT', 'deep-513']]);
+    expect(letters[0]?.reason).toMatch(/input: is nested more than 512 levels deep/);
+    const rejected = r.events.filter((e) => e.subject === r.subjects.rejected).map((e) => rejectedEventSchema.parse(e.data));
+    expect(rejected.map((e) => `${e.code} ${e.id}`).sort((a, b) => a.localeCompare(b))).toEqual(['INVALID_INPUT deep', 'INVALID_INPUT deep-513']);
+    expect(await queued(r, { messages: 0, unacked: 0 })).toEqual({ messages: 0, unacked: 0 });
+  });
+
+  it('rejects a message whose store write fails in a way that would repeat, instead of redelivering it', async () => {
+    const r = await rig({
+      wrap: (store) => ({
+        ...store,
+        submit: () => Promise.reject(new TypeError('cannot read properties of undefined')),
+        addDeadLetter: (letter) => store.addDeadLetter(letter),
+      }),
+      intake: { nakBaseMs: 20 },
+    });
+    r.nc.publish(r.subjects.submit, json({ id: 'cursed', kind: 'echo' }));
+    await r.nc.flush();
+    expect(await r.intake.pull(1)).toMatchObject({ accepted: 0, rejected: 1, deferred: 0 });
+    expect(await r.store.listDeadLetters()).toEqual([expect.objectContaining({ code: 'UNPROCESSABLE', id: 'cursed', reason: expect.stringMatching(/TypeError: cannot read/) })]);
+    expect(r.events.map((e) => rejectedEventSchema.parse(e.data))).toEqual([expect.objectContaining({ code: 'UNPROCESSABLE', id: 'cursed' })]);
+    expect(await queued(r, { messages: 0, unacked: 0 })).toEqual({ messages: 0, unacked: 0 });
+  });
+
+  it('dead-letters a message that reaches max_deliver, announces it with its id, and removes it from the work queue', async () => {
+    const r = await rig({
+      maxDeliver: 2,
+      wrap: (store) => ({
+        ...store,
+        submit: () => Promise.reject(new ReeveError(ErrorCode.StoreUnavailable, 'KV task store: writing task failed: TIMEOUT')),
+        addDeadLetter: (letter) => store.addDeadLetter(letter),
+      }),
+      intake: { nakBaseMs: 20 },
+    });
+    const events: Rig['events'] = [];
+    const handler = handleMaxDeliveries({
+      nc: r.nc,
+      jsm: r.jsm,
+      stream: r.stream,
+      consumer: INTAKE_CONSUMER,
+      store: r.store,
+      bus: { publish: (subject, data) => void events.push({ subject, data }) },
+      subjects: r.subjects,
+      clock: new FakeClock(),
+      log: recordingLogger(),
+    });
+    cleanups.push(() => handler.close());
+    await r.nc.flush();
+    const js = jetstream(r.nc);
+    await publishSubmission(js, r.subjects, { id: 'stuck', kind: 'echo' });
+    expect(await r.intake.pull(1)).toMatchObject({ deferred: 1 });
+    expect(await r.intake.pull(1)).toMatchObject({ deferred: 1 });
+    // The next pull finds it over the limit: the server sends the advisory instead of the
+    // message, and the handler takes it from there.
+    expect(await r.intake.pull(1)).toEqual({ accepted: 0, rejected: 0, duplicates: 0, deferred: 0 });
+    for (let tries = 0; tries < 100 && (await r.store.listDeadLetters()).length === 0; tries++) await sleep(50);
+    expect(await r.store.listDeadLetters()).toEqual([expect.objectContaining({ code: 'MAX_DELIVERIES', id: 'stuck', payload: json({ id: 'stuck', kind: 'echo' }) })]);
+    expect(events.map((e) => [e.subject, rejectedEventSchema.parse(e.data).code, (e.data as { id?: string }).id])).toEqual([[r.subjects.rejected, 'MAX_DELIVERIES', 'stuck']]);
+    expect(await queued(r, { messages: 0, unacked: 0 })).toEqual({ messages: 0, unacked: 0 });
   });
 });

@@ -124,6 +124,18 @@ describe('permissions of deploy/nats/auth.conf on a real nats-server', () => {
     await allowed(node);
   });
 
+  it('node: bounds the consumer\'s deliveries and dead-letters a submission that reached them (advisory, read, delete)', async () => {
+    const { node, jsm } = await setUp();
+    await jsm.consumers.update(STREAM, CONSUMER, { max_deliver: 30 });
+    const advisories = node.nc.subscribe('$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.REEVE_SUBMIT.reeve-intake', { queue: 'reeve-max-deliveries' });
+    const js = jetstream(node.nc, { timeout: 3000 });
+    const ack = await js.publish('reeve.submit', JSON.stringify({ id: 'md-1', kind: 'echo' }), { msgID: 'md-1' });
+    expect((await jsm.streams.getMessage(STREAM, { seq: ack.seq }))?.json<{ id: string }>().id).toBe('md-1');
+    expect(await jsm.streams.deleteMessage(STREAM, ack.seq, false)).toBe(true);
+    advisories.unsubscribe();
+    await allowed(node);
+  });
+
   it('node: reads and writes the KV bucket with compare-and-set, watches it and lists keys', async () => {
     const { node, jsm } = await setUp();
     const kv = await new Kvm(node.nc).open(BUCKET);

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import { StoreConflictError } from '../../errors.ts';
@@ -7,6 +8,7 @@ import type { NodeInfo, NodeRegistry } from '../../ports/node-registry.ts';
 import { parseOrThrow } from '../../protocol/validate.ts';
 import * as schemas from '../request-schemas.ts';
 import { BREAKER_PREFIX, breakerKey, NODE_PREFIX, nodeKey, PREFLIGHT_PREFIX, preflightKey } from './codec.ts';
+import { TOKEN_TTL_MS } from './serial-cas.ts';
 import { isCasConflict, storeError } from './task-keys.ts';
 
 /** Most gets in flight at once for one listing. */
@@ -229,9 +231,15 @@ export class KvGateKeys implements GateStore, NodeRegistry {
         return;
       } catch (err) {
         if (!isCasConflict(err)) throw storeError(err, what);
+        // Another writer moved the record on, or (R3 on 2.9.10) a write token of this revision
+        // is held, maybe by a killed incarnation, until it expires: pause before re-reading.
+        await sleep(Math.min(20 * 2 ** attempt, 500));
       }
     }
-    throw storeError(new Error('too many concurrent writers of one node record'), what);
+    throw storeError(
+      new Error(`too many concurrent writers of one node record (or its revision is held by the write token of a killed process for up to ${TOKEN_TTL_MS / 1000} s)`),
+      what,
+    );
   }
 
   async listNodes(): Promise<NodeInfo[]> {
