@@ -3,6 +3,7 @@ import { InvalidInputError, TaskNotFoundError } from '../errors.ts';
 import { isTerminal, type TaskState } from '../protocol/task-states.ts';
 import type { Backend } from '../backend.ts';
 import type { ReeveStore } from '../ports/reeve-store.ts';
+import { registerDeadLetters } from './dead-letters.ts';
 import { registerDrain } from './drain.ts';
 import { registerPurge } from './purge.ts';
 import { registerSubmit } from './submit.ts';
@@ -144,4 +145,5 @@ export function registerTaskCommands(program: Command, ctx: CliContext, setExit:
 
   registerDrain(program, ctx, setExit);
   registerPurge(program, ctx, setExit, { terminal: meta.states.filter((s) => isTerminal(s as TaskState)) });
+  registerDeadLetters(program, { io, withStore: (run) => withBackend(ctx, program, setExit, run), positiveInt });
 }

@@ -2,10 +2,10 @@ import type { z } from 'zod';
 import { decideWaitingTask } from '../actors/operator.ts';
 import type { Backend } from '../backend.ts';
 import type { Config } from '../config/schema.ts';
-import { ErrorCode, InvalidInputError, ReeveError, TaskNotFoundError } from '../errors.ts';
+import { deadLetter, deadLetterSummary } from '../dead-letter-view.ts';
+import { InvalidInputError, TaskNotFoundError } from '../errors.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { ReeveStore } from '../ports/reeve-store.ts';
-import type { DeadLetter } from '../ports/task-store.ts';
 import type { SubmitRequest, TaskRecord } from '../protocol/task.ts';
 import { nodeViews, statusReport } from '../status-report.ts';
 import { readLogTail } from './log-tail.ts';
@@ -48,13 +48,6 @@ async function record(ctx: ApiContext, id: string): Promise<TaskRecord> {
   if (!task) throw new TaskNotFoundError(id);
   return publicRecord(task);
 }
-
-function summary(letter: DeadLetter) {
-  return { n: letter.seq, receivedAt: letter.receivedAt, source: letter.source, code: letter.code, reason: letter.reason, ...(letter.id === undefined ? {} : { id: letter.id }), excerpt: letter.excerpt };
-}
-
-/** The highest dead letter `show` looks back through (the store lists newest first, without a get by number). */
-const DEAD_LETTER_LOOKBACK = 1000;
 
 async function submit(ctx: ApiContext, body: SubmitRequest): Promise<ApiResult> {
   const kinds = Object.keys(ctx.config.agents);
@@ -162,7 +155,7 @@ export const API_ROUTES: ApiRoute[] = [
     summary: 'Dead letters, newest first',
     query: s.deadLetterListQuerySchema,
     response: { status: 200 },
-    handle: async (ctx, { query }) => ok({ deadLetters: (await ctx.store.listDeadLetters(query.limit ?? 100)).map(summary) }),
+    handle: async (ctx, { query }) => ok({ deadLetters: (await ctx.store.listDeadLetters(query.limit ?? 100)).map(deadLetterSummary) }),
   },
   {
     method: 'GET',
@@ -174,9 +167,3 @@ export const API_ROUTES: ApiRoute[] = [
     handle: async (ctx, { params }) => ok(await deadLetter(ctx.store, params.n)),
   },
 ];
-
-export async function deadLetter(store: Pick<ReeveStore, 'listDeadLetters'>, n: number) {
-  const letter = (await store.listDeadLetters(DEAD_LETTER_LOOKBACK)).find((l) => l.seq === n);
-  if (!letter) throw new ReeveError(ErrorCode.NotFound, `dead letter ${n} not found (among the newest ${DEAD_LETTER_LOOKBACK}); list them with \`reeve dead-letters\``);
-  return { ...summary(letter), body: letter.payload };
-}

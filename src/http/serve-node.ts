@@ -10,13 +10,25 @@ import { authPolicy } from './auth.ts';
 import { EventFeed } from './event-feed.ts';
 import type { NodeMetrics } from './metrics.ts';
 import { startHttpServer, type Readiness } from './server.ts';
-import type { SurfaceNode } from './surface.ts';
+import type { Supervisor } from '../actors/supervisor.ts';
+import type { Backend } from '../backend.ts';
+import type { ReeveStore } from '../ports/reeve-store.ts';
 
 /** Embedded `reeve_tasks` counts are re-counted at most this often, however often Prometheus scrapes. */
 const COUNT_MAX_AGE_MS = 5_000;
 const STORE_PROBE_TIMEOUT_MS = 2_000;
 /** Embedded mode: how often the event feed re-reads the newest tasks for other processes' changes. */
 const FOLLOW_STORE_MS = 500;
+
+/** What the HTTP server needs of a running node. */
+export interface SurfaceNode {
+  id: string;
+  store: ReeveStore;
+  backend: Backend;
+  root: Supervisor;
+  inFlight(): number;
+  isDraining(): boolean;
+}
 
 export interface ServeNodeOptions {
   config: Config;

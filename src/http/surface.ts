@@ -4,23 +4,13 @@
  * With `http.port` unset it is free: nothing is loaded, metrics are dropped.
  */
 import { withMetrics } from '../actors/observed-store.ts';
-import type { Supervisor } from '../actors/supervisor.ts';
-import type { Backend } from '../backend.ts';
 import type { Config } from '../config/schema.ts';
 import { toError } from '../errors.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { Logger } from '../ports/logger.ts';
 import { noMetrics, type MetricsPort } from '../ports/metrics.ts';
 import type { ReeveStore } from '../ports/reeve-store.ts';
-
-export interface SurfaceNode {
-  id: string;
-  store: ReeveStore;
-  backend: Backend;
-  root: Supervisor;
-  inFlight(): number;
-  isDraining(): boolean;
-}
+import type { SurfaceNode } from './serve-node.ts';
 
 export interface OperatorSurface {
   readonly metrics: MetricsPort;
