@@ -43,14 +43,17 @@ export function registerTaskCommands(program: Command, ctx: CliContext, setExit:
     .description('list tasks, newest first')
     .option('--state <state>', `only this state (${meta.states.join(', ')})`)
     .option('--kind <kind>', 'only this kind')
-    .option('--limit <n>', 'at most N tasks (default 100)', positiveInt('--limit'));
+    .option('--limit <n>', 'at most N tasks (default 100)', positiveInt('--limit'))
+    .option('--watch', 'follow changes live: a table redrawn on each change (one line per change when not a TTY)');
   tasks.action(
-    withBackend(ctx, program, setExit, async (store, json) => {
-      const o = tasks.opts<{ state?: string; kind?: string; limit?: number }>();
+    withBackend(ctx, program, setExit, async (store, json, _config, backend) => {
+      const o = tasks.opts<{ state?: string; kind?: string; limit?: number; watch?: boolean }>();
       if (o.state !== undefined && !meta.states.includes(o.state)) {
         throw new InvalidInputError('--state', [{ path: 'state', message: `must be one of ${meta.states.join(', ')} (got "${o.state}")` }]);
       }
-      const list = await store.query({ ...(o.state ? { state: o.state as TaskState } : {}), ...(o.kind ? { kind: o.kind } : {}), limit: o.limit ?? 100 });
+      const query = { ...(o.state ? { state: o.state as TaskState } : {}), ...(o.kind ? { kind: o.kind } : {}), limit: o.limit ?? 100 };
+      if (o.watch) return (await import('./watch.ts')).watchTasks(backend, io, query, json);
+      const list = await store.query(query);
       if (json) io.out(JSON.stringify(list.map(publicRecord)));
       else if (list.length === 0) io.out('no tasks');
       else {
@@ -61,9 +64,10 @@ export function registerTaskCommands(program: Command, ctx: CliContext, setExit:
     }),
   );
 
-  const show = program.command('show <id>').description('one task: state, attempts, history, compensations');
+  const show = program.command('show <id>').description('one task: state, attempts, history, compensations').option('--follow', 'print each state change until the task ends');
   show.action(
-    withBackend(ctx, program, setExit, async (store, json) => {
+    withBackend(ctx, program, setExit, async (store, json, _config, backend) => {
+      if (show.opts<{ follow?: boolean }>().follow) return (await import('./watch.ts')).followTask(backend, io, show.args[0]!, json);
       const task = await store.get(show.args[0]!);
       if (!task) throw new TaskNotFoundError(show.args[0]!);
       io.out(json ? JSON.stringify(publicRecord(task)) : describeTask(task, Date.now()));

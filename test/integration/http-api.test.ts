@@ -1,7 +1,9 @@
 import { connect } from '@nats-io/transport-node';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cleanEnv, reeveBin } from '../support/cli.ts';
 import { natsServerForSuite } from '../support/nats-server.ts';
 import { readEvents, send, startHttpNode, type HttpNode } from '../support/http-node.ts';
 import { fixtureAgent } from '../support/test-node.ts';
@@ -192,6 +194,29 @@ describe.each(['sqlite', 'nats'] as const)('HTTP API on %s', (backend) => {
     const cliEvents = events.filter((e) => e.event === 'task' && e.data.id === viaCli).map((e) => e.data.state);
     expect(cliEvents).toEqual(expect.arrayContaining(['running', 'succeeded']));
     expect(events.find((e) => e.data.id === viaApi)?.data).toMatchObject({ kind: 'echo', attempts: { transient: 0, permanent: 0, crashes: 0 } });
+  });
+
+  it('follows the same events in the terminal: tasks --watch and show --follow print plain lines off a TTY', async () => {
+    const watch = spawn(process.execPath, [reeveBin, 'tasks', '--watch', '--kind', 'echo'], { cwd: node.dir, env: cleanEnv() });
+    let watched = '';
+    watch.stdout.on('data', (d: Buffer) => (watched += d.toString()));
+    const exited = new Promise<number | null>((resolve) => watch.on('exit', (code) => resolve(code)));
+    try {
+      const id = `watched-${backend}`;
+      // The watcher subscribes once started; submit until it has seen one (its start takes a moment).
+      await until(async () => {
+        await node.cli(['submit', 'echo', '--id', `${id}-${Date.now()}`]);
+        return watched;
+      }, (w) => /-> succeeded/.test(w), 'the watcher to print a change', 20_000);
+      expect(watched).toMatch(/^\S+Z {2}watched-\S+ {2}echo {2}\S+ -> \S+$/m);
+      const follow = await node.cli(['show', (/(watched-\S+)/.exec(watched))![1]!, '--follow']);
+      expect(follow.code).toBe(0);
+      expect(follow.stdout).toMatch(/- -> queued {2}submitted/);
+      expect(follow.stdout).toMatch(/running -> succeeded/);
+    } finally {
+      watch.kill('SIGINT');
+    }
+    expect(await exited).toBe(0);
   });
 
   it('answers 404 for a dead letter that does not exist, in the API and the CLI', async () => {
