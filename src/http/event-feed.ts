@@ -1,8 +1,10 @@
 import type { Bus, Subscription } from '../ports/bus.ts';
 import type { Logger } from '../ports/logger.ts';
 import type { TaskStore } from '../ports/task-store.ts';
-import { breakerEventSchema, nodeHeartbeatSchema, taskEventSchema } from '../protocol/messages.ts';
-import type { TaskRecord } from '../protocol/task.ts';
+import type { BusMessage } from '../ports/bus.ts';
+import { breakerEventSchema, nodeHeartbeatSchema } from '../protocol/messages.ts';
+import { TASK_STATES } from '../protocol/task-states.ts';
+import { TASK_ID_PATTERN, type TaskRecord } from '../protocol/task.ts';
 import type { Subjects } from '../transport/subjects.ts';
 import { toError } from '../errors.ts';
 
@@ -26,6 +28,8 @@ export interface EventFeedOptions {
   followStoreMs?: number;
   log: Logger;
 }
+
+const STATES: ReadonlySet<unknown> = new Set(TASK_STATES);
 
 /** Newest tasks re-read per round when following the store; a burst bigger than this between rounds is seen when the node claims those tasks. */
 const FOLLOW_WINDOW = 50;
@@ -70,17 +74,20 @@ export class EventFeed {
   #start(): void {
     const { bus, subjects } = this.options;
     this.#subscriptions = [
+      // Task events are the hot path (three or more per task): checked for what the feed relies on
+      // (id, state) rather than parsed whole with zod, and passed on as received.
       bus.subscribe(subjects.taskEvents, (m) => {
-        const parsed = taskEventSchema.safeParse(m.data);
-        if (parsed.success && this.#isNew(parsed.data.id, parsed.data.state)) this.#emit('task', parsed.data);
+        const e = m.data as { id?: unknown; state?: unknown } | null;
+        if (typeof e?.id !== 'string' || !TASK_ID_PATTERN.test(e.id) || !STATES.has(e.state)) return;
+        if (this.#isNew(e.id, e.state as string)) this.#emit('task', e, m);
       }),
       bus.subscribe(subjects.heartbeats, (m) => {
         const parsed = nodeHeartbeatSchema.safeParse(m.data);
-        if (parsed.success) this.#emit('node', parsed.data);
+        if (parsed.success) this.#emit('node', parsed.data, m);
       }),
       bus.subscribe(subjects.breakers, (m) => {
         const parsed = breakerEventSchema.safeParse(m.data);
-        if (parsed.success) this.#emit('breaker', parsed.data);
+        if (parsed.success) this.#emit('breaker', parsed.data, m);
       }),
     ];
     const every = this.options.followStoreMs;
@@ -124,8 +131,12 @@ export class EventFeed {
     return true;
   }
 
-  #emit(type: FeedEventType, data: unknown): void {
-    const event = { type, data, json: JSON.stringify(data) };
+  #emit(type: FeedEventType, data: unknown, message?: BusMessage): void {
+    if (this.#listeners.size === 0) return;
+    // The bus's own JSON text when it is one line (an SSE frame ends at a blank line, so a body
+    // with a newline, which only a foreign publisher could send, is re-serialised).
+    const json = message && !/[\r\n]/.test(message.raw) ? message.raw : JSON.stringify(data);
+    const event = { type, data, json };
     for (const listener of this.#listeners) listener(event);
   }
 }
