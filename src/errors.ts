@@ -20,6 +20,14 @@ export const ErrorCode = {
   /** A method of a closed `openReeveClient()` client was called. */
   ClientClosed: 'CLIENT_CLOSED',
   Internal: 'INTERNAL',
+  /** HTTP: the request carried no bearer token where one is required. */
+  Unauthorized: 'UNAUTHORIZED',
+  /** HTTP: a wrong token, or a `Host` header the node does not answer to. */
+  Forbidden: 'FORBIDDEN',
+  /** HTTP: a request body over the limit (the 1 MiB input plus its envelope). */
+  PayloadTooLarge: 'PAYLOAD_TOO_LARGE',
+  /** HTTP: no such route, dead letter or run log. */
+  NotFound: 'NOT_FOUND',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -41,6 +41,7 @@ import { listenForControl } from './cluster/node-control.ts';
 import { outageTolerant } from './cluster/outage.ts';
 import { startupSteps } from './cluster/jetstream-ready.ts';
 import type { ReeveStore } from './ports/reeve-store.ts';
+import { openOperatorSurface } from './http/surface.ts';
 
 export interface NodeOptions {
   config: Config;
@@ -61,6 +62,8 @@ export interface ReeveNode {
   drain(deadlineMs?: number): Promise<void>;
   /** Replaces the kinds' configuration for the next attempts (SIGHUP reload). */
   reconfigure(config: Config): void;
+  /** The dashboard URL (with its token) when `http.port` is set. */
+  readonly dashboardUrl?: string;
 }
 
 /**
@@ -89,12 +92,18 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
   const owner = `${id}:${incarnation}`;
   const log = options.log.child({ node: id, incarnation });
   const backend = await openBackend({ config, log, clock, name: owner, role: 'node' });
-  const { store, bus, subjects } = backend;
+  // HTTP API and metrics (off, and free, unless http.port is set): the store reports its writes.
+  const surface = await openOperatorSurface(config, log, clock);
+  const { bus, subjects } = backend;
+  const store = surface.observe(backend.store);
   const warnOutage = (component: string) => (err: unknown) => log.warn({ err: toError(err), component }, 'store unreachable; skipping this round');
   const processes = new SqliteProcessRegistry(join(config.node.dataDir, 'processes.db'), clock);
   const control = osProcessControl({ protectedPids: config.node.protectedPids });
   const reap = () =>
-    reapOrphans({ registry: processes, control, liveOwners: new Set([owner]), protectedPids: new Set(config.node.protectedPids), graceMs: 2_000, log: log.child({ component: 'reaper' }) });
+    reapOrphans({ registry: processes, control, liveOwners: new Set([owner]), protectedPids: new Set(config.node.protectedPids), graceMs: 2_000, log: log.child({ component: 'reaper' }) }).then((r) => {
+      surface.metrics.processesReaped(r.reaped);
+      return r;
+    });
   const runner = new CompositeRunner(
     moduleRunner(config, clock, log),
     new CommandRunner({
@@ -377,6 +386,7 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
       await root.stop().catch((err: unknown) => log.error({ err: toError(err) }, 'error while stopping'));
       if (drained) bus.publish(subjects.drained(id), { id, incarnation, ...drained, at: clock.now() });
       await beacon('stopped').catch(() => undefined);
+      await surface.close();
       await runner.close().catch(() => undefined);
       await janitor.close();
       await processes.close();
@@ -389,7 +399,12 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
 
   log.info({ owner, mode: backend.mode, store: backend.describe, kinds: [...plans.keys()], concurrency: config.node.concurrency }, 'node started');
   dispatcher.wake();
+  const served = await surface.serve({ id, store, backend, root, inFlight: () => dispatcher.inFlight.size, isDraining: () => dispatcher.isDraining || stopping !== undefined }).catch(async (err: unknown) => {
+    await shutdown(); // the port is taken, say: stop what started rather than run without the API asked for
+    throw err;
+  });
   return {
+    ...(served ? { dashboardUrl: served.url } : {}),
     id,
     owner,
     store,

@@ -123,6 +123,13 @@ export class Supervisor {
     return this.stopping;
   }
 
+  /** Children waiting out a backoff before their restart (readiness: the node is not healthy meanwhile). */
+  get restartsPending(): number {
+    let n = 0;
+    for (const group of this.pending) n += group.ids.size;
+    return n;
+  }
+
   /** Crash and restart counts by child id, for current children and any child that ever crashed. */
   metrics(): Record<string, ChildMetrics> {
     return Object.fromEntries([...this.counts].map(([id, m]) => [id, { ...m }]));

@@ -11,6 +11,7 @@ export function exitCodeFor(err: unknown): number {
     case ErrorCode.ConfigInvalid:
       return Exit.Usage;
     case ErrorCode.TaskNotFound:
+    case ErrorCode.NotFound:
       return Exit.NotFound;
     case ErrorCode.TaskTerminal:
     case ErrorCode.InvalidTransition:

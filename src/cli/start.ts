@@ -33,6 +33,8 @@ export async function runStart(ctx: CliContext, opts: GlobalOptions & { check?: 
     log.error({ err: toError(err) }, 'node failed to start');
     return reportError(ctx.io, err, Boolean(opts.json));
   }
+  // On stderr even with --json: the URL carries the token, and stdout is for the one JSON value.
+  if (node.dashboardUrl) ctx.io.err(`dashboard: ${node.dashboardUrl}`);
   const kinds = Object.keys(config.agents);
   if (!opts.json) {
     ctx.io.err(

@@ -3,6 +3,7 @@ import { InvalidInputError, TaskNotFoundError } from '../errors.ts';
 import { isTerminal, type TaskState } from '../protocol/task-states.ts';
 import type { Backend } from '../backend.ts';
 import type { ReeveStore } from '../ports/reeve-store.ts';
+import { registerDeadLetters } from './dead-letters.ts';
 import { registerDrain } from './drain.ts';
 import { registerPurge } from './purge.ts';
 import { registerSubmit } from './submit.ts';
@@ -43,14 +44,17 @@ export function registerTaskCommands(program: Command, ctx: CliContext, setExit:
     .description('list tasks, newest first')
     .option('--state <state>', `only this state (${meta.states.join(', ')})`)
     .option('--kind <kind>', 'only this kind', kindName('--kind'))
-    .option('--limit <n>', 'at most N tasks (default 100)', positiveInt('--limit'));
+    .option('--limit <n>', 'at most N tasks (default 100)', positiveInt('--limit'))
+    .option('--watch', 'follow changes live: a table redrawn on each change (one line per change when not a TTY)');
   tasks.action(
-    withBackend(ctx, program, setExit, async (store, json) => {
-      const o = tasks.opts<{ state?: string; kind?: string; limit?: number }>();
+    withBackend(ctx, program, setExit, async (store, json, _config, backend) => {
+      const o = tasks.opts<{ state?: string; kind?: string; limit?: number; watch?: boolean }>();
       if (o.state !== undefined && !meta.states.includes(o.state)) {
         throw new InvalidInputError('--state', [{ path: 'state', message: `must be one of ${meta.states.join(', ')} (got ${JSON.stringify(o.state)})` }]);
       }
-      const list = await store.query({ ...(o.state !== undefined ? { state: o.state as TaskState } : {}), ...(o.kind !== undefined ? { kind: o.kind } : {}), limit: o.limit ?? 100 });
+      const query = { ...(o.state !== undefined ? { state: o.state as TaskState } : {}), ...(o.kind !== undefined ? { kind: o.kind } : {}), limit: o.limit ?? 100 };
+      if (o.watch) return (await import('./watch.ts')).watchTasks(backend, io, query, json);
+      const list = await store.query(query);
       if (json) io.out(JSON.stringify(list.map(publicRecord)));
       else if (list.length === 0) io.out('no tasks');
       else {
@@ -61,10 +65,11 @@ export function registerTaskCommands(program: Command, ctx: CliContext, setExit:
     }),
   );
 
-  const show = program.command('show <id>').description('one task: state, attempts, history, compensations');
+  const show = program.command('show <id>').description('one task: state, attempts, history, compensations').option('--follow', 'print each state change until the task ends');
   show.action(
-    withBackend(ctx, program, setExit, async (store, json) => {
+    withBackend(ctx, program, setExit, async (store, json, _config, backend) => {
       const id = checkArg(show.args[0], taskId('id'));
+      if (show.opts<{ follow?: boolean }>().follow) return (await import('./watch.ts')).followTask(backend, io, id, json);
       const task = await store.get(id);
       if (!task) throw new TaskNotFoundError(id);
       io.out(json ? JSON.stringify(publicRecord(task)) : describeTask(task, Date.now()));
@@ -146,4 +151,5 @@ export function registerTaskCommands(program: Command, ctx: CliContext, setExit:
 
   registerDrain(program, ctx, setExit);
   registerPurge(program, ctx, setExit, { terminal: meta.states.filter((s) => isTerminal(s as TaskState)) });
+  registerDeadLetters(program, { io, withStore: (run) => withBackend(ctx, program, setExit, run), positiveInt });
 }

@@ -108,8 +108,10 @@ const httpSchema = z.strictObject({
   port: z.number({ error: portError }).int({ error: portError }).min(0, { error: portError }).max(65_535, { error: portError }).optional(),
   /** Loopback unless told otherwise: the API can cancel and approve tasks. */
   host: z.string().min(1).default('127.0.0.1'),
-  /** Bearer token required by mutating endpoints. */
+  /** Bearer token required by mutating endpoints (and by reads off loopback). Default: generated once, kept in `dataDir/http-token`. */
   token: z.string().min(1).optional(),
+  /** Host names (besides the bound address and localhost) a request's `Host` header may carry. */
+  allowedHosts: z.array(z.string().min(1)).optional(),
 });
 
 const rootSchema = z.strictObject({

@@ -75,6 +75,15 @@ describe('docker-compose.yml', () => {
     }
   });
 
+  it('checks each node on /readyz of its HTTP API, with a tool the image has (node, not wget)', () => {
+    for (const name of reeveServices) {
+      expect(env(name).REEVE_HTTP__PORT).toBe('7373');
+      const test = (services[name]!.healthcheck as YamlMap).test as string[];
+      expect(test.slice(0, 3)).toEqual(['CMD', 'node', '-e']);
+      expect(test[3]).toContain('http://127.0.0.1:7373/readyz');
+    }
+  });
+
   it("gives the nodes a config that loads with the compose environment, with agents from examples/", async () => {
     for (const name of reeveServices) {
       const e = env(name);

@@ -1,0 +1,131 @@
+/**
+ * The HTTP API's cost, on a real embedded node in this process:
+ *  1. GET /api/v1/tasks/:id at a steady 200 requests/s for 10 s: p50/p99 latency;
+ *  2. end-to-end no-op throughput (N tasks submitted, until all succeeded) with no SSE client,
+ *     then with 10 SSE clients on /api/v1/events (in a child process, reading every event),
+ *     alternated over rounds in the same run. Target: the clients cost at most 5 %.
+ * Run: npm run bench:http [-- N ROUNDS]
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { parseConfig } from '../src/config/load.ts';
+import { startNode } from '../src/node.ts';
+
+const N = Number(process.argv[2] ?? 5_000);
+const ROUNDS = Number(process.argv[3] ?? 3);
+const dir = mkdtempSync(join(tmpdir(), 'reeve-bench-http-'));
+writeFileSync(join(dir, 'noop.mjs'), 'export default async function () { return null; }\n');
+const log = pino({ level: 'warn' }, pino.destination({ fd: 2, sync: true }));
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+const config = parseConfig({ node: { concurrency: 32, dataDir: join(dir, 'data'), pollIntervalMs: 50, logLevel: 'warn' }, http: { port: 0 }, agents: { noop: { module: './noop.mjs' } } }, { baseDir: dir });
+const node = await startNode({ config, log });
+const url = new URL(node.dashboardUrl!);
+const port = Number(url.port);
+const agent = new Agent({ keepAlive: true, maxSockets: 16 });
+
+function get(path: string): Promise<number> {
+  const start = performance.now();
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, agent }, (res) => {
+      res.resume();
+      res.on('end', () => (res.statusCode === 200 ? resolve(performance.now() - start) : reject(new Error(`status ${res.statusCode}`))));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+
+async function latency(): Promise<void> {
+  const { task } = await node.store.submit({ id: 'bench-latency', kind: 'noop' });
+  const rate = 200;
+  const total = rate * 10;
+  const times: number[] = [];
+  const start = performance.now();
+  const pending: Array<Promise<void>> = [];
+  for (let i = 0; i < total; i++) {
+    const due = start + (i * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 0) await sleep(wait);
+    pending.push(get(`/api/v1/tasks/${task.id}`).then((ms) => void times.push(ms)));
+  }
+  await Promise.all(pending);
+  times.sort((a, b) => a - b);
+  console.log(`GET /api/v1/tasks/:id at ${rate}/s for 10 s: p50 ${quantile(times, 0.5).toFixed(2)} ms, p99 ${quantile(times, 0.99).toFixed(2)} ms (${times.length} requests)`);
+}
+
+/** 10 SSE clients in a child process, reading every frame (counted, not parsed: a browser elsewhere would parse them). */
+async function sseClients(count: number): Promise<{ stop(): Promise<number> }> {
+  const script = `
+    const http = require('node:http'); let frames = 0, open = 0;
+    for (let i = 0; i < ${count}; i++) http.get({ host: '127.0.0.1', port: ${port}, path: '/api/v1/events' }, (res) => {
+      if (++open === ${count}) process.stdout.write('open\\n');
+      let buf = ''; res.on('data', (d) => { buf += d; let e; while ((e = buf.indexOf('\\n\\n')) !== -1) { const f = buf.slice(0, e); buf = buf.slice(e + 2); if (f.includes('data: ')) frames++; } });
+    });
+    process.on('SIGTERM', () => { process.stdout.write('frames ' + frames + '\\n'); process.exit(0); });`;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  while (!out.includes('open')) await sleep(10);
+  return {
+    stop: async () => {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.on('exit', resolve));
+      return Number(/frames (\d+)/.exec(out)?.[1] ?? 0);
+    },
+  };
+}
+
+let round = 0;
+/** Tasks per second (wall clock) and CPU microseconds of this process (the node) per task. */
+async function throughput(): Promise<{ rate: number; cpuUs: number }> {
+  const prefix = `r${round++}`;
+  let done = 0;
+  let finished!: () => void;
+  const all = new Promise<void>((resolve) => (finished = resolve));
+  const sub = node.backend.bus.subscribe(node.backend.subjects.taskEvents, (m) => {
+    if ((m.data as { state?: string }).state === 'succeeded' && (m.data as { id: string }).id.startsWith(prefix) && ++done === N) finished();
+  });
+  const start = performance.now();
+  const cpu = process.cpuUsage();
+  for (let i = 0; i < N; i++) await node.store.submit({ id: `${prefix}-${i}`, kind: 'noop' });
+  await all;
+  const rate = (N / (performance.now() - start)) * 1000;
+  const used = process.cpuUsage(cpu);
+  sub.unsubscribe();
+  return { rate, cpuUs: (used.user + used.system) / N };
+}
+
+try {
+  await latency();
+  await throughput(); // warm-up: worker threads, JIT
+  const without: Array<{ rate: number; cpuUs: number }> = [];
+  const withClients: Array<{ rate: number; cpuUs: number }> = [];
+  let frames = 0;
+  for (let r = 0; r < ROUNDS; r++) {
+    without.push(await throughput());
+    const clients = await sseClients(10);
+    withClients.push(await throughput());
+    frames += await clients.stop();
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const a = median(without.map((x) => x.rate));
+  const b = median(withClients.map((x) => x.rate));
+  const ca = median(without.map((x) => x.cpuUs));
+  const cb = median(withClients.map((x) => x.cpuUs));
+  console.log(`no-op throughput, ${N} tasks, median of ${ROUNDS} rounds: ${a.toFixed(0)}/s without SSE clients, ${b.toFixed(0)}/s with 10 (${frames} frames read): ${(((a - b) / a) * 100).toFixed(1)} % fewer tasks/s`);
+  console.log(`node CPU per task (this process): ${ca.toFixed(0)} µs without, ${cb.toFixed(0)} µs with 10 clients: ${(((cb - ca) / ca) * 100).toFixed(1)} % more`);
+  console.log(`  rounds without: ${without.map((x) => `${x.rate.toFixed(0)}/s ${x.cpuUs.toFixed(0)}µs`).join(', ')}`);
+  console.log(`  rounds with:    ${withClients.map((x) => `${x.rate.toFixed(0)}/s ${x.cpuUs.toFixed(0)}µs`).join(', ')}`);
+} finally {
+  agent.destroy();
+  await node.drain(0);
+  await node.done;
+  rmSync(dir, { recursive: true, force: true });
+}

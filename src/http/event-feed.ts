@@ -1,0 +1,157 @@
+import type { Bus, Subscription } from '../ports/bus.ts';
+import type { Logger } from '../ports/logger.ts';
+import type { TaskStore } from '../ports/task-store.ts';
+import type { BusMessage } from '../ports/bus.ts';
+import { breakerEventSchema, nodeHeartbeatSchema } from '../protocol/messages.ts';
+import { TASK_STATES } from '../protocol/task-states.ts';
+import { TASK_ID_PATTERN, type TaskRecord } from '../protocol/task.ts';
+import type { Subjects } from '../transport/subjects.ts';
+import { toError } from '../errors.ts';
+
+export type FeedEventType = 'task' | 'node' | 'breaker';
+
+/** One event, serialised once for every listener (an SSE frame is built from `json`). */
+export interface FeedEvent {
+  type: FeedEventType;
+  data: unknown;
+  json: string;
+}
+
+export interface EventFeedOptions {
+  bus: Pick<Bus, 'subscribe'>;
+  subjects: Pick<Subjects, 'taskEvents' | 'heartbeats' | 'breakers'>;
+  store: Pick<TaskStore, 'query'>;
+  /**
+   * Embedded mode: the in-process bus hears only this process's writes, so tasks submitted or
+   * changed by another process (the CLI) are found by re-reading the newest tasks this often.
+   */
+  followStoreMs?: number;
+  log: Logger;
+}
+
+const STATES: ReadonlySet<unknown> = new Set(TASK_STATES);
+
+/** Newest tasks re-read per round when following the store; a burst bigger than this between rounds is seen when the node claims those tasks. */
+const FOLLOW_WINDOW = 50;
+/** States remembered (to announce each change once); the oldest are forgotten past this. */
+const MAX_KNOWN = 20_000;
+
+/**
+ * Task, node and breaker events for live views (the SSE stream, `reeve tasks --watch`): the bus
+ * events of the contract (`reeve.events.task.*`, heartbeats, breakers), validated, plus in
+ * embedded mode the changes found by following the store. Each task state is announced once,
+ * whichever source saw it first. Subscribes to the bus only while someone listens.
+ */
+export class EventFeed {
+  readonly #listeners = new Set<(event: FeedEvent) => void>();
+  readonly #known = new Map<string, string>();
+  #subscriptions: Subscription[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #seeded = false;
+  #polling = false;
+
+  constructor(private readonly options: EventFeedOptions) {}
+
+  get listeners(): number {
+    return this.#listeners.size;
+  }
+
+  /** Calls `listener` with every event from now on; returns the unsubscribe. */
+  subscribe(listener: (event: FeedEvent) => void): () => void {
+    this.#listeners.add(listener);
+    if (this.#listeners.size === 1) this.#start();
+    return () => {
+      this.#listeners.delete(listener);
+      if (this.#listeners.size === 0) this.#stop();
+    };
+  }
+
+  close(): void {
+    this.#listeners.clear();
+    this.#stop();
+  }
+
+  #start(): void {
+    const { bus, subjects } = this.options;
+    this.#subscriptions = [
+      // Task events are the hot path (three or more per task): checked for what the feed relies on
+      // (id, state) rather than parsed whole with zod, and passed on as received.
+      bus.subscribe(subjects.taskEvents, (m) => {
+        const e = m.data as { id?: unknown; state?: unknown } | null;
+        if (typeof e?.id !== 'string' || !TASK_ID_PATTERN.test(e.id) || !STATES.has(e.state)) return;
+        if (this.#isNew(e.id, e.state as string)) this.#emit('task', e, m);
+      }),
+      bus.subscribe(subjects.heartbeats, (m) => {
+        const parsed = nodeHeartbeatSchema.safeParse(m.data);
+        if (parsed.success) this.#emit('node', parsed.data, m);
+      }),
+      bus.subscribe(subjects.breakers, (m) => {
+        const parsed = breakerEventSchema.safeParse(m.data);
+        if (parsed.success) this.#emit('breaker', parsed.data, m);
+      }),
+    ];
+    const every = this.options.followStoreMs;
+    if (every !== undefined) {
+      this.#seeded = false;
+      this.#timer = setInterval(() => void this.#follow(), every);
+      this.#timer.unref();
+      void this.#follow();
+    }
+  }
+
+  #stop(): void {
+    for (const s of this.#subscriptions) s.unsubscribe();
+    this.#subscriptions = [];
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  async #follow(): Promise<void> {
+    if (this.#polling) return;
+    this.#polling = true;
+    try {
+      const tasks = await this.options.store.query({ limit: FOLLOW_WINDOW });
+      // Oldest first, so a listener sees a burst of submissions in order.
+      for (const task of tasks.reverse()) {
+        if (this.#isNew(task.id, task.state) && this.#seeded) this.#emit('task', eventOf(task));
+      }
+      this.#seeded = true;
+    } catch (err) {
+      this.options.log.debug({ err: toError(err) }, 'event feed: could not read the newest tasks; trying again');
+    } finally {
+      this.#polling = false;
+    }
+  }
+
+  #isNew(id: string, state: string): boolean {
+    if (this.#known.get(id) === state) return false;
+    this.#known.delete(id);
+    if (this.#known.size >= MAX_KNOWN) this.#known.delete(this.#known.keys().next().value!);
+    this.#known.set(id, state);
+    return true;
+  }
+
+  #emit(type: FeedEventType, data: unknown, message?: BusMessage): void {
+    if (this.#listeners.size === 0) return;
+    // The bus's own JSON text when it is one line (an SSE frame ends at a blank line, so a body
+    // with a newline, which only a foreign publisher could send, is re-serialised).
+    const json = message && !/[\r\n]/.test(message.raw) ? message.raw : JSON.stringify(data);
+    const event = { type, data, json };
+    for (const listener of this.#listeners) listener(event);
+  }
+}
+
+/** A `reeve.events.task.<id>` event built from a record found in the store. */
+function eventOf(task: TaskRecord) {
+  const last = task.history.at(-1);
+  return {
+    id: task.id,
+    kind: task.kind,
+    state: task.state,
+    from: last?.to === task.state ? last.from : null,
+    at: task.updatedAt,
+    attempts: task.attempts,
+    ...(task.error ? { error: task.error } : {}),
+    ...(task.result !== undefined && task.state === 'succeeded' ? { result: task.result } : {}),
+  };
+}
