@@ -9,8 +9,16 @@ export function adoptToken() {
   if (match) {
     sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(match[1]));
     history.replaceState(null, '', location.pathname + location.search);
+    return true;
   }
+  return false;
 }
+
+// A dashboard URL pasted into a tab that shows the page already only changes the fragment: the
+// page does not load again by itself, so take the token and start over with it.
+addEventListener('hashchange', () => {
+  if (adoptToken()) location.reload();
+});
 
 function headers(extra) {
   const token = sessionStorage.getItem(TOKEN_KEY);

@@ -48,7 +48,7 @@ export function createCharts(throughputSvg, waitSvg) {
     for (const m of [...waits.keys()]) if (m < minutes[0]) waits.delete(m);
     const counts = minutes.map((m) => finished.get(m) ?? 0);
     const total = counts.reduce((a, b) => a + b, 0);
-    bars(throughputSvg, counts, (v) => `${v}/min`, `${total} finished · now ${counts[MINUTES - 1]}/min`);
+    bars(throughputSvg, counts, (v) => `${v}/min`, `${total} finished · ${counts[MINUTES - 1]} this minute · peak ${Math.max(...counts)}/min`);
     const all = minutes.flatMap((m) => waits.get(m) ?? []).sort((a, b) => a - b);
     const means = minutes.map((m) => {
       const list = waits.get(m);
@@ -56,7 +56,7 @@ export function createCharts(throughputSvg, waitSvg) {
     });
     const p50 = all.length ? all[Math.floor(all.length / 2)] : NaN;
     const p95 = all.length ? all[Math.min(all.length - 1, Math.floor(all.length * 0.95))] : NaN;
-    bars(waitSvg, means, duration, all.length ? `p50 ${duration(p50)} · p95 ${duration(p95)} · ${all.length} starts` : 'no starts seen yet');
+    bars(waitSvg, means, duration, all.length ? `p50 ${duration(p50)} · p95 ${duration(p95)} · ${all.length} starts (bars: mean per minute)` : 'no starts seen yet');
   }
 
   return {
@@ -101,6 +101,6 @@ function bars(svg, values, label, caption) {
   text.setAttribute('x', '2');
   text.setAttribute('y', '11');
   text.setAttribute('class', 'chart-caption');
-  text.textContent = `${caption} · max ${label(max === 1 && values.every((v) => v === 0) ? 0 : max)}`;
+  text.textContent = caption;
   svg.replaceChildren(axis, ...children, text);
 }

@@ -33,7 +33,10 @@ export function age(at, now = Date.now()) {
 export function time(at) {
   if (at === undefined || at === null) return '–';
   const d = new Date(at);
-  return d.toLocaleString(undefined, { hour12: false });
+  const p = (n) => String(n).padStart(2, '0');
+  const today = new Date().toDateString() === d.toDateString();
+  const clock = `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+  return today ? clock : `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${clock}`;
 }
 
 /** Milliseconds as "850 ms", "12.3 s", "4.0 min". */

@@ -49,7 +49,7 @@ function fillRow(tr, r) {
     h('td', { class: 'num', title: `transient ${r.attempts?.transient} · permanent ${r.attempts?.permanent} · crashes ${r.attempts?.crashes}` }, attemptsText(r.attempts)),
     h('td', { class: 'num age', title: time(r.createdAt), 'data-at': r.createdAt }, age(r.createdAt)),
     h('td', { class: 'num age', title: time(r.updatedAt), 'data-at': r.updatedAt }, age(r.updatedAt)),
-    h('td', {}, r.state === 'running' || r.progress !== undefined ? progressView(r.progress) : ''),
+    h('td', {}, r.progress !== undefined ? progressView(r.progress) : r.state === 'running' && r.heartbeatAt ? h('span', { class: 'muted small' }, `beat ${age(r.heartbeatAt)} ago`) : ''),
   );
 }
 

@@ -84,8 +84,8 @@ function openForm(op) {
   inputs[0]?.field.focus();
 }
 
-function fact(label, value, title) {
-  return [h('dt', {}, label), h('dd', title ? { title } : {}, value)];
+function fact(label, value, title, wide = false) {
+  return [h('div', { class: wide ? 'fact wide' : 'fact' }, h('dt', {}, label), h('dd', title ? { title } : {}, value))];
 }
 
 function render(t) {
@@ -102,8 +102,8 @@ function render(t) {
     ...fact('Lease', t.leaseExpiresAt && !TERMINAL.has(t.state) ? `expires ${time(t.leaseExpiresAt)}` : '–'),
     ...fact('Priority', String(t.priority ?? 0)),
     ...fact('Breaker', t.breakerKey ?? t.kind),
-    ...(t.error ? fact('Error', `${t.error.class}${t.error.code ? ` ${t.error.code}` : ''}: ${t.error.message}`) : []),
-    ...(t.result !== undefined ? fact('Result', h('code', {}, short(t.result))) : []),
+    ...(t.error ? fact('Error', `${t.error.class}${t.error.code ? ` ${t.error.code}` : ''}: ${t.error.message}`, undefined, true) : []),
+    ...(t.result !== undefined ? fact('Result', h('code', {}, short(t.result)), undefined, true) : []),
   );
   renderActions();
   const a = t.attempts ?? {};
@@ -146,7 +146,7 @@ async function refreshLog() {
     const text = await apiText(`/tasks/${encodeURIComponent(id)}/log?bytes=16384`);
     const pre = $('#log');
     const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
-    pre.textContent = text || '(no output yet)';
+    pre.textContent = text || (task && TERMINAL.has(task.state) ? '(no output)' : '(no output yet)');
     pre.classList.toggle('empty-log', !text);
     if (atEnd) pre.scrollTop = pre.scrollHeight;
   } catch (err) {
