@@ -60,7 +60,7 @@ describe('dashboard assets', () => {
   it('declines every path that is not its own, and paths that try to leave the assets folder', async () => {
     for (const path of ['/api/v1/tasks', '/healthz', '/assets/nope.js', '/assets/..%2Findex.ts', '/assets/../index.ts', '/tasks/a%20b', '/tasks/a/b', '/assets/']) {
       const res = await fetch(`${server.base}${path}`);
-      expect(res.status, path).toBe(404);
+      expect({ path, status: res.status }).toEqual({ path, status: 404 });
     }
     expect((await fetch(`${server.base}/`, { method: 'POST' })).status).toBe(404);
   });

@@ -129,9 +129,10 @@ function onTask(e) {
     // Patched at once; the step and progress come with the next page read.
     Object.assign(shown.record, { state: e.state, attempts: e.attempts, updatedAt: e.at, ...(e.error ? { error: e.error } : {}) });
     fillRow(shown.tr, shown.record);
+    // A fresh animation each time: removing the class and adding it back in one frame would not restart it.
+    shown.tr.getAnimations().forEach((a) => a.cancel());
     shown.tr.classList.remove('flash');
-    void shown.tr.offsetWidth; // restarts the animation
-    shown.tr.classList.add('flash');
+    requestAnimationFrame(() => shown.tr.classList.add('flash'));
     if (!matches(e)) refreshSoon();
   } else if (view.cursors.length === 1 && matches(e)) {
     refreshSoon(); // a task new to this page: it belongs at the top
@@ -148,7 +149,7 @@ function renderCounts() {
 }
 
 function renderKinds() {
-  $('#kinds').replaceChildren(...[...view.kinds].sort().map((k) => h('option', { value: k })));
+  $('#kinds').replaceChildren(...[...view.kinds].sort((a, b) => a.localeCompare(b)).map((k) => h('option', { value: k })));
 }
 
 function setFilter(change) {
