@@ -16,7 +16,7 @@ let t: TestNode;
 let stub: ApiStub;
 let browser: Awaited<ReturnType<typeof openBrowser>>;
 const shots = tempDir('reeve-dashboard-shots-');
-const requests: Array<{ url: string; auth: string | undefined }> = [];
+const requests: Array<{ url: string; auth: string | undefined; body: string | null }> = [];
 
 async function submit(body: Record<string, unknown>) {
   const res = await fetch(`${stub.url}/api/v1/tasks`, { method: 'POST', headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
@@ -27,7 +27,7 @@ async function submit(body: Record<string, unknown>) {
 async function newPage(): Promise<Page> {
   const page = await browser.context.newPage();
   page.on('request', (r) => {
-    if (r.url().includes('/api/v1/')) requests.push({ url: r.url(), auth: r.headers().authorization });
+    if (r.url().includes('/api/v1/')) requests.push({ url: r.url(), auth: r.headers().authorization, body: r.postData() });
   });
   return page;
 }
@@ -38,7 +38,7 @@ beforeAll(async () => {
   t = await startTestNode({
     agents: {
       echo: { module: fixtureAgent('echo.ts') },
-      sleepy: { module: fixtureAgent('sleepy.ts') },
+      sleepy: { module: fixtureAgent('reports-progress.ts') },
       gated: { steps: [{ name: 'draft', run: { module: fixtureAgent('routes.ts') } }, { name: 'publish', run: { module: fixtureAgent('echo.ts') } }] },
       noisy: { command: ['sh', '-c', 'echo "building step 1"; echo "warning: flaky network" >&2; exit 3'], retry: { permanent: { maxAttempts: 1 } } },
     },
@@ -63,9 +63,11 @@ describe('dashboard in a browser', () => {
     expect(page.url()).toBe(`${stub.url}/`);
     expect(await page.evaluate('sessionStorage.getItem("reeve.token")')).toBe(TOKEN);
 
-    const slow = await submit({ id: 'live-sleepy', kind: 'sleepy', input: { ms: 1500 } });
+    const slow = await submit({ id: 'live-sleepy', kind: 'sleepy', input: { ms: 4000 } });
     await row(page, slow.id).waitFor();
     await page.locator(`#tasks tbody tr[data-id="${slow.id}"][data-state="running"]`).waitFor();
+    // Heartbeat progress ({ pct }) shows as a bar while it runs.
+    await expect.poll(() => row(page, slow.id).locator('.bar-label').textContent(), { timeout: 10_000 }).toMatch(/^\d+%$/);
     await page.screenshot({ path: join(shots.path, 'overview-running.png'), fullPage: true });
     for (let i = 0; i < 3; i++) await submit({ id: `live-echo-${i}`, kind: 'echo', input: { i } });
     await page.locator(`#tasks tbody tr[data-id="live-echo-2"][data-state="succeeded"]`).waitFor();
@@ -109,6 +111,8 @@ describe('dashboard in a browser', () => {
     await page.screenshot({ path: join(shots.path, 'task-approve-form.png'), fullPage: true });
     await page.click('#confirm-approve');
     await page.locator('#task-state .badge', { hasText: 'succeeded' }).waitFor({ timeout: 15_000 });
+    const approval = requests.find((r) => r.url.endsWith('/api/v1/tasks/needs-ok/approve'));
+    expect(JSON.parse(approval?.body ?? 'null')).toEqual({ input: { approved: true }, reason: 'looks good' });
     expect((await t.node.store.get('needs-ok'))?.history.map((h) => h.to)).toContain('succeeded');
     expect(await page.locator('#actions button').count()).toBe(0);
     await page.locator('#outputs summary', { hasText: 'publish' }).waitFor();
@@ -131,6 +135,28 @@ describe('dashboard in a browser', () => {
     await page.click('#do-retry');
     await page.click('#confirm-retry');
     await expect.poll(async () => (await t.node.store.get('noisy-1'))?.history.filter((h) => h.to === 'queued').length).toBeGreaterThanOrEqual(2);
+    await page.close();
+  }, 60_000);
+
+  it('shows a drained node as drained (not dead), a silent one as dead, failing preflight, and dead letters with their whole body', async () => {
+    const now = Date.now();
+    const base = { capacity: 4, running: 0, startedAt: now - 60_000, pid: 1, host: 'elsewhere' };
+    await t.node.store.recordNode({ ...base, id: 'drained-node', incarnation: 'a1', state: 'stopped', lastSeenAt: now - 30_000 });
+    await t.node.store.recordNode({ ...base, id: 'lost-node', incarnation: 'b1', state: 'up', lastSeenAt: now - 30_000 });
+    await t.node.store.recordNode({ ...base, id: 'leaving-node', incarnation: 'c1', state: 'draining', running: 2, lastSeenAt: now + 60_000 });
+    await t.node.store.putPreflight({ kind: 'claude', ok: false, reason: 'claude: command not found', checkedAt: now });
+    await t.node.store.addDeadLetter({ source: 'nats:reeve.submit', code: 'INVALID_INPUT', reason: 'kind: must be 1-64 characters', payload: '{"kind":"no such kind!","input":{"big":"' + 'x'.repeat(300) + '"}}' });
+    const page = await newPage();
+    await page.goto(`${stub.url}/#token=${TOKEN}`);
+    const nodeState = (id: string) => page.locator(`#nodes tr[data-node="${id}"] .badge`).textContent();
+    await expect.poll(() => nodeState('drained-node')).toBe('drained');
+    expect(await nodeState('lost-node')).toBe('dead');
+    expect(await nodeState('leaving-node')).toBe('draining');
+    expect(await page.locator('#preflight').textContent()).toContain('claude: command not found');
+    await page.locator('#dead-letters li', { hasText: 'INVALID_INPUT' }).waitFor();
+    await page.locator('#dead-letters li button').first().click();
+    await expect.poll(() => page.locator('#dead-letters pre').first().textContent()).toContain('x'.repeat(300));
+    await page.screenshot({ path: join(shots.path, 'overview-panels.png'), fullPage: true });
     await page.close();
   }, 60_000);
 

@@ -3,7 +3,7 @@
 
 import { adoptToken, api, followEvents } from './api.js';
 import { createCharts } from './chart.js';
-import { $, age, attemptsText, badge, h, progressView, STATES, time } from './dom.js';
+import { $, age, attemptsText, badge, h, progressView, STATES, TERMINAL, time } from './dom.js';
 import { renderBreakers, renderDeadLetters, renderNodes, renderPreflight } from './panels.js';
 
 const PAGE_SIZE = 50;
@@ -49,8 +49,15 @@ function fillRow(tr, r) {
     h('td', { class: 'num', title: `transient ${r.attempts?.transient} · permanent ${r.attempts?.permanent} · crashes ${r.attempts?.crashes}` }, attemptsText(r.attempts)),
     h('td', { class: 'num age', title: time(r.createdAt), 'data-at': r.createdAt }, age(r.createdAt)),
     h('td', { class: 'num age', title: time(r.updatedAt), 'data-at': r.updatedAt }, age(r.updatedAt)),
-    h('td', {}, r.progress !== undefined ? progressView(r.progress) : r.state === 'running' && r.heartbeatAt ? h('span', { class: 'muted small' }, `beat ${age(r.heartbeatAt)} ago`) : ''),
+    h('td', {}, progressCell(r)),
   );
+}
+
+/** Heartbeat progress while the task is in flight; a finished task's last progress is history. */
+function progressCell(r) {
+  if (TERMINAL.has(r.state) || r.state === 'queued') return '';
+  if (r.progress !== undefined) return progressView(r.progress);
+  return r.state === 'running' && r.heartbeatAt ? h('span', { class: 'muted small' }, `beat ${age(r.heartbeatAt)} ago`) : '';
 }
 
 function renderTable(tasks) {
@@ -172,7 +179,7 @@ async function loadStatus() {
     const status = await api('/status');
     view.status = status;
     view.counts = { ...status.counts };
-    $('#mode').textContent = `${status.mode} · ${status.nodes.filter((n) => n.state !== 'dead').length} node(s) live`;
+    $('#mode').textContent = `${status.mode} · ${status.nodes.filter((n) => n.state === 'up' || n.state === 'draining').length} node(s) live`;
     for (const p of status.preflight) view.kinds.add(p.kind);
     renderCounts();
     renderNodes($('#nodes'), status.nodes, view.beats);
