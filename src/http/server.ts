@@ -76,7 +76,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     if (method === 'GET' && path === '/metrics') return sendText(res, 200, await options.metrics.render(), options.metrics.contentType);
     if (method === 'GET' && path === '/api/v1/openapi.json') return sendText(res, 200, openapi, 'application/json; charset=utf-8');
     if (method === 'GET' && path === '/api/v1/events') return serveEvents(req, res, options.feed, redactText, streams);
-    if (method === 'GET' && DASHBOARD.test(path)) return serveDashboard(req, res, path);
+    if ((method === 'GET' || method === 'HEAD') && DASHBOARD.test(path) && (await serveDashboard(req, res, path))) return;
     const found = routes.map((r) => ({ r, m: r.pattern.exec(path) })).filter((x) => x.m !== null);
     const match = found.find((x) => x.r.route.method === method);
     if (!match) {

@@ -1,0 +1,183 @@
+// One task: facts, the actions its state allows, attempts, progress, history, step outputs,
+// compensations and the run log tail; re-read on each of its events and while it runs.
+
+import { adoptToken, api, apiText, followEvents } from './api.js';
+import { $, age, badge, duration, h, progressView, TERMINAL, time } from './dom.js';
+
+adoptToken();
+const id = decodeURIComponent(location.pathname.split('/').pop());
+document.title = `${id} · Reeve`;
+let task;
+
+function showError(err) {
+  const box = $('#error');
+  box.hidden = !err;
+  box.textContent = err ? `${err.code ? `${err.code}: ` : ''}${err.message}` : '';
+}
+
+/** What an operator may do in each state (the API refuses the rest with 409 anyway). */
+function allowed(state) {
+  return {
+    approve: state === 'waiting',
+    reject: state === 'waiting',
+    cancel: ['queued', 'running', 'backoff', 'waiting'].includes(state),
+    retry: ['failed', 'cancelled', 'quarantined'].includes(state),
+  };
+}
+
+const FORMS = {
+  approve: { label: 'Approve', fields: [['input', 'Input for the next step (JSON, optional)', 'textarea'], ['reason', 'Reason (optional)', 'input']], primary: true },
+  reject: { label: 'Reject', fields: [['reason', 'Reason (required)', 'input'], ['goto', 'Go back to step (optional)', 'input']], danger: true },
+  cancel: { label: 'Cancel task', fields: [['reason', 'Reason (optional)', 'input']], danger: true },
+  retry: { label: 'Retry', fields: [['reason', 'Reason (optional)', 'input']], primary: true },
+};
+
+function renderActions() {
+  const can = allowed(task.state);
+  const buttons = Object.keys(FORMS)
+    .filter((op) => can[op])
+    .map((op) => h('button', { type: 'button', id: `do-${op}`, class: FORMS[op].danger ? 'danger' : FORMS[op].primary ? 'primary' : '', onclick: () => openForm(op) }, FORMS[op].label));
+  $('#actions').replaceChildren(...buttons);
+  if (!buttons.length) $('#decision').hidden = true;
+}
+
+function openForm(op) {
+  const form = FORMS[op];
+  const box = $('#decision');
+  const inputs = form.fields.map(([name, label, tag]) => {
+    const field = h(tag, { name, id: `f-${name}`, spellcheck: 'false', rows: tag === 'textarea' ? 4 : undefined });
+    return { name, field, el: h('label', {}, label, field) };
+  });
+  const message = h('span', { class: 'muted', role: 'status' });
+  const submit = async () => {
+    const body = {};
+    for (const { name, field } of inputs) {
+      const value = field.value.trim();
+      if (!value) continue;
+      if (name === 'input') {
+        try {
+          body.input = JSON.parse(value);
+        } catch (err) {
+          message.textContent = `input is not JSON: ${err.message}`;
+          return;
+        }
+      } else body[name] = value;
+    }
+    if (op === 'reject' && !body.reason) return (message.textContent = 'a rejection needs a reason');
+    message.textContent = 'sending…';
+    try {
+      const { task: after } = await api(`/tasks/${encodeURIComponent(id)}/${op}`, body);
+      box.hidden = true;
+      showError();
+      if (after) render(after);
+      void refresh();
+    } catch (err) {
+      message.textContent = `${err.code}: ${err.message}`;
+    }
+  };
+  box.replaceChildren(
+    h('h3', {}, `${form.label} ${id}`),
+    ...inputs.map((i) => i.el),
+    h('div', { class: 'row' }, h('button', { type: 'button', id: `confirm-${op}`, class: form.danger ? 'danger' : 'primary', onclick: submit }, form.label), h('button', { type: 'button', onclick: () => (box.hidden = true) }, 'Close'), message),
+  );
+  box.hidden = false;
+  inputs[0]?.field.focus();
+}
+
+function fact(label, value, title, wide = false) {
+  return [h('div', { class: wide ? 'fact wide' : 'fact' }, h('dt', {}, label), h('dd', title ? { title } : {}, value))];
+}
+
+function render(t) {
+  task = { ...task, ...t };
+  t = task;
+  $('#task-id').textContent = t.id;
+  $('#task-state').replaceChildren(badge(t.state));
+  $('#facts').replaceChildren(
+    ...fact('Kind', t.kind),
+    ...fact('Step', t.step ?? '–'),
+    ...fact('Created', `${age(t.createdAt)} ago`, time(t.createdAt)),
+    ...fact('Changed', `${age(t.updatedAt)} ago`, time(t.updatedAt)),
+    ...fact('Owner', t.owner ?? '–'),
+    ...fact('Lease', t.leaseExpiresAt && !TERMINAL.has(t.state) ? `expires ${time(t.leaseExpiresAt)}` : '–'),
+    ...fact('Priority', String(t.priority ?? 0)),
+    ...fact('Breaker', t.breakerKey ?? t.kind),
+    ...(t.error ? fact('Error', `${t.error.class}${t.error.code ? ` ${t.error.code}` : ''}: ${t.error.message}`, undefined, true) : []),
+    ...(t.result !== undefined ? fact('Result', h('code', {}, short(t.result)), undefined, true) : []),
+  );
+  renderActions();
+  const a = t.attempts ?? {};
+  $('#attempts').replaceChildren(h('div', { class: 'stats' }, ...['transient', 'permanent', 'crashes'].map((k) => h('div', { class: 'stat' }, h('span', { class: 'big' }, String(a[k] ?? 0)), h('span', { class: 'muted' }, k)))));
+  $('#progress').replaceChildren(t.progress !== undefined ? progressView(t.progress) : h('span', { class: 'muted' }, t.state === 'running' ? 'no heartbeat details yet' : '–'), t.heartbeatAt ? h('span', { class: 'muted small' }, ` ${age(t.heartbeatAt)} ago`) : '');
+  renderHistory(t.history ?? []);
+  renderOutputs(t);
+  renderCompensations(t.compensations ?? []);
+}
+
+function short(value) {
+  const text = JSON.stringify(value);
+  return text.length > 120 ? `${text.slice(0, 119)}…` : text;
+}
+
+function renderHistory(history) {
+  const rows = history.map((e, i) => {
+    const spent = i > 0 ? duration(e.at - history[i - 1].at) : '';
+    return h('tr', {}, h('td', { class: 'num muted', title: new Date(e.at).toISOString() }, time(e.at)), h('td', {}, e.from ? badge(e.from) : h('span', { class: 'muted' }, 'new')), h('td', {}, '→ ', badge(e.to)), h('td', { class: 'num muted' }, spent), h('td', {}, e.reason));
+  });
+  $('#history').replaceChildren(h('table', { class: 'mini history' }, h('thead', {}, h('tr', {}, h('th', {}, 'At'), h('th', {}, 'From'), h('th', {}, 'To'), h('th', {}, 'After'), h('th', {}, 'Reason'))), h('tbody', {}, rows.reverse())));
+}
+
+function renderOutputs(t) {
+  const outputs = t.outputs ?? t.steps;
+  const entries = outputs && typeof outputs === 'object' ? Object.entries(outputs) : [];
+  if (!entries.length && t.result === undefined) return $('#outputs').replaceChildren(h('p', { class: 'muted' }, 'No step has finished yet.'));
+  const blocks = entries.length ? entries : [['result', t.result]];
+  $('#outputs').replaceChildren(...blocks.map(([step, out]) => h('details', { open: true }, h('summary', { class: 'mono' }, step), h('pre', { class: 'json' }, JSON.stringify(out, null, 2)))));
+}
+
+function renderCompensations(list) {
+  if (!list.length) return $('#compensations').replaceChildren(h('p', { class: 'muted' }, 'None ran.'));
+  const rows = list.map((c) => h('tr', {}, h('td', { class: 'mono' }, c.step), h('td', {}, badge(c.status)), h('td', { class: 'muted' }, time(c.at)), h('td', {}, c.error ?? c.reason ?? '')));
+  $('#compensations').replaceChildren(h('table', { class: 'mini' }, h('tbody', {}, rows)));
+}
+
+async function refreshLog() {
+  try {
+    const text = await apiText(`/tasks/${encodeURIComponent(id)}/log?bytes=16384`);
+    const pre = $('#log');
+    const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+    pre.textContent = text || (task && TERMINAL.has(task.state) ? '(no output)' : '(no output yet)');
+    pre.classList.toggle('empty-log', !text);
+    if (atEnd) pre.scrollTop = pre.scrollHeight;
+  } catch (err) {
+    $('#log').textContent = err.status === 404 ? '(no run log)' : err.message;
+  }
+}
+
+async function refresh() {
+  try {
+    render(await api(`/tasks/${encodeURIComponent(id)}`));
+    showError();
+  } catch (err) {
+    showError(err);
+  }
+  await refreshLog();
+}
+
+followEvents(
+  (type, data) => {
+    if (type === 'task' && data.id === id) void refresh();
+  },
+  (state, err) => {
+    const live = $('#live');
+    live.textContent = state === 'live' ? 'live' : 'reconnecting…';
+    live.className = `live ${state}`;
+    live.title = err ? err.message : '';
+  },
+  new AbortController().signal,
+);
+void refresh();
+setInterval(() => {
+  // Heartbeats (progress) and log lines send no event: re-read while the task is in flight.
+  if (task && !TERMINAL.has(task.state) && task.state !== 'waiting') void refresh();
+}, 2000);
