@@ -2,12 +2,10 @@ import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import type { Backend } from '../backend.ts';
 import { ErrorCode, InvalidInputError, ReeveError } from '../errors.ts';
-import type { CliContext } from './main.ts';
-import { positiveInt } from './main.ts';
+import { positiveInt, withBackend, type CliContext } from './context.ts';
 import { Exit } from './output.ts';
 import { nodeId } from './arg-shapes.ts';
 import { nodeViews } from './status.ts';
-import { withBackend } from './task-commands.ts';
 
 /**
  * `reeve drain [NODE]`. Without NODE: the nodes running on this machine. Embedded mode signals

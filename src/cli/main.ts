@@ -1,32 +1,14 @@
 import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { Command, CommanderError, Option } from 'commander';
-import { InvalidInputError } from '../errors.ts';
-import type { Config } from '../config/schema.ts';
 import { TASK_STATES } from '../protocol/task-states.ts';
-import type { Json } from '../protocol/task.ts';
-import type { Backend } from '../backend.ts';
 import { processIo, reportError, Exit, type Io } from './output.ts';
+import type { CliContext, GlobalOptions } from './context.ts';
 import { registerTaskCommands } from './task-commands.ts';
-import { filePath, jsonDepth, MAX_INPUT_DEPTH } from './arg-shapes.ts';
+import { filePath } from './arg-shapes.ts';
 
 import { guardOutput } from './exit.ts';
 
 export { exitWhenFlushed } from './exit.ts';
-
-export interface GlobalOptions {
-  config?: string;
-  json?: boolean;
-}
-
-export interface CliContext {
-  io: Io;
-  cwd: string;
-  env: Record<string, string | undefined>;
-  loadConfig(opts: GlobalOptions): Promise<{ config: Config; file?: string }>;
-  /** The store and bus of the configured mode (embedded SQLite or the NATS cluster). */
-  openBackend(config: Config): Promise<Backend>;
-}
 
 /**
  * Everything beyond commander is imported by the command that needs it (config and zod, SQLite,
@@ -51,34 +33,6 @@ function makeContext(io: Io): CliContext {
 /** The package's version (package.json sits two levels up from src/cli/ and from dist/cli/). */
 export function reeveVersion(): string {
   return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-}
-
-/** `--input` takes JSON or `@file` holding JSON. */
-export async function parseInputOption(value: string | undefined): Promise<Json | undefined> {
-  if (value === undefined) return undefined;
-  const text = value.startsWith('@') ? await readFile(value.slice(1), 'utf8').catch((err: Error) => {
-    throw new InvalidInputError('--input', [{ path: 'input', message: `cannot read ${value.slice(1)}: ${err.message}` }]);
-  }) : value;
-  let input: Json;
-  try {
-    input = JSON.parse(text) as Json;
-  } catch (err) {
-    throw new InvalidInputError('--input', [{ path: 'input', message: `is not JSON (${(err as Error).message}); quote it, e.g. --input '{"prompt":"hi"}', or pass @file.json` }]);
-  }
-  if (jsonDepth(input) > MAX_INPUT_DEPTH) {
-    throw new InvalidInputError('--input', [{ path: 'input', message: `is nested more than ${MAX_INPUT_DEPTH} levels deep; flatten it, or pass a path to the data instead` }]);
-  }
-  return input;
-}
-
-export function positiveInt(name: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n <= 0) {
-      throw new InvalidInputError(name, [{ path: name, message: `must be a positive integer (got ${JSON.stringify(value)})` }]);
-    }
-    return n;
-  };
 }
 
 export function buildProgram(ctx: CliContext, setExit: (code: number) => void): Command {

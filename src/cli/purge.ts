@@ -1,10 +1,8 @@
 import type { Command } from 'commander';
 import { InvalidInputError } from '../errors.ts';
 import type { TaskState } from '../protocol/task-states.ts';
-import type { CliContext } from './main.ts';
-import { positiveInt } from './main.ts';
+import { positiveInt, withBackend, type CliContext } from './context.ts';
 import { Exit } from './output.ts';
-import { withBackend } from './task-commands.ts';
 
 const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 

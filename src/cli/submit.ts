@@ -1,11 +1,9 @@
 import type { Command } from 'commander';
 import { InvalidInputError } from '../errors.ts';
 import type { SubmitRequest } from '../protocol/task.ts';
-import type { CliContext } from './main.ts';
-import { parseInputOption, positiveInt } from './main.ts';
+import { parseInputOption, positiveInt, withBackend, type CliContext } from './context.ts';
 import { integer } from './arg-shapes.ts';
 import { describeTask, Exit, publicRecord } from './output.ts';
-import { withBackend } from './task-commands.ts';
 
 /**
  * `reeve submit KIND`: a store write in embedded mode, a JetStream publish on `<prefix>.submit`

@@ -1,39 +1,15 @@
 import type { Command } from 'commander';
 import { InvalidInputError, TaskNotFoundError } from '../errors.ts';
 import { isTerminal, type TaskState } from '../protocol/task-states.ts';
-import type { Backend } from '../backend.ts';
-import type { ReeveStore } from '../ports/reeve-store.ts';
 import { registerDeadLetters } from './dead-letters.ts';
 import { registerDrain } from './drain.ts';
 import { registerPurge } from './purge.ts';
 import { registerSubmit } from './submit.ts';
 import { systemClock } from '../system-clock.ts';
-import type { Config } from '../config/schema.ts';
-import type { CliContext, GlobalOptions } from './main.ts';
-import { positiveInt } from './main.ts';
-import { ago, describeTask, Exit, publicRecord, reportError, table } from './output.ts';
+import { positiveInt, withBackend, type CliContext } from './context.ts';
+import { ago, describeTask, Exit, publicRecord, table } from './output.ts';
 import { checkArg, kindName, taskId, text } from './arg-shapes.ts';
 import { statusReport } from './status.ts';
-
-type Run = (store: ReeveStore, json: boolean, config: Config, backend: Backend) => Promise<number>;
-
-/** Every task command: load config, open the store (and bus), run, close, map errors to exit codes. */
-export function withBackend(ctx: CliContext, program: Command, setExit: (code: number) => void, run: Run) {
-  return async () => {
-    const opts = program.opts<GlobalOptions>();
-    const json = Boolean(opts.json);
-    let backend: Backend | undefined;
-    try {
-      const { config } = await ctx.loadConfig(opts);
-      backend = await ctx.openBackend(config);
-      setExit(await run(backend.store, json, config, backend));
-    } catch (err) {
-      setExit(reportError(ctx.io, err, json));
-    } finally {
-      await backend?.close();
-    }
-  };
-}
 
 export function registerTaskCommands(program: Command, ctx: CliContext, setExit: (code: number) => void, meta: { states: readonly string[] }): void {
   const io = ctx.io;

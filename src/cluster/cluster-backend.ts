@@ -4,7 +4,7 @@
  */
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import type { Backend, BackendOptions, IntakeKinds } from '../backend.ts';
+import type { Backend, BackendOptions, IntakeKinds } from '../backend-types.ts';
 import { toError } from '../errors.ts';
 import { openKvTaskStore } from '../store/kv/kv-task-store.ts';
 import { storeError } from '../store/kv/task-keys.ts';

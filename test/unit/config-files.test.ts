@@ -82,7 +82,7 @@ describe('loadConfig({ checkFiles: true }): the files a config names must exist'
   it('passes the example config and the deployment config of this repository', async () => {
     for (const file of ['reeve.config.json', 'deploy/reeve/cluster.config.json']) {
       const { config } = await loadConfig({ cwd: ROOT, configPath: join(ROOT, file), env: {}, checkFiles: true });
-      await checkKinds(config, file);
+      await expect(checkKinds(config, file), file).resolves.toBeUndefined();
     }
   });
 });
