@@ -15,6 +15,9 @@ export const ErrorCode = {
   /** The transition is not allowed from the task's current state. */
   InvalidTransition: 'INVALID_TRANSITION',
   TaskNotFound: 'TASK_NOT_FOUND',
+  NodeNotFound: 'NODE_NOT_FOUND',
+  /** The target refused the operation in its current state (e.g. a node already stopping). */
+  Refused: 'REFUSED',
   StoreUnavailable: 'STORE_UNAVAILABLE',
   StoreSchema: 'STORE_SCHEMA',
   /** A method of a closed `openReeveClient()` client was called. */

@@ -27,7 +27,7 @@ export function registerDrain(program: Command, ctx: CliContext, setExit: (code:
       const infos = await store.listNodes();
       const nodes = nodeViews(infos, Date.now()).filter((n) => n.state === 'up' && (wanted === undefined ? infos.find((i) => i.id === n.id)?.host === hostname() : n.id === wanted));
       if (nodes.length === 0) {
-        throw new ReeveError(ErrorCode.TaskNotFound, wanted ? `no running node ${wanted}; see reeve status` : `no node is running on this machine (${hostname()}); name one: reeve drain NODE (see reeve status)`);
+        throw new ReeveError(ErrorCode.NodeNotFound, wanted ? `no running node ${wanted}; see reeve status` : `no node is running on this machine (${hostname()}); name one: reeve drain NODE (see reeve status)`);
       }
       if (backend.mode === 'cluster') {
         const results = await Promise.all(nodes.map((n) => drainOverNats(backend, n.id, o.deadlineMs, o.wait ? (o.deadlineMs ?? config.node.drainTimeoutMs) + 30_000 : undefined)));
@@ -42,7 +42,7 @@ export function registerDrain(program: Command, ctx: CliContext, setExit: (code:
         try {
           process.kill(info.pid, 'SIGTERM');
         } catch {
-          throw new ReeveError(ErrorCode.TaskNotFound, `node ${n.id} is not running (its pid ${info.pid} is gone)`);
+          throw new ReeveError(ErrorCode.NodeNotFound, `node ${n.id} is not running (its pid ${info.pid} is gone)`);
         }
       }
       io.out(json ? JSON.stringify({ draining: nodes.map((n) => n.id) }) : `draining ${nodes.map((n) => n.id).join(', ')}`);
@@ -68,7 +68,7 @@ async function drainOverNats(backend: Backend, node: string, deadlineMs: number 
     const reply = await backend.bus.request(backend.subjects.control(node), { op: 'drain', ...(deadlineMs === undefined ? {} : { deadlineMs }) }, 5_000);
     const answer = nodeControlReplySchema.safeParse(reply.data);
     if (!answer.success) throw new ReeveError(ErrorCode.Internal, `node ${node} answered the drain request with something unexpected: ${reply.raw.slice(0, 200)}`);
-    if (!answer.data.accepted) throw new ReeveError(ErrorCode.TaskNotFound, `node ${node} refused to drain: ${answer.data.reason ?? 'no reason given'}`);
+    if (!answer.data.accepted) throw drainRefused(node, answer.data.reason);
     if (!wait) return undefined;
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_, reject) => {
@@ -82,4 +82,9 @@ async function drainOverNats(backend: Backend, node: string, deadlineMs: number 
   } finally {
     sub?.unsubscribe();
   }
+}
+
+/** A node that answers a drain request with `accepted: false` (already stopping): exit 4, refused. */
+export function drainRefused(node: string, reason: string | undefined): ReeveError {
+  return new ReeveError(ErrorCode.Refused, `node ${node} refused to drain: ${reason ?? 'no reason given'}; see reeve status`);
 }

@@ -12,11 +12,13 @@ export function exitCodeFor(err: unknown): number {
       return Exit.Usage;
     case ErrorCode.TaskNotFound:
     case ErrorCode.NotFound:
+    case ErrorCode.NodeNotFound:
       return Exit.NotFound;
     case ErrorCode.TaskTerminal:
     case ErrorCode.InvalidTransition:
     case ErrorCode.LeaseLost:
     case ErrorCode.StoreConflict:
+    case ErrorCode.Refused:
       return Exit.Refused;
     default:
       return Exit.Unavailable;

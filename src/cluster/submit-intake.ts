@@ -30,10 +30,7 @@
  * and a lost ack only means a redelivery that the store absorbs (same id, `created: false`).
  */
 import type { Consumer, JsMsg } from '@nats-io/jetstream';
-import { jetstreamManager } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
 import type { z } from 'zod';
-import type { NatsConfig } from '../config/schema.ts';
 import { ErrorCode, ReeveError, toError } from '../errors.ts';
 import type { Bus } from '../ports/bus.ts';
 import type { Clock } from '../ports/clock.ts';
@@ -41,8 +38,7 @@ import type { Logger } from '../ports/logger.ts';
 import type { TaskStore } from '../ports/task-store.ts';
 import { rejectedEventSchema, submitMessageSchema } from '../protocol/messages.ts';
 import { inputShapeIssue, MAX_INPUT_BYTES, TASK_ID_PATTERN, type SubmitRequest } from '../protocol/task.ts';
-import { subjects as subjectsFor, type Subjects } from '../transport/subjects.ts';
-import { ensureSubmitStream, INTAKE_CONSUMER } from './submit-stream.ts';
+import type { Subjects } from '../transport/subjects.ts';
 import { rejectionExcerpt } from './wire-rejection.ts';
 
 /** Codes of `reeve.events.rejected` and of the dead letters the intake keeps. Never renamed. */
@@ -131,25 +127,6 @@ export class SubmitIntake {
   constructor(options: SubmitIntakeOptions) {
     this.#o = options;
     this.#maxInputBytes = Math.min(options.maxInputBytes ?? MAX_INPUT_BYTES, MAX_INPUT_BYTES);
-  }
-
-  /** Ensures the stream and the shared consumer (`nats.*` config), then returns an intake on them. */
-  static async open(
-    nc: NatsConnection,
-    nats: Pick<NatsConfig, 'prefix' | 'stream' | 'replicas' | 'duplicateWindowMs'>,
-    deps: Omit<SubmitIntakeOptions, 'consumer' | 'subjects'> & { consumerName?: string },
-  ): Promise<SubmitIntake> {
-    const subjects = subjectsFor(nats.prefix);
-    const { consumerName, ...rest } = deps;
-    const consumer = await ensureSubmitStream(await jetstreamManager(nc), {
-      stream: nats.stream,
-      subject: subjects.submit,
-      replicas: nats.replicas,
-      duplicateWindowMs: nats.duplicateWindowMs,
-      consumer: consumerName ?? INTAKE_CONSUMER,
-      log: deps.log,
-    });
-    return new SubmitIntake({ ...rest, subjects, consumer });
   }
 
   /**

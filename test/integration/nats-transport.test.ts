@@ -8,7 +8,6 @@ import { configSchema, type NatsConfig } from '../../src/config/schema.ts';
 import type { Bus, BusMessage, BusStatus } from '../../src/ports/bus.ts';
 import { connectNats, natsConnectionOptions, redactServerUrl, type ConnectNatsOptions } from '../../src/transport/nats-connect.ts';
 import { NatsBus } from '../../src/transport/nats-bus.ts';
-import { respond } from '../../src/transport/respond.ts';
 import { freePort, startNatsCluster, startNatsServer, type NatsServer } from '../support/nats-server.ts';
 import { corkedAcrossOneTurn, socketOf } from '../support/nats-socket.ts';
 import { recordingLogger } from '../support/recording-logger.ts';
@@ -116,11 +115,11 @@ describe('NatsBus on one server', () => {
     expect(bad).toMatchObject({ data: undefined, raw: 'not json {', error: expect.objectContaining({ code: 'INVALID_INPUT' }) });
   });
 
-  it('answers a request through respond(), and a silent or absent responder is STORE_UNAVAILABLE', async () => {
+  it('answers a request by a publish to its reply subject, and a silent or absent responder is STORE_UNAVAILABLE', async () => {
     const node = await openBus({ servers: [server.url] });
     const cli = await openBus({ servers: [server.url] });
     node.subscribe('reeve.nodes.control.n1', (message) => {
-      respond(node, message, { accepted: true, op: (message.data as { op: string }).op });
+      node.publish(message.reply!, { accepted: true, op: (message.data as { op: string }).op });
     });
     node.subscribe('reeve.nodes.control.silent', () => {});
     await node.flush();
@@ -374,7 +373,7 @@ describe('connectNats over TLS', () => {
 
     const events = collect(responder, 'tls.events.*');
     responder.subscribe('tls.control', (message) => {
-      respond(responder, message, { echoed: message.data });
+      responder.publish(message.reply!, { echoed: message.data });
     });
     await responder.flush();
     for (let n = 0; n < 100; n++) {

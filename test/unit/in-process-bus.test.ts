@@ -1,7 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { BusMessage } from '../../src/ports/bus.ts';
 import { InProcessBus } from '../../src/transport/in-process-bus.ts';
-import { respond } from '../../src/transport/respond.ts';
 import { matchesPattern, parsePattern } from '../../src/transport/subject-pattern.ts';
 import { recordingLogger } from '../support/recording-logger.ts';
 
@@ -126,18 +125,18 @@ describe('InProcessBus', () => {
     expect(received).toHaveLength(0);
   });
 
-  it('answers a request through respond(), with the first reply only', async () => {
+  it('answers a request by a publish to its reply subject, with the first reply only', async () => {
     openBus();
     bus.subscribe('svc.echo', (message) => {
       expect(message.reply).toMatch(/^_INBOX\./);
-      respond(bus, message, { echoed: message.data });
+      bus.publish(message.reply!, { echoed: message.data });
     });
     bus.subscribe('svc.echo', (message) => {
-      respond(bus, message, { second: true });
+      bus.publish(message.reply!, { second: true });
     });
     const reply = await bus.request('svc.echo', { n: 7 }, 1000);
     expect(reply.data).toEqual({ echoed: { n: 7 } });
-    expect(respond(bus, reply, 'nothing to answer')).toBe(false);
+    expect(reply.reply).toBeUndefined();
   });
 
   it('rejects a request nobody answers in time with STORE_UNAVAILABLE', async () => {
