@@ -4,6 +4,7 @@ import type { FullTask } from './ports/task-store.ts';
 import { isTerminal } from './protocol/task-states.ts';
 import type { HistoryEntry, SubmitRequest } from './protocol/task.ts';
 import { newTaskId } from './store/task-id.ts';
+import { backoffDelay } from './machines/backoff.ts';
 
 /** One state change of a task: an entry of its history. */
 export interface TaskChange extends HistoryEntry {
@@ -30,7 +31,8 @@ export async function waitForTask(backend: Pick<Backend, 'store' | 'bus' | 'subj
     if (typeof state === 'string' && (options.onChange || isTerminal(state as never))) wake?.();
   });
   try {
-    for (let delay = 50; ; delay = Math.min(1000, Math.round(delay * 1.5))) {
+    for (let polls = 0; ; polls++) {
+      const delay = backoffDelay(polls, { firstMs: 50, maxMs: 1_000, factor: 1.5 });
       options.signal?.throwIfAborted();
       const task = await backend.store.get(id);
       // Changes come from the record's history, not from the events: complete and in order.

@@ -7,6 +7,7 @@ import type { Logger } from '../ports/logger.ts';
 import { lazyChild } from './lazy-logger.ts';
 import type { AbortReason, RunOutcome, Runner } from '../ports/runner.ts';
 import type { StoredTask, TaskStore, TaskWrite, TransitionRequest } from '../ports/task-store.ts';
+import { backoffDelay } from '../machines/backoff.ts';
 import { isTerminal } from '../protocol/task-states.ts';
 import type { Json } from '../protocol/task.ts';
 import type { KindPlan } from './kind-plan.ts';
@@ -306,7 +307,7 @@ export class SagaActor {
           unreachableSince ??= now;
           if (now - unreachableSince < this.deps.leaseTtlMs) {
             if (outage === 0) this.#log.warn({ err: toError(err) }, 'store unreachable; retrying the write while the lease lasts');
-            await (this.deps.sleep ?? defaultSleep)(Math.min(2_000, 100 * 2 ** Math.min(outage++, 5)));
+            await (this.deps.sleep ?? defaultSleep)(backoffDelay(outage++, { firstMs: 100, maxMs: 2_000 }));
             attempt--;
             continue;
           }

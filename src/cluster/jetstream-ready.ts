@@ -13,6 +13,7 @@ import { ConnectionError, NoRespondersError, RequestError, TimeoutError } from '
 import { ErrorCode, ReeveError, toError } from '../errors.ts';
 import type { Logger } from '../ports/logger.ts';
 import { TOKEN_TTL_MS } from '../store/kv/serial-cas.ts';
+import { backoffDelay } from '../machines/backoff.ts';
 
 export interface ReadyOptions {
   /** Give up (rethrow the last error) after this long. */
@@ -43,18 +44,17 @@ export function isUnavailable(err: unknown): boolean {
 export async function untilJetStreamAnswers<T>(what: string, op: () => Promise<T>, options: ReadyOptions): Promise<T> {
   const started = Date.now();
   const deadline = started + options.timeoutMs;
-  let pause = options.pauseMs ?? 250;
   for (let tries = 1; ; tries++) {
     try {
       const value = await op();
       if (tries > 1) options.log.info({ what, tries }, 'JetStream answers now');
       return value;
     } catch (err) {
+      const pause = backoffDelay(tries - 1, { firstMs: options.pauseMs ?? 250, maxMs: 2_000 });
       if (!isUnavailable(err)) throw err;
       if (Date.now() + pause > deadline) throw gaveUp(err, what, tries, Date.now() - started);
       if (tries === 1) options.log.warn({ what, err: toError(err).message, timeoutMs: options.timeoutMs }, options.waiting ?? 'JetStream is not ready yet; retrying');
       await sleep(pause);
-      pause = Math.min(pause * 2, 2_000);
     }
   }
 }

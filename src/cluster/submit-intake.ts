@@ -40,6 +40,7 @@ import { rejectedEventSchema, submitMessageSchema } from '../protocol/messages.t
 import { inputShapeIssue, MAX_INPUT_BYTES, TASK_ID_PATTERN, type SubmitRequest } from '../protocol/task.ts';
 import type { Subjects } from '../transport/subjects.ts';
 import { rejectionExcerpt } from './wire-rejection.ts';
+import { backoffDelay } from '../machines/backoff.ts';
 
 /** Codes of `reeve.events.rejected` and of the dead letters the intake keeps. Never renamed. */
 export const SubmitRejectCode = {
@@ -288,7 +289,7 @@ export class SubmitIntake {
   async #defer(m: JsMsg, err: Error): Promise<Outcome> {
     const deliveries = safe(() => m.info.deliveryCount) ?? 1;
     const base = this.#o.nakBaseMs ?? 1000;
-    const delayMs = Math.min(this.#o.nakMaxMs ?? 30_000, base * 2 ** Math.min(deliveries - 1, 20));
+    const delayMs = backoffDelay(deliveries - 1, { firstMs: base, maxMs: this.#o.nakMaxMs ?? 30_000 });
     try {
       m.nak(delayMs);
     } catch (nakErr) {
