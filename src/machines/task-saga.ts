@@ -1,4 +1,5 @@
 import { assertEvent, assign, setup } from 'xstate';
+import { quarantinedAsPoison } from '../protocol/task-states.ts';
 import type { Attempts } from '../protocol/task.ts';
 import * as logic from './task-saga-logic.ts';
 import type { SagaContext, SagaEvent, SagaInput } from './task-saga-types.ts';
@@ -171,7 +172,7 @@ export const taskSagaMachine = setup({
       return { note: `run of step ${stepName(context)} lost its lease (crash ${context.attempts.crashes} of ${context.policy.crashLimit}): ${event.failure.message}` };
     }),
     noteQuarantinedCrash: assign(({ context }) => ({
-      note: `crash ${context.attempts.crashes} of ${context.policy.crashLimit} allowed: quarantined as poison`,
+      note: quarantinedAsPoison(context.attempts.crashes, context.policy.crashLimit),
     })),
     noteHandback: assign(({ event }) => {
       assertEvent(event, ['task.handback', 'attempt.failed']);

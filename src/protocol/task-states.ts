@@ -67,3 +67,11 @@ export const TASK_TRANSITIONS: Readonly<Record<TaskState, readonly TaskState[]>>
 export function canTransition(from: TaskState, to: TaskState): boolean {
   return TASK_TRANSITIONS[from].includes(to);
 }
+
+/**
+ * The history note of the crash that reaches the crash limit: the same words whether a store's
+ * stale sweep or a saga actor found the lost lease, so operators can search for one phrase.
+ */
+export function quarantinedAsPoison(crashes: number, crashLimit: number): string {
+  return `crash ${crashes} of ${crashLimit} allowed: quarantined as poison`;
+}

@@ -8,6 +8,7 @@ import {
   canTransition,
   isTerminal,
   LEASED_STATES,
+  quarantinedAsPoison,
   REOPENABLE_STATES,
   type TaskState,
 } from '../protocol/task-states.ts';
@@ -117,7 +118,7 @@ export function staleOutcome(task: WriteTarget, crashes: number, crashLimit: num
       to: 'quarantined',
       crashes: next,
       quarantined: true,
-      reason: `${lease}; crash ${next} of ${crashLimit} allowed: quarantined as poison`,
+      reason: `${lease}; ${quarantinedAsPoison(next, crashLimit)}`,
     };
   }
   const to: TaskState = task.state === 'cancelling' || task.state === 'compensating' ? task.state : 'queued';
@@ -147,4 +148,18 @@ export function cancelRequestOutcome(
   // Never ran: nothing to compensate, so it is cancelled at once. Otherwise a node must claim
   // it to run the compensations of its completed steps.
   return { to: task.hasRun ? 'cancelling' : 'cancelled', flagOnly: false };
+}
+
+/** What a reopen's history entry says the task was (both stores write the same summary). */
+export function reopenSummary(task: {
+  state: TaskState;
+  attempts: { transient: number; permanent: number; crashes: number };
+  error?: { message: string } | undefined;
+  compensations: ReadonlyArray<{ step: string; status: string }>;
+}): string {
+  const { transient, permanent, crashes } = task.attempts;
+  const parts = [`was ${task.state}`, `attempts transient=${transient} permanent=${permanent} crashes=${crashes}`];
+  if (task.error) parts.push(`error: ${task.error.message}`);
+  if (task.compensations.length) parts.push(`compensations: ${task.compensations.map((c) => `${c.step}=${c.status}`).join(', ')}`);
+  return parts.join('; ');
 }

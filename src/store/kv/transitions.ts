@@ -138,14 +138,7 @@ export function reopenDoc({ doc, revision }: Versioned, reason: string, now: num
   next.availableAt = now;
   next.compensations = [];
   for (const key of ['step', 'result', 'error', 'snapshot', 'cancelRequested'] as const) setOptional(next, key, undefined);
-  next.history = withHistory(doc, doc.state, 'queued', `reopened: ${reason} (${reopenSummary(doc)})`, now);
+  next.history = withHistory(doc, doc.state, 'queued', `reopened: ${reason} (${rules.reopenSummary(doc)})`, now);
   return next;
 }
 
-function reopenSummary(doc: TaskDoc): string {
-  const { transient, permanent, crashes } = doc.attempts;
-  const parts = [`was ${doc.state}`, `attempts transient=${transient} permanent=${permanent} crashes=${crashes}`];
-  if (doc.error) parts.push(`error: ${doc.error.message}`);
-  if (doc.compensations.length) parts.push(`compensations: ${doc.compensations.map((c) => `${c.step}=${c.status}`).join(', ')}`);
-  return parts.join('; ');
-}

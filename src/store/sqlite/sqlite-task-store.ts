@@ -317,7 +317,7 @@ export class SqliteTaskStore implements ReeveStore {
         snapshot: null,
         cancelRequested: null,
       })!;
-      this.#history(row, row.state, 'queued', `reopened: ${reason} (${reopenSummary(row)})`, now);
+      this.#history(row, row.state, 'queued', `reopened: ${reason} (${reopenSummaryOf(row)})`, now);
       return { ...rowToTask(updated), from: row.state };
     });
   }
@@ -374,17 +374,16 @@ export class SqliteTaskStore implements ReeveStore {
   }
 }
 
-function reopenSummary(row: TaskRow): string {
-  const comps = JSON.parse(row.compensations) as Array<{ step: string; status: string }>;
-  const parts = [
-    `was ${row.state}`,
-    `attempts transient=${row.attempts_transient} permanent=${row.attempts_permanent} crashes=${row.crashes}`,
-  ];
-  if (row.error) parts.push(`error: ${(JSON.parse(row.error) as { message: string }).message}`);
-  if (comps.length) parts.push(`compensations: ${comps.map((c) => `${c.step}=${c.status}`).join(', ')}`);
-  return parts.join('; ');
-}
 
 export function openSqliteTaskStore(options: SqliteTaskStoreOptions): SqliteTaskStore {
   return new SqliteTaskStore(options);
+}
+
+function reopenSummaryOf(row: TaskRow): string {
+  return rules.reopenSummary({
+    state: row.state,
+    attempts: { transient: row.attempts_transient, permanent: row.attempts_permanent, crashes: row.crashes },
+    error: row.error ? (JSON.parse(row.error) as { message: string }) : undefined,
+    compensations: JSON.parse(row.compensations) as Array<{ step: string; status: string }>,
+  });
 }
