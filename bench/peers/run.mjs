@@ -38,12 +38,12 @@ const { values: flags } = parseArgs({
 const env = (name, full, quick) => Number(process.env[name] ?? (flags.quick ? quick : full));
 const c = env('PEERS_CONCURRENCY', 50, 50);
 const sizes = {
-  noop: { n: env('PEERS_NOOP_N', 10_000, 1000), concurrency: c },
-  sleep: { n: env('PEERS_SLEEP_N', 2000, 300), ms: 5, concurrency: c },
-  latency: { count: env('PEERS_LATENCY_N', 2000, 300), rate: env('PEERS_RATE', 500, 500), concurrency: c },
-  memory: { inFlight: env('PEERS_INFLIGHT', 1000, 200) },
+  noop: { n: env('PEERS_NOOP_N', 10_000, 500), concurrency: c },
+  sleep: { n: env('PEERS_SLEEP_N', 2000, 200), ms: 5, concurrency: c },
+  latency: { count: env('PEERS_LATENCY_N', 2000, 200), rate: env('PEERS_RATE', 500, 500), concurrency: c },
+  memory: { inFlight: env('PEERS_INFLIGHT', 1000, 100) },
   spawn: { n: env('PEERS_SPAWN_N', 1000, 100), concurrency: env('PEERS_SPAWN_CONCURRENCY', 8, 8) },
-  io: { n: env('PEERS_IO_N', 1600, 320), ms: 50, concurrency: 16 },
+  io: { n: env('PEERS_IO_N', 1600, 160), ms: 50, concurrency: 16 },
 };
 const runs = Number(flags.runs ?? process.env.PEERS_RUNS ?? (flags.quick ? 1 : 3));
 const onlyPeers = flags.only?.split(',');
@@ -105,7 +105,7 @@ try {
   console.log(`bench/peers: node ${process.version}, ${availableParallelism()} cores, load average ${loadavg()[0].toFixed(1)} at start; ${runs} round(s)${flags.quick ? ' (quick)' : ''}`);
   const wantPeers = new Set(Object.values(PLAN).flat().filter((p) => !onlyPeers || onlyPeers.includes(p)));
   const need = new Set([...wantPeers].map((p) => SERVER_OF[p]).filter(Boolean));
-  for (const [name, start] of [['redis', startRedis], ['postgres', startPostgres], ['nats', startNats]]) {
+  for (const [name, start] of Object.entries({ redis: startRedis, postgres: startPostgres, nats: startNats })) {
     if (!need.has(name)) continue;
     try {
       const s = await start();
