@@ -8,7 +8,8 @@
  * Flags: --quick (small sizes, 1 round: checks the harness in < 2 min)
  *        --runs N (rounds, default 3)       --only a,b (peers)   --workloads a,b
  *        --json PATH (default bench/peers/results/last.json)
- *        --cpu-prof DIR (the embedded node of every Reeve no-op run writes a CPU profile there)
+ *        --cpu-prof DIR (every `reeve start` runs under `node --cpu-prof`, profiles in
+ *          DIR/<peer>-<workload>/; summarize with bench/peers/profile-summary.mjs)
  * Sizes (env): PEERS_NOOP_N (10000), PEERS_SLEEP_N (2000), PEERS_LATENCY_N (2000),
  *   PEERS_RATE (500), PEERS_INFLIGHT (1000), PEERS_SPAWN_N (1000), PEERS_IO_N (1600),
  *   PEERS_CONCURRENCY (50), PEERS_SPAWN_CONCURRENCY (8).
@@ -126,7 +127,7 @@ try {
       // Rotate the order every round so drift of the machine's load hits every peer alike.
       const order = runnable.map((_, i) => runnable[(i + round) % runnable.length]);
       for (const peer of order) {
-        const spec = { peer, workload, params: sizes[workload], servers, root, benchDir, ...(flags['cpu-prof'] && peer === 'reeve-embedded' && workload === 'noop' ? { cpuProfDir: resolve(flags['cpu-prof']) } : {}) };
+        const spec = { peer, workload, params: sizes[workload], servers, root, benchDir, ...(flags['cpu-prof'] && peer.startsWith('reeve-') ? { cpuProfDir: resolve(flags['cpu-prof'], `${peer}-${workload}`) } : {}) };
         const t0 = Date.now();
         const r = await runJob(spec);
         (results[`${workload}/${peer}`] ??= []).push(r);

@@ -29,7 +29,7 @@ export async function waitFor(what, check, { timeoutMs = 300_000, everyMs = 250 
 /** p50 and p99 of a list of delays in ms. */
 export function percentiles(delays) {
   const s = [...delays].sort((a, b) => a - b);
-  const at = (q) => s[Math.min(s.length - 1, Math.floor(s.length * q))];
+  const at = (q) => Math.round(s[Math.min(s.length - 1, Math.floor(s.length * q))] * 10) / 10;
   return { p50: at(0.5), p99: at(0.99), count: s.length };
 }
 

@@ -21,7 +21,7 @@ async function open(ctx, concurrency) {
       schema,
       concurrency,
       noHandleSignals: true,
-      maxPoolSize: Math.max(10, concurrency + 2),
+      maxPoolSize: Math.min(100, Math.max(10, concurrency + 2)), // the server allows 200 connections
       logger: makeLogger(),
       taskList: {
         job: async (payload) => {
