@@ -36,8 +36,9 @@ async function open(ctx, concurrency) {
     });
     runner.events.on('job:success', () => ends.push(Date.now()));
   };
-  const close = async () => {
-    await runner?.stop().catch(() => {});
+  /** `abandon`: jobs still sleeping are left to the process exit (a graceful stop would wait for them). */
+  const close = async ({ abandon = false } = {}) => {
+    if (!abandon) await runner?.stop().catch(() => {});
     await utils.release();
   };
   return { utils, start, starts, ends, delays, close };
@@ -95,7 +96,7 @@ export const workloads = {
       const loaded = rssKb();
       return { value: Math.round((loaded - idle) / inFlight), idleMb: Math.round(idle / 1024), loadedMb: Math.round(loaded / 1024) };
     } finally {
-      await q.close();
+      await q.close({ abandon: true });
     }
   },
 };
