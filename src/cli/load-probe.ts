@@ -5,11 +5,13 @@
  */
 import { pathToFileURL } from 'node:url';
 import { tsImport } from 'tsx/esm/api';
+import { moduleExports } from '../module-exports.ts';
 
 export async function probe(file: string, exportName: string): Promise<{ type?: string; error?: string }> {
   try {
     const url = pathToFileURL(file).href;
-    const loaded = (await (/\.[mc]?tsx?$/.test(file) ? tsImport(url, import.meta.url) : import(url))) as Record<string, unknown>;
+    // Unwrapped as module-worker.ts does: a .ts file of a CommonJS project arrives wrapped.
+    const loaded = moduleExports(await (/\.[mc]?tsx?$/.test(file) ? tsImport(url, import.meta.url) : import(url)));
     return { type: typeof loaded[exportName] };
   } catch (err) {
     // The first lines say what is wrong (a transform error lists its position on the next ones).
