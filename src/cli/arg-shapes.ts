@@ -1,5 +1,5 @@
 import { InvalidInputError } from '../errors.ts';
-import { NAME_PATTERN, TASK_ID_PATTERN } from '../protocol/task.ts';
+import { NAME_PATTERN, TASK_ID_PATTERN } from '../protocol/patterns.ts';
 
 /**
  * Parsers for CLI values that have a contract shape (kind names, task ids, node ids, integers).

@@ -1,9 +1,10 @@
 import { z } from 'zod';
 import { TASK_STATES, type TaskState } from './task-states.ts';
+import { NAME_PATTERN, TASK_ID_PATTERN } from './patterns.ts';
 
-/** Safe as a NATS subject token and a file name. */
-export const TASK_ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
-export const NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+/** Task ids are safe as a NATS subject token and a file name. */
+export { NAME_PATTERN, TASK_ID_PATTERN } from './patterns.ts';
+
 /** Largest task input, measured as UTF-8 JSON. */
 export const MAX_INPUT_BYTES = 1024 * 1024;
 

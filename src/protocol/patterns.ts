@@ -1,0 +1,6 @@
+/**
+ * The contract's id and name shapes, without zod: the CLI checks its arguments with them before
+ * it loads anything heavy (`reeve --version` must not pay for the schemas).
+ */
+export const TASK_ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
+export const NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
