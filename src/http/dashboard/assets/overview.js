@@ -236,8 +236,8 @@ function start() {
   void load();
   void loadStatus();
   void loadDeadLetters();
-  setInterval(loadStatus, 5000);
-  setInterval(loadDeadLetters, 15000);
+  setInterval(() => void loadStatus(), 5000); // each logs and shows its own failure
+  setInterval(() => void loadDeadLetters(), 15000);
   setInterval(() => {
     // Progress comes from heartbeats, which send no event: re-read while something runs.
     if ([...view.rows.values()].some((r) => r.record.state === 'running')) void load();
