@@ -22,7 +22,7 @@ import type { Logger } from '../ports/logger.ts';
 import type { TaskStore } from '../ports/task-store.ts';
 import { TASK_ID_PATTERN } from '../protocol/task.ts';
 import type { Subjects } from '../transport/subjects.ts';
-import { rejectionExcerpt } from './wire-rejection.ts';
+import { payloadExcerpt } from '../protocol/excerpt.ts';
 
 /** The dead-letter and rejected-event code of a submission that hit max_deliver. Never renamed. */
 export const MAX_DELIVERIES_CODE = 'MAX_DELIVERIES';
@@ -121,7 +121,7 @@ async function deadLetter(o: MaxDeliveriesOptions, seq: number, deliveries: numb
   await o.store.addDeadLetter({ source, code: MAX_DELIVERIES_CODE, reason, payload, ...(id === undefined ? {} : { id }) });
   progress.lettered = true;
   try {
-    o.bus.publish(o.subjects.rejected, { code: MAX_DELIVERIES_CODE, reason, receivedAt: o.clock.now(), ...(id === undefined ? {} : { id }), excerpt: rejectionExcerpt(payload) });
+    o.bus.publish(o.subjects.rejected, { code: MAX_DELIVERIES_CODE, reason, receivedAt: o.clock.now(), ...(id === undefined ? {} : { id }), excerpt: payloadExcerpt(payload) });
   } catch (err) {
     o.log.warn({ err: toError(err) }, 'rejected event not published'); // the dead letter is the record
   }

@@ -38,8 +38,8 @@ import type { Logger } from '../ports/logger.ts';
 import type { TaskStore } from '../ports/task-store.ts';
 import { rejectedEventSchema, submitMessageSchema } from '../protocol/messages.ts';
 import { inputShapeIssue, MAX_INPUT_BYTES, TASK_ID_PATTERN, type SubmitRequest } from '../protocol/task.ts';
+import { payloadExcerpt } from '../protocol/excerpt.ts';
 import type { Subjects } from '../transport/subjects.ts';
-import { rejectionExcerpt } from './wire-rejection.ts';
 import { backoffDelay } from '../machines/backoff.ts';
 
 /** Codes of `reeve.events.rejected` and of the dead letters the intake keeps. Never renamed. */
@@ -273,7 +273,7 @@ export class SubmitIntake {
     const payload = this.#lossy.decode(m.data);
     const source = `nats:${m.subject}`;
     await this.#o.store.addDeadLetter({ source, code: r.code, reason: r.reason, ...optional(r.id), payload });
-    const event: z.infer<typeof rejectedEventSchema> = { code: r.code, reason: r.reason, receivedAt, ...optional(r.id), excerpt: rejectionExcerpt(payload) };
+    const event: z.infer<typeof rejectedEventSchema> = { code: r.code, reason: r.reason, receivedAt, ...optional(r.id), excerpt: payloadExcerpt(payload) };
     try {
       this.#o.bus.publish(this.#o.subjects.rejected, event);
     } catch (err) {
@@ -362,3 +362,4 @@ function refusedByStore(err: unknown, bytes: number): Omit<Rejection, 'id'> | un
   }
   return undefined;
 }
+

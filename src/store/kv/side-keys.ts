@@ -4,7 +4,8 @@ import type { Clock } from '../../ports/clock.ts';
 import type { DeadLetter, DeadLetterInput, DeadLetterPurge } from '../../ports/task-store.ts';
 import type { Annotation } from '../../protocol/task.ts';
 import { parseOrThrow } from '../../protocol/validate.ts';
-import { deadLetterExcerpt, truncatePayload } from '../dead-letters.ts';
+import { payloadExcerpt } from '../../protocol/excerpt.ts';
+import { truncatePayload } from '../dead-letters.ts';
 import * as schemas from '../request-schemas.ts';
 import { annotationsKey, DEAD_LETTER_LOW_KEY, DEAD_LETTER_SEQ_KEY, deadLetterKey } from './codec.ts';
 import { isCasConflict, storeError } from './task-keys.ts';
@@ -67,7 +68,7 @@ export class SideKeys {
       ...rest,
       ...(id === undefined ? {} : { id }),
       payload: fitPayload(truncatePayload(input.payload), this.maxPayload() - LETTER_OVERHEAD_BYTES),
-      excerpt: deadLetterExcerpt(input.payload),
+      excerpt: payloadExcerpt(input.payload),
       receivedAt,
       seq,
     };

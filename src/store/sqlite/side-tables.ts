@@ -3,7 +3,8 @@ import type { NodeInfo } from '../../ports/node-registry.ts';
 import type Database from 'better-sqlite3';
 import type { DeadLetter, DeadLetterInput, DeadLetterPurge } from '../../ports/task-store.ts';
 import { parseOrThrow } from '../../protocol/validate.ts';
-import { deadLetterExcerpt, truncatePayload } from '../dead-letters.ts';
+import { payloadExcerpt } from '../../protocol/excerpt.ts';
+import { truncatePayload } from '../dead-letters.ts';
 import * as schemas from '../request-schemas.ts';
 import type { Statements } from './statements.ts';
 
@@ -19,7 +20,7 @@ export class SqliteSideTables {
     const input = parseOrThrow(schemas.deadLetterSchema, letter, 'dead letter');
     const receivedAt = this.clock.now();
     const payload = truncatePayload(input.payload);
-    const excerpt = deadLetterExcerpt(input.payload);
+    const excerpt = payloadExcerpt(input.payload);
     const { seq } = this.sql.insertDeadLetter.get({ ...input, id: input.id ?? null, payload, excerpt, receivedAt })!;
     const { id, ...rest } = input;
     return { ...rest, ...(id === undefined ? {} : { id }), payload, excerpt, receivedAt, seq };
