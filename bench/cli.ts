@@ -15,6 +15,8 @@ import { fileURLToPath } from 'node:url';
 const RUNS = Math.max(5, Number(process.argv[2] ?? 9));
 const bin = fileURLToPath(new URL('../bin/reeve.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'reeve-bench-cli-'));
+// The agent file must exist: every command refuses a config whose module is missing.
+writeFileSync(join(dir, 'echo.mjs'), 'export default async (input) => input;\n');
 writeFileSync(join(dir, 'reeve.config.json'), JSON.stringify({ node: { dataDir: '.reeve' }, agents: { echo: { module: './echo.mjs' } } }));
 const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('REEVE_')));
 
