@@ -297,7 +297,9 @@ export class SubmitIntake {
       this.#o.log.warn({ err: toError(nakErr) }, 'submission nak failed');
     }
     const code = err instanceof ReeveError ? err.code : undefined;
-    this.#o.log.warn({ err, code, seq: safe(() => m.seq), deliveries, delayMs }, 'submission not stored; will be redelivered');
+    // The reason, not the error object: a deferral is an expected outage (the store is busy or
+    // unreachable), and a stack trace per redelivery would bury the log.
+    this.#o.log.warn({ reason: toError(err).message, code, seq: safe(() => m.seq), deliveries, delayMs }, 'submission not stored; will be redelivered');
     return { kind: 'deferred', err };
   }
 

@@ -302,6 +302,7 @@ describe('the intake', () => {
     // The failure comes from outside the intake (the store port), so the port is wrapped to
     // inject it; an SQLite store cannot be made to fail transiently on demand.
     let failures = 2;
+    const log = recordingLogger();
     const r = await rig({
       wrap: (store) => ({
         ...store,
@@ -311,12 +312,16 @@ describe('the intake', () => {
         },
         addDeadLetter: (letter) => store.addDeadLetter(letter),
       }),
-      intake: { nakBaseMs: 20 },
+      intake: { nakBaseMs: 20, log },
     });
     r.nc.publish(r.subjects.submit, json({ id: 'later', kind: 'echo' }));
     await r.nc.flush();
     const first = await r.intake.pull(1);
     expect(first).toMatchObject({ accepted: 0, deferred: 1, storeError: { code: ErrorCode.StoreUnavailable } });
+    // An expected outage is logged with its reason, never a stack trace per redelivery.
+    const deferral = log.lines.find((l) => l.msg === 'submission not stored; will be redelivered');
+    expect(deferral, JSON.stringify(log.lines)).toMatchObject({ level: 'warn', fields: { reason: expect.any(String), code: ErrorCode.StoreUnavailable } });
+    expect(JSON.stringify(deferral)).not.toContain('    at ');
     expect(await r.store.get('later')).toBeUndefined();
     expect((await r.jsm.streams.info(r.stream)).state.messages).toBe(1); // nak'ed, not acked: no race
     expect(await r.intake.pull(1)).toMatchObject({ deferred: 1 });
