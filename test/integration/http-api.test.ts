@@ -137,7 +137,7 @@ describe.each(['sqlite', 'nats'] as const)('HTTP API on %s', (backend) => {
       await settle(id, ['waiting']);
       const decided = await node.request('POST', `/api/v1/tasks/${id}/${op}`, { body: op === 'reject' ? { reason: 'not good enough' } : {} });
       expect(decided.status).toBe(200);
-      expect(decided.json().task.history.at(-1).reason).toBeTruthy();
+      expect(decided.json().task.history.at(-1).reason).toMatch(op === 'approve' ? /^approved by \S+; next / : /rejected by \S+: not good enough/);
       await settle(id, [op === 'approve' ? 'succeeded' : 'failed']);
       const late = await node.request('POST', `/api/v1/tasks/${id}/approve`, { body: {} });
       expect([late.status, late.json().error.code]).toEqual([409, 'INVALID_TRANSITION']);
