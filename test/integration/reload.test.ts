@@ -32,7 +32,12 @@ describe('config reload (SIGHUP)', () => {
       writeFileSync(file, JSON.stringify(config('echo.ts')));
       node.kill('SIGHUP');
       for (const deadline = Date.now() + 30_000; Date.now() < deadline && (await store.get(task.id))?.state !== 'succeeded';) await sleep(25);
-      expect(await store.get(task.id)).toMatchObject({ state: 'succeeded', result: { echo: { fixed: true } }, attempts: { transient: 1 } });
+      const fixed = await store.get(task.id);
+      expect(fixed).toMatchObject({ state: 'succeeded', result: { echo: { fixed: true } } });
+      // One failed attempt on an idle machine; a loaded one may finish the 1.2 s wait (and
+      // fail once more on the old config) before the SIGHUP is handled. The result above is
+      // what proves the new config ran.
+      expect(fixed?.attempts.transient).toBeGreaterThanOrEqual(1);
 
       // A broken config is rejected; the node keeps running on the previous one.
       writeFileSync(file, '{ "agents": { "k": { "module": 42 } } }');
