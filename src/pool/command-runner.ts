@@ -70,7 +70,7 @@ export class CommandRunner {
     if (req.handler.type !== 'command') throw new Error('CommandRunner runs command handlers only');
     const prepared = await this.#prepare(req, req.handler);
     if ('ok' in prepared) return prepared;
-    const run = await this.#spawn(req, req.handler, prepared);
+    const run = this.#spawn(req, req.handler, prepared);
     const watch = this.#watch(req, run);
     try {
       const result = await run.child;
@@ -115,7 +115,7 @@ export class CommandRunner {
   }
 
   /** Spawns the root in a group and session of its own, streams its output, records its identity. */
-  async #spawn(req: RunRequest, handler: CommandHandler, { file, rest, runId, env }: Prepared): Promise<Spawned> {
+  #spawn(req: RunRequest, handler: CommandHandler, { file, rest, runId, env }: Prepared): Spawned {
     const log = openRunLog({
       dir: this.options.logDir ?? req.workspace,
       runId,
@@ -145,7 +145,8 @@ export class CommandRunner {
     const rootStat = pid === undefined ? undefined : readProcStat(pid);
     const identity: RunIdentity = { runId, ...(pid === undefined ? {} : { pid, pgid: pid, sid: pid }), ...(rootStat ? { starttime: rootStat.starttime } : {}) };
     if (this.options.registry && pid !== undefined && rootStat) {
-      await this.options.registry.recordSpawned(runId, { pid, pgid: pid, sid: pid, starttime: rootStat.starttime }).catch((err: unknown) => {
+      // Group-committed by the registry, in order with this run's later writes: not waited for.
+      this.options.registry.recordSpawned(runId, { pid, pgid: pid, sid: pid, starttime: rootStat.starttime }).catch((err: unknown) => {
         // The intent row stays; the reaper finds the process by its REEVE_RUN_ID.
         req.log.error({ err, runId }, 'cannot record the spawned pid');
       });
