@@ -31,6 +31,11 @@ export interface Backend {
   readonly describe: string;
   /** Cluster nodes only: pulls submissions from the shared work queue into the store. */
   readonly intake?: { pull(max: number, knownKind: (kind: string) => boolean, onAccepted: () => void, kinds?: IntakeKinds): Promise<PullResult> };
+  /**
+   * Embedded: calls `onWrite` soon after another process writes to the store (a submit, a
+   * retry, an approval), so a node need not wait for its poll. Best effort; returns the stop.
+   */
+  watchForeignWrites?(onWrite: () => void): () => void;
   /** Submits the way this mode does: a store write (embedded) or a JetStream publish (cluster). */
   submit(request: SubmitRequest): Promise<Submitted>;
   close(): Promise<void>;

@@ -4,6 +4,7 @@
  */
 import type { Backend, BackendOptions } from './backend-types.ts';
 import { withTaskEvents } from './cluster/task-events.ts';
+import { watchForeignWrites } from './store/sqlite/foreign-writes.ts';
 import { openSqliteTaskStore } from './store/sqlite/sqlite-task-store.ts';
 import { InProcessBus } from './transport/in-process-bus.ts';
 import { subjects as subjectsFor } from './transport/subjects.ts';
@@ -28,6 +29,11 @@ function openEmbedded({ config, log, clock }: BackendOptions): Backend {
     bus,
     subjects,
     describe: `sqlite ${config.store.path}`,
+    watchForeignWrites: (onWrite) => {
+      if (config.store.path === ':memory:') return () => undefined;
+      const watch = watchForeignWrites(config.store.path, () => sqlite.dataVersion(), onWrite, log);
+      return () => watch.close();
+    },
     submit: async (request) => {
       const { task, created } = await store.submit(request);
       return { id: task.id, created, state: task.state };

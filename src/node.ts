@@ -344,6 +344,8 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
       storeLoop('beacon', 1000, () => beacon(dispatcher.isDraining ? 'draining' : 'up')),
     ],
   });
+  // Embedded: a task submitted (retried, approved) by another process starts without waiting for the poll.
+  const offForeignWrites = backend.watchForeignWrites?.(() => dispatcher.wake());
   const offStatus = bus.onStatus((status) => {
     log.warn({ status }, status === 'online' ? 'NATS reachable again; claiming resumes' : 'NATS unreachable; claiming paused');
     if (status === 'online') dispatcher.wake();
@@ -382,6 +384,7 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
       controlListener.unsubscribe();
       breakerWatch.unsubscribe();
       intake.close();
+      offForeignWrites?.();
       offStatus();
       await root.stop().catch((err: unknown) => log.error({ err: toError(err) }, 'error while stopping'));
       if (drained) bus.publish(subjects.drained(id), { id, incarnation, ...drained, at: clock.now() });

@@ -38,6 +38,7 @@ export class Dispatcher {
   readonly #perKind = new Map<string, number>();
   #draining = false;
   readonly #wakeResolvers = new Set<() => void>();
+  #wokenMeanwhile = false;
 
   constructor(private readonly deps: DispatcherDeps) {}
 
@@ -50,13 +51,22 @@ export class Dispatcher {
     this.wake();
   }
 
-  /** Resolves the next `waitForWork` at once. */
+  /**
+   * Resolves the pending `waitForWork`, or the next one if none is pending: a wake that comes
+   * while a claim round runs (a submission committed just after the round's claim) must not
+   * wait for the poll.
+   */
   wake(): void {
+    if (this.#wakeResolvers.size === 0) this.#wokenMeanwhile = true;
     for (const resolve of [...this.#wakeResolvers]) resolve();
   }
 
   /** Waits until woken or `ms` passes (the poll for work submitted by other processes). */
   waitForWork(ms: number, signal?: AbortSignal): Promise<void> {
+    if (this.#wokenMeanwhile) {
+      this.#wokenMeanwhile = false;
+      return Promise.resolve();
+    }
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);

@@ -61,6 +61,7 @@ export class SqliteTaskStore implements ReeveStore {
   readonly #transitions: TransitionWriter;
   readonly #gates: SqliteGateTables;
   readonly #side: SqliteSideTables;
+  #dataVersion: Database.Statement<[], number> | undefined;
 
   constructor(options: SqliteTaskStoreOptions) {
     this.#clock = options.clock ?? systemClock;
@@ -83,6 +84,15 @@ export class SqliteTaskStore implements ReeveStore {
     this.#transitions = new TransitionWriter(this.#db, this.#sql);
     this.#gates = new SqliteGateTables(this.#db, this.#clock);
     this.#side = new SqliteSideTables(this.#sql, this.#clock, this.#db);
+  }
+
+  /**
+   * SQLite's `PRAGMA data_version` of this connection: it moves only when another connection
+   * (another process) has committed, so a change means work may have come in from outside.
+   */
+  dataVersion(): number {
+    this.#dataVersion ??= this.#db.prepare<[], number>('PRAGMA data_version').pluck();
+    return this.#dataVersion.get()!;
   }
 
   listBreakers(): Promise<BreakerRecord[]> {
