@@ -33,9 +33,10 @@ export interface Backend {
   readonly intake?: { pull(max: number, knownKind: (kind: string) => boolean, onAccepted: () => void, kinds?: IntakeKinds): Promise<PullResult> };
   /**
    * Embedded: calls `onWrite` soon after another process writes to the store (a submit, a
-   * retry, an approval), so a node need not wait for its poll. Best effort; returns the stop.
+   * retry, an approval), so a node need not wait for its poll; not looked at while `wanted()`
+   * says no. Best effort; returns the stop.
    */
-  watchForeignWrites?(onWrite: () => void): () => void;
+  watchForeignWrites?(onWrite: () => void, wanted?: () => boolean): () => void;
   /** Submits the way this mode does: a store write (embedded) or a JetStream publish (cluster). */
   submit(request: SubmitRequest): Promise<Submitted>;
   close(): Promise<void>;

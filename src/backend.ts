@@ -29,9 +29,9 @@ function openEmbedded({ config, log, clock }: BackendOptions): Backend {
     bus,
     subjects,
     describe: `sqlite ${config.store.path}`,
-    watchForeignWrites: (onWrite) => {
+    watchForeignWrites: (onWrite, wanted) => {
       if (config.store.path === ':memory:') return () => undefined;
-      const watch = watchForeignWrites(config.store.path, () => sqlite.dataVersion(), onWrite, log);
+      const watch = watchForeignWrites(config.store.path, () => sqlite.dataVersion(), onWrite, log, wanted);
       return () => watch.close();
     },
     submit: async (request) => {

@@ -345,7 +345,7 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
     ],
   });
   // Embedded: a task submitted (retried, approved) by another process starts without waiting for the poll.
-  const offForeignWrites = backend.watchForeignWrites?.(() => dispatcher.wake());
+  const offForeignWrites = backend.watchForeignWrites?.(() => dispatcher.wake(), () => dispatcher.inFlight.size < config.node.concurrency);
   const offStatus = bus.onStatus((status) => {
     log.warn({ status }, status === 'online' ? 'NATS reachable again; claiming resumes' : 'NATS unreachable; claiming paused');
     if (status === 'online') dispatcher.wake();

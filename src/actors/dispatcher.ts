@@ -111,13 +111,8 @@ export class Dispatcher {
     for (const group of groups) {
       const limit = Math.min(this.deps.concurrency - this.inFlight.size, group.room, 256);
       if (this.#draining || limit <= 0) continue;
-      const claimed = await this.deps.store.claim({
-        owner: this.deps.owner,
-        limit,
-        leaseTtlMs: this.deps.leaseTtlMs,
-        kinds: group.kinds,
-        excludeBreakerKeys,
-      });
+      // Built from the node's validated config and the store's own breaker keys: not re-validated.
+      const claimed = await this.deps.store.claim({ owner: this.deps.owner, limit, leaseTtlMs: this.deps.leaseTtlMs, kinds: group.kinds, excludeBreakerKeys }, { trusted: true });
       for (const task of claimed) this.#start(task);
       started += claimed.length;
       if (claimed.length < limit) full = false;

@@ -36,8 +36,8 @@ export function withMetrics<S extends ReeveStore>(store: S, metrics: MetricsPort
       if (result.created) changed(result.task.id, result.task.kind, null, result.task.state, result.task.updatedAt);
       return result;
     },
-    claim: async (request) => {
-      const claimed = await store.claim(request);
+    claim: async (request, options) => {
+      const claimed = await store.claim(request, options);
       const now = clock.now();
       for (const task of claimed) {
         if (task.from === 'queued' || task.from === 'backoff') metrics.queueWait(task.kind, Math.max(0, now - readySince(task)) / 1000);
@@ -50,8 +50,8 @@ export function withMetrics<S extends ReeveStore>(store: S, metrics: MetricsPort
       fromWrite(write, request);
       return write;
     },
-    transitionMany: async (requests) => {
-      const writes = await store.transitionMany(requests);
+    transitionMany: async (requests, options) => {
+      const writes = await store.transitionMany(requests, options);
       writes.forEach((write, i) => {
         if (!(write instanceof Error)) fromWrite(write, requests[i]!);
       });

@@ -1,5 +1,5 @@
 import { ErrorCode, ReeveError, toError } from '../errors.ts';
-import { initialSaga, persistSaga, restoreSaga, sagaState, stepSaga, type SagaSnapshot } from '../machines/task-saga-snapshot.ts';
+import { claimedSaga, initialSaga, persistSaga, restoreSaga, sagaState, stepSaga, type SagaSnapshot } from '../machines/task-saga-snapshot.ts';
 import { countedAs, type CountedAs } from '../machines/task-saga-logic.ts';
 import type { SagaEvent } from '../machines/task-saga-types.ts';
 import type { Clock } from '../ports/clock.ts';
@@ -128,7 +128,11 @@ export class SagaActor {
       // stopped (queued, backoff, waiting, or running before a crash): the loop below sends it
       // `task.cancel` first. Claiming it would move it to `running`, which `cancelling` refuses.
       const cancelledUnowned = this.task.state === 'cancelling' && sagaState(snapshot) !== 'cancelling' && sagaState(snapshot) !== 'compensating';
-      if (!cancelledUnowned) {
+      if (!this.task.snapshot && this.task.state === 'running') {
+        // Never run before (the common case): the claimed snapshot directly, no transition.
+        snapshot = claimedSaga(this.id, { policy: plan.policy, attempts: this.task.attempts });
+        this.#snapshot = snapshot;
+      } else if (!cancelledUnowned) {
         snapshot = stepSaga(snapshot, { type: 'task.claimed', now: this.deps.clock.now(), policy: plan.policy, attempts: this.task.attempts });
         this.#snapshot = snapshot;
         if (sagaState(snapshot) !== this.task.state) await this.#persist(snapshot);

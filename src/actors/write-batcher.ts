@@ -29,7 +29,11 @@ export class WriteBatcher {
     while (this.#pending.length > 0) {
       const batch = this.#pending.splice(0, this.maxBatch);
       try {
-        const results = await this.store.transitionMany(batch.map((p) => p.request));
+        // The saga actors' own writes, built from their validated state: not re-validated.
+        const results = await this.store.transitionMany(
+          batch.map((p) => p.request),
+          { trusted: true },
+        );
         results.forEach((result, i) => {
           const entry = batch[i]!;
           if (result instanceof Error) entry.reject(result);

@@ -47,8 +47,8 @@ export function withTaskEvents<S extends TaskStore>(store: S, publish: (event: T
       if (result.created) fromRecord({ ...result.task, from: result.task.from ?? null });
       return result;
     },
-    claim: async (request) => {
-      const claimed = await store.claim(request);
+    claim: async (request, options) => {
+      const claimed = await store.claim(request, options);
       for (const task of claimed) fromRecord(task);
       return claimed;
     },
@@ -57,8 +57,8 @@ export function withTaskEvents<S extends TaskStore>(store: S, publish: (event: T
       fromWrite(write, request);
       return write;
     },
-    transitionMany: async (requests) => {
-      const writes = await store.transitionMany(requests);
+    transitionMany: async (requests, options) => {
+      const writes = await store.transitionMany(requests, options);
       writes.forEach((write, i) => {
         if (!(write instanceof Error)) fromWrite(write, requests[i]!);
       });

@@ -1,6 +1,8 @@
 import { createActor, initialTransition, transition, type SnapshotFrom } from 'xstate';
 import { TASK_STATES, type TaskState } from '../protocol/task-states.ts';
 import { initialSagaContext, taskSagaMachine } from './task-saga.ts';
+import { enterStep } from './task-saga-logic.ts';
+import type { Attempts } from '../protocol/task.ts';
 import type { SagaEvent, SagaInput } from './task-saga-types.ts';
 
 /** Pure helpers around the saga's snapshots: start, step, persist, restore, read the state. */
@@ -15,6 +17,19 @@ const taskStates = new Set<string>(TASK_STATES);
  */
 export function initialSaga(input: SagaInput): SagaSnapshot {
   return taskSagaMachine.resolveState({ value: 'queued', context: initialSagaContext(input) });
+}
+
+/**
+ * A never-run task's snapshot once claimed: what `task.claimed` does from `queued` (the
+ * `takeClaim` assign: the claim's policy and attempts, the first step's visit counted), built by
+ * `resolveState` in one go instead of a snapshot and a transition (a test checks the two agree).
+ */
+export function claimedSaga(taskId: string, claim: { policy: SagaInput['policy']; attempts: Attempts }): SagaSnapshot {
+  const step = claim.policy.steps[0]?.name;
+  return taskSagaMachine.resolveState({
+    value: 'running',
+    context: { ...initialSagaContext({ taskId, policy: claim.policy }), attempts: claim.attempts, visits: enterStep({}, step), note: `claimed to run step ${step ?? '?'}` },
+  });
 }
 
 /** The reference path, for the test that checks `initialSaga` against it. */

@@ -64,6 +64,16 @@ export interface ClaimRequest {
   breakerKeys?: readonly string[];
 }
 
+/** How a claim or a group commit reaches the store. */
+export interface WriteOptions {
+  /**
+   * Built by the node's runtime from what it already validated (its config, its saga, an
+   * agent's result checked in the worker): the adapter skips re-validating it with zod (~4 % of
+   * a node's main thread per no-op task). Input from outside (CLI, HTTP, client) never sets it.
+   */
+  trusted?: boolean;
+}
+
 export interface TransitionRequest {
   id: string;
   /** The revision the writer read; any other stored revision is a STORE_CONFLICT. */
@@ -170,7 +180,7 @@ export interface TaskStore {
    * Atomically leases up to `limit` claimable tasks, highest priority first, FIFO within one
    * (the KV store lets a node's own young tasks go first within a short window, see task-index.ts).
    */
-  claim(request: ClaimRequest): Promise<StoredTask[]>;
+  claim(request: ClaimRequest, options?: WriteOptions): Promise<StoredTask[]>;
   /** Extends the lease; owner, revision and a live lease are checked. Returns the new revision. */
   heartbeat(request: HeartbeatRequest): Promise<TaskWrite>;
   /** Compare-and-set write of a state change (or of progress in the same state). */
@@ -179,7 +189,7 @@ export interface TaskStore {
    * Group commit: applies each write on its own terms (checks, CAS) but commits them together.
    * A refused write does not stop the others; its slot holds the error it would have thrown.
    */
-  transitionMany(requests: readonly TransitionRequest[]): Promise<Array<TaskWrite | Error>>;
+  transitionMany(requests: readonly TransitionRequest[], options?: WriteOptions): Promise<Array<TaskWrite | Error>>;
   /** Tasks whose lease has expired, oldest expiry first. */
   listStale(limit?: number): Promise<StoredTask[]>;
   /** Tasks held by owners whose name starts with `ownerPrefix` (a node's incarnations). */

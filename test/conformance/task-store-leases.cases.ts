@@ -204,6 +204,23 @@ export function describeLeaseCases(ctx: TaskStoreContext): void {
       expect(await store.get('b')).toMatchObject({ state: 'running', revision: b!.revision });
       expect(await store.get('c')).toMatchObject({ state: 'running', revision: c!.revision });
     });
+
+    it("takes the runtime's own (trusted) claims and writes without re-validating them, with every check still applied", async () => {
+      for (const id of ['a', 'b']) await store.submit({ id, kind: 'k' });
+      const [a, b] = await store.claim({ owner: A, limit: 2, leaseTtlMs: TTL, kinds: ['k'] }, { trusted: true });
+      expect([a!.id, b!.id, a!.state, a!.owner]).toEqual(['a', 'b', 'running', A]);
+      const results = await store.transitionMany(
+        [
+          { id: 'a', revision: a!.revision, owner: A, to: 'succeeded', reason: 'done', result: { n: 1 } },
+          { id: 'b', revision: b!.revision + 5, owner: A, to: 'succeeded', reason: 'stale' },
+        ],
+        { trusted: true },
+      );
+      expect(results[0]).toMatchObject({ id: 'a', state: 'succeeded', from: 'running' });
+      expect((results[1] as { code?: string }).code).toBe('STORE_CONFLICT');
+      expect(await store.get('a')).toMatchObject({ state: 'succeeded', result: { n: 1 } });
+      expect(await store.get('b')).toMatchObject({ state: 'running', revision: b!.revision });
+    });
   });
 
 }

@@ -127,6 +127,16 @@ describe('task saga: persisted snapshots', () => {
     expect(persistSaga(fast)).toEqual(persistSaga(reference));
   });
 
+  it("builds a never-run task's claimed snapshot directly as the claim transition does", async () => {
+    const { claimedSaga, initialSaga, stepSagaByTransition } = await import('../../src/machines/task-saga-snapshot.ts');
+    const attempts = { transient: 0, permanent: 0, crashes: 1 };
+    const fast = claimedSaga('t9', { policy, attempts });
+    const reference = stepSagaByTransition(initialSaga({ taskId: 't9', policy }), { type: 'task.claimed', now: 5, policy, attempts });
+    expect(fast.value).toEqual(reference.value);
+    expect(fast.context).toEqual(reference.context);
+    expect(persistSaga(fast)).toEqual(persistSaga(reference));
+  });
+
   const reach: Record<TaskState, () => SagaDriver> = {
     queued: () => new SagaDriver(policy),
     running: () => new SagaDriver(policy).claim().ok(),

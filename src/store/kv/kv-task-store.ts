@@ -92,12 +92,14 @@ import type {
   TaskQuery,
   TaskWrite,
   TransitionRequest,
+  WriteOptions,
 } from '../../ports/task-store.ts';
 import type { TaskState } from '../../protocol/task-states.ts';
 import { submitRequestSchema, type Annotation, type SubmitRequest, type TaskRecord } from '../../protocol/task.ts';
 import { parseOrThrow } from '../../protocol/validate.ts';
 import { systemClock } from '../../system-clock.ts';
 import * as schemas from '../request-schemas.ts';
+import type { ParsedClaim, ParsedTransition } from '../request-schemas.ts';
 import { newTaskId } from '../task-id.ts';
 import { expectStreamLeaders } from './stream-leaders.ts';
 import { AckedPublisher } from './acked-publisher.ts';
@@ -175,8 +177,8 @@ export class KvTaskStore implements ReeveStore {
     return current ? toFull(current.doc, current.revision, annotations) : undefined;
   }
 
-  async claim(request: ClaimRequest): Promise<StoredTask[]> {
-    const req = parseOrThrow(schemas.claimRequestSchema, request, 'claim request');
+  async claim(request: ClaimRequest, options?: WriteOptions): Promise<StoredTask[]> {
+    const req = options?.trusted ? (request as ParsedClaim) : parseOrThrow(schemas.claimRequestSchema, request, 'claim request');
     return this.#claimer.claim(req, this.#clock.now());
   }
 
@@ -187,8 +189,12 @@ export class KvTaskStore implements ReeveStore {
     return toWrite(doc, revision, from ?? doc.state);
   }
 
-  async transition(request: TransitionRequest): Promise<TaskWrite> {
-    const req = parseOrThrow(schemas.transitionRequestSchema, request, 'transition');
+  transition(request: TransitionRequest): Promise<TaskWrite> {
+    return this.#transition(request);
+  }
+
+  async #transition(request: TransitionRequest, options?: WriteOptions): Promise<TaskWrite> {
+    const req = options?.trusted ? (request as ParsedTransition) : parseOrThrow(schemas.transitionRequestSchema, request, 'transition');
     const now = this.#clock.now();
     const { doc, revision, from } = await this.#keys.mutate(req.id, (current) => transitionDoc(current, req, now), req.revision);
     return toWrite(doc, revision, from ?? doc.state);
@@ -199,12 +205,12 @@ export class KvTaskStore implements ReeveStore {
    * together (KV has no multi-key transaction, so "commit together" means "sent together";
    * each one still commits or fails alone). Writes to the same id run in request order.
    */
-  async transitionMany(requests: readonly TransitionRequest[]): Promise<Array<TaskWrite | Error>> {
+  async transitionMany(requests: readonly TransitionRequest[], options?: WriteOptions): Promise<Array<TaskWrite | Error>> {
     const chains = new Map<string, Promise<unknown>>();
     return Promise.all(
       requests.map((request) => {
         const id = typeof request?.id === 'string' ? request.id : '';
-        const run = (chains.get(id) ?? Promise.resolve()).then(() => this.transition(request)).catch((err: unknown) => toError(err));
+        const run = (chains.get(id) ?? Promise.resolve()).then(() => this.#transition(request, options)).catch((err: unknown) => toError(err));
         chains.set(id, run);
         return run;
       }),
