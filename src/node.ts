@@ -168,7 +168,9 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
     },
   });
 
-  const actorDeps = () => ({
+  // One set of saga dependencies for all actors (built per actor it was a dozen closures and a
+  // pino child per in-flight task); only the lease TTL is read per actor (a reload may change it).
+  const actorDeps = {
     store,
     write: (r: Parameters<WriteBatcher['write']>[0]) => batcher.write(r),
     runner,
@@ -198,8 +200,8 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
       janitor.keep(taskId);
       return join(workspaces, taskId);
     },
-  });
-  const newActor = (task: StoredTask) => new SagaActor(task, actorDeps());
+  };
+  const newActor = (task: StoredTask) => new SagaActor(task, { ...actorDeps, leaseTtlMs: config.node.leaseTtlMs });
 
   /**
    * A saga actor as a transient child: a crash restarts it from the task's persisted snapshot.
