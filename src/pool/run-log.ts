@@ -14,8 +14,8 @@ export interface RunLogOptions {
   keepFiles?: number;
   /** Values replaced by `[redacted]` in the file and the tail. Values under 4 characters are ignored. */
   secrets: readonly string[];
-  /** Lines kept in memory for `tail()`. Default 50. */
-  tailLines?: number;
+  /** Bytes of output (UTF-8, both streams, redacted) kept in memory for `tail()`. Default TAIL_BYTES (16 KiB). */
+  tailBytes?: number;
   /**
    * Called once, with the fs error (`code` ENOSPC, EACCES, ENOTDIR, …), when the log cannot be
    * opened or written; from then on output is dropped (the tail is still kept). Never called
@@ -30,7 +30,10 @@ export interface RunLog {
   readonly path: string;
   /** Never throws. Partial lines wait for their newline (or for `close()`). */
   write(stream: 'stdout' | 'stderr', chunk: string | Buffer): void;
-  /** The last `tailLines` complete lines of both streams as they interleaved, redacted, without prefix. */
+  /**
+   * The complete lines of both streams within the last `tailBytes` bytes, as they interleaved,
+   * redacted, without prefix; the first one may be cut at its start.
+   */
   tail(): string[];
   /** Writes any partial lines, then closes the file. Idempotent; later writes are dropped. */
   close(): Promise<void>;
@@ -42,6 +45,11 @@ export interface RunLog {
  * memory stays bounded and nothing is lost.
  */
 export const MAX_LINE_CHARS = 65_536;
+/**
+ * What a failed run is classified by: enough to hold the provider's error with the stack or
+ * JSON around it and a few retries' worth of lines, small enough to scan in well under a ms.
+ */
+export const TAIL_BYTES = 16 * 1024;
 const REDACTED = '[redacted]';
 // A 1-3 character "secret" ("1", "dev", "yes") would match all over ordinary output and
 // shred the log, while a value that short is guessable in a few tries anyway: redacting it
@@ -75,10 +83,12 @@ class FileRunLog implements RunLog {
   readonly path: string;
   private readonly maxBytes: number;
   private readonly keepFiles: number;
-  private readonly tailLines: number;
+  private readonly tailBytes: number;
   private readonly redactor: Redactor;
   private readonly streams: Record<'stdout' | 'stderr', StreamState>;
-  private readonly lines: string[] = [];
+  /** Complete lines joined by '\n'; at most 2 × tailBytes UTF-16 units (trimmed in batches). */
+  private tailText = '';
+  private hasTail = false;
   private fd: number | undefined;
   private size = 0;
   private openError: unknown;
@@ -88,7 +98,7 @@ class FileRunLog implements RunLog {
   constructor(private readonly options: RunLogOptions) {
     this.maxBytes = positiveInt('maxBytes', options.maxBytes ?? 5 * 1024 * 1024, 1);
     this.keepFiles = positiveInt('keepFiles', options.keepFiles ?? 3, 1);
-    this.tailLines = positiveInt('tailLines', options.tailLines ?? 50, 0);
+    this.tailBytes = positiveInt('tailBytes', options.tailBytes ?? TAIL_BYTES, 0);
     if (!/^[^/\\\0]+$/.test(options.runId) || options.runId === '.' || options.runId === '..') {
       throw new ReeveError(ErrorCode.InvalidInput, `runLog.runId must be a single path segment (got ${JSON.stringify(options.runId)})`);
     }
@@ -130,7 +140,13 @@ class FileRunLog implements RunLog {
   }
 
   tail(): string[] {
-    return this.tailLines === 0 ? [] : this.lines.slice(-this.tailLines);
+    if (!this.hasTail) return [];
+    // Every UTF-16 unit takes at least one UTF-8 byte: the last tailBytes units hold the last tailBytes bytes.
+    let text = this.tailText.length > this.tailBytes ? this.tailText.slice(-this.tailBytes) : this.tailText;
+    const bytes = Buffer.from(text);
+    // A cut inside a character leaves replacement characters (UTF-8) or half a surrogate pair (UTF-16) in front.
+    if (bytes.length > this.tailBytes) text = bytes.subarray(bytes.length - this.tailBytes).toString('utf8').replace(/^\uFFFD+/, '');
+    return text.replace(/^[\uDC00-\uDFFF]/, '').split('\n');
   }
 
   async close(): Promise<void> {
@@ -176,7 +192,7 @@ class FileRunLog implements RunLog {
       splitLines(text, out, true);
       return this.emit(prefix, out);
     }
-    this.keepTail(lastLines(text, this.tailLines));
+    this.keepTail(text);
     if (this.fd === undefined) return;
     const block = Buffer.from(`${prefix}${text.replaceAll('\n', `\n${prefix}`)}\n`);
     if (this.size + block.length <= this.maxBytes) return this.writeBuffer(block);
@@ -185,15 +201,18 @@ class FileRunLog implements RunLog {
 
   private emit(prefix: string, out: readonly string[]): void {
     if (out.length === 0) return;
-    this.keepTail(out.length > this.tailLines ? out.slice(-this.tailLines) : out);
+    this.keepTail(out.join('\n'));
     if (this.fd !== undefined) this.append(out.map((line) => `${prefix}${line}\n`));
   }
 
-  private keepTail(lines: readonly string[]): void {
-    if (this.tailLines === 0) return;
-    for (const line of lines) this.lines.push(line);
-    // Trim in batches: amortized O(1) per line instead of a shift per line.
-    if (this.lines.length > 2 * this.tailLines) this.lines.splice(0, this.lines.length - this.tailLines);
+  /** Keeps complete lines (joined by '\n') for `tail()`. */
+  private keepTail(lines: string): void {
+    if (this.tailBytes === 0) return;
+    if (lines.length >= this.tailBytes) this.tailText = lines.slice(-this.tailBytes);
+    else this.tailText = this.hasTail ? `${this.tailText}\n${lines}` : lines;
+    this.hasTail = true;
+    // Trim in batches: amortized O(1) per byte instead of a copy per chunk.
+    if (this.tailText.length > 2 * this.tailBytes) this.tailText = this.tailText.slice(-this.tailBytes);
   }
 
   /** Appends whole lines, rotating before a line that would take the file past maxBytes. */
@@ -335,15 +354,6 @@ function longestLine(text: string): number {
     start = end + 1;
   }
   return longest;
-}
-
-/** The last `n` lines of text that holds no trailing newline. */
-function lastLines(text: string, n: number): string[] {
-  if (n === 0) return [];
-  // `from` ends as the newline before the n-th line from the end, or -1 when there are fewer.
-  let from = text.length;
-  for (let i = 0; i < n && from !== -1; i++) from = from === 0 ? -1 : text.lastIndexOf('\n', from - 1);
-  return text.slice(from + 1).split('\n');
 }
 
 function isHighSurrogate(code: number): boolean {

@@ -30,6 +30,21 @@ describe('failure handling through a real node', () => {
     expect(runs[2]! - runs[1]!).toBeGreaterThanOrEqual(1000);
   });
 
+  it('classifies a command by the last 16 KiB of its output, not its last 20 lines', async () => {
+    const script = fileURLToPath(new URL('../fixtures/procs/error-then-noise.mjs', import.meta.url));
+    const once = { transient: { maxAttempts: 1 }, permanent: { maxAttempts: 1 } };
+    t = await startTestNode({ agents: { cli: { command: ['node', script, '{{input.lines}}'], retry: once } } });
+    // 200 lines (~9 KiB) after the 529: past the message's 20 lines, within the tail.
+    const near = (await t.node.store.submit({ kind: 'cli', input: { lines: 200 } })).task.id;
+    // 600 lines (~27 KiB) after it: the 529 has left the tail, and the failure is what the tail shows.
+    const far = (await t.node.store.submit({ kind: 'cli', input: { lines: 600 } })).task.id;
+    const nearTask = await waitForState(t.node, near, ['failed']);
+    expect(nearTask).toMatchObject({ attempts: { transient: 1, permanent: 0 }, error: { class: 'transient' } });
+    expect(nearTask.error?.message).not.toContain('529');
+    expect(nearTask.error?.message.split('\n')).toHaveLength(21);
+    expect(await waitForState(t.node, far, ['failed'])).toMatchObject({ attempts: { transient: 0, permanent: 1 }, error: { class: 'permanent' } });
+  });
+
   it('opens the breaker after N transient failures, blocks only its key, probes once per half-open, closes on success', { timeout: 60_000 }, async () => {
     t = await startTestNode({
       node: { concurrency: 8 },
