@@ -18,7 +18,7 @@ import { startRootSupervisor, supervisorChild, type ChildSpec, type Supervisor }
 import { WriteBatcher } from './actors/write-batcher.ts';
 import type { Config } from './config/schema.ts';
 import { toError } from './errors.ts';
-import { buildKindPlans } from './node-plans.ts';
+import { buildKindPlans, warnUntimedKinds } from './node-plans.ts';
 import { readOrCreateNodeId } from './node-id.ts';
 import type { Clock } from './ports/clock.ts';
 import type { Logger } from './ports/logger.ts';
@@ -398,6 +398,7 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
   }
 
   log.info({ owner, mode: backend.mode, store: backend.describe, kinds: [...plans.keys()], concurrency: config.node.concurrency }, 'node started');
+  warnUntimedKinds(config, log);
   dispatcher.wake();
   const served = await surface.serve({ id, store, backend, root, inFlight: () => dispatcher.inFlight.size, isDraining: () => dispatcher.isDraining || stopping !== undefined }).catch(async (err: unknown) => {
     await shutdown(); // the port is taken, say: stop what started rather than run without the API asked for
@@ -416,6 +417,7 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
       config = next;
       plans = buildKindPlans(next);
       log.info({ kinds: [...plans.keys()] }, 'configuration reloaded');
+      warnUntimedKinds(next, log);
     },
   };
 }
