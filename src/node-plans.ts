@@ -55,6 +55,7 @@ export function buildKindPlans(config: Config): Map<string, KindPlan> {
       keepWorkspace: agent.keepWorkspace,
       ...(agent.repo === undefined ? {} : { repo: agent.repo }),
       breaker: { threshold: agent.breaker.threshold, pauseMs: agent.breaker.pauseMs, maxPauseMs: agent.breaker.maxPauseMs },
+      breakerKey: agent.breakerKey ?? kind,
       ...(agent.preflight ? { preflight: { handler: handlerSpec(agent.preflight as HandlerConfig), timeoutMs: agent.preflight.timeoutMs, ttlMs: agent.preflight.ttlMs } } : {}),
       retryOn: agent.retryOn,
       // 0 is "no timeout" in config; a plan without one leaves only a task's own override.

@@ -151,6 +151,7 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
       takeProbe: (task) => breakers.takeProbe(task.breakerKey, task.id, breakerSettings(task.kind)),
     },
     kindReady: (kind) => preflight.ready(kind),
+    probeReady: (kind, key) => preflight.readyForProbe(kind, breakers.openUntil(key) ?? 0),
     release: async (task, reason) => {
       await store.transition({ id: task.id, revision: task.revision, owner, to: task.state === 'running' ? 'queued' : task.state, reason, release: true, availableAt: clock.now() });
     },

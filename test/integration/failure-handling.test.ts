@@ -90,6 +90,35 @@ describe('failure handling through a real node', () => {
     expect(readFileSync(join(t.dir, 'attempts.log'), 'utf8').trim().split('\n').length).toBeGreaterThan(3);
   });
 
+  it('runs a fresh preflight before the half-open probe, although the cached result is within its TTL', { timeout: 30_000 }, async () => {
+    const script = fileURLToPath(new URL('../fixtures/procs/counts-preflights.sh', import.meta.url));
+    const checks = join(tmpdir(), `reeve-preflight-${randomUUID()}`);
+    const attempts = join(tmpdir(), `reeve-attempts-${randomUUID()}`);
+    t = await startTestNode({
+      agents: {
+        prov: {
+          command: ['sh', script, checks, attempts],
+          retry: { transient: { maxAttempts: 5, baseMs: 1, maxMs: 5 } },
+          breaker: { threshold: 2, pauseMs: 300, maxPauseMs: 300 },
+          // A TTL far longer than the test: only the probe can make the preflight run again.
+          preflight: { command: ['sh', '-c', 'echo check >> "$0"', checks], ttlMs: 600_000 },
+        },
+      },
+    });
+    try {
+      const id = (await t.node.store.submit({ kind: 'prov' })).task.id;
+      const task = await waitForState(t.node, id, ['succeeded', 'failed']);
+      expect(task).toMatchObject({ state: 'succeeded', attempts: { transient: 2 } });
+      // How many checks had run when each attempt started: one before the two failures that
+      // opened the breaker, a second one before the probe.
+      expect(readFileSync(attempts, 'utf8').trim().split('\n')).toEqual(['1', '1', '2']);
+      expect(t.log.lines.some((l) => l.msg === 'breaker probe started')).toBe(true);
+    } finally {
+      rmSync(checks, { force: true });
+      rmSync(attempts, { force: true });
+    }
+  });
+
   it('holds a kind while its preflight fails and runs its tasks once it passes', async () => {
     const flag = join(tmpdir(), `reeve-preflight-${randomUUID()}`);
     t = await startTestNode({
