@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { BreakerBoard } from './actors/breaker-board.ts';
 import { Dispatcher } from './actors/dispatcher.ts';
 import { PreflightGate } from './actors/preflight-gate.ts';
+import { redactingLogger } from './actors/redacting-logger.ts';
 import type { KindPlan } from './actors/kind-plan.ts';
 import { renewLeases } from './actors/lease-keeper.ts';
 import { loopChild } from './actors/loop-child.ts';
@@ -18,6 +19,7 @@ import { startRootSupervisor, supervisorChild, type ChildSpec, type Supervisor }
 import { WriteBatcher } from './actors/write-batcher.ts';
 import type { Config } from './config/schema.ts';
 import { toError } from './errors.ts';
+import { createSecretRedactor } from './protocol/secret-redactor.ts';
 import { buildKindPlans, warnUntimedKinds } from './node-plans.ts';
 import { readOrCreateNodeId } from './node-id.ts';
 import type { Clock } from './ports/clock.ts';
@@ -90,7 +92,8 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
   const id = config.node.id ?? (await readOrCreateNodeId(config.node.dataDir));
   const incarnation = `${clock.now().toString(36)}${randomBytes(3).toString('hex')}`;
   const owner = `${id}:${incarnation}`;
-  const log = options.log.child({ node: id, incarnation });
+  // Secrets are redacted from every line the node logs, whatever logger it was given.
+  const log = redactingLogger(options.log, createSecretRedactor(config.secrets)).child({ node: id, incarnation });
   const backend = await openBackend({ config, log, clock, name: owner, role: 'node' });
   // HTTP API and metrics (off, and free, unless http.port is set): the store reports its writes.
   const surface = await openOperatorSurface(config, log, clock);

@@ -2,6 +2,7 @@ import { closeSync, fstatSync, mkdirSync, openSync, renameSync, rmSync, writeSyn
 import { join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { ErrorCode, ReeveError } from '../errors.ts';
+import { createSecretRedactor, type SecretRedactor } from '../protocol/secret-redactor.ts';
 
 export interface RunLogOptions {
   /** Directory of the log files; created if missing. */
@@ -50,11 +51,6 @@ export const MAX_LINE_CHARS = 65_536;
  * JSON around it and a few retries' worth of lines, small enough to scan in well under a ms.
  */
 export const TAIL_BYTES = 16 * 1024;
-const REDACTED = '[redacted]';
-// A 1-3 character "secret" ("1", "dev", "yes") would match all over ordinary output and
-// shred the log, while a value that short is guessable in a few tries anyway: redacting it
-// costs the log its use and protects nothing.
-const MIN_SECRET_CHARS = 4;
 
 export function openRunLog(options: RunLogOptions): RunLog {
   return new FileRunLog(options);
@@ -84,7 +80,8 @@ class FileRunLog implements RunLog {
   private readonly maxBytes: number;
   private readonly keepFiles: number;
   private readonly tailBytes: number;
-  private readonly redactor: Redactor;
+  /** Undefined when the config has no secret worth redacting. */
+  private readonly redactor: SecretRedactor | undefined;
   private readonly streams: Record<'stdout' | 'stderr', StreamState>;
   /** Complete lines joined by '\n'; at most 2 × tailBytes UTF-16 units (trimmed in batches). */
   private tailText = '';
@@ -103,7 +100,7 @@ class FileRunLog implements RunLog {
       throw new ReeveError(ErrorCode.InvalidInput, `runLog.runId must be a single path segment (got ${JSON.stringify(options.runId)})`);
     }
     this.path = join(options.dir, `${options.runId}.log`);
-    this.redactor = new Redactor(options.secrets);
+    this.redactor = createSecretRedactor(options.secrets);
     this.streams = {
       stdout: { prefix: 'out| ', decoder: new StringDecoder('utf8'), partial: '' },
       stderr: { prefix: 'err| ', decoder: new StringDecoder('utf8'), partial: '' },
@@ -127,8 +124,8 @@ class FileRunLog implements RunLog {
       let buf = st.partial + text;
       const nl = buf.lastIndexOf('\n');
       if (nl >= 0) {
-        // A secret never holds a newline (Redactor splits them), so none spans this cut.
-        this.emitComplete(st.prefix, this.redactor.redact(buf.slice(0, nl)));
+        // A secret never holds a newline (the redactor splits them), so none spans this cut.
+        this.emitComplete(st.prefix, this.redact(buf.slice(0, nl)));
         buf = buf.slice(nl + 1);
       }
       const out: string[] = [];
@@ -157,7 +154,7 @@ class FileRunLog implements RunLog {
       for (const st of Object.values(this.streams)) {
         const rest = st.partial + st.decoder.end();
         st.partial = '';
-        if (rest !== '') this.emitComplete(st.prefix, this.redactor.redact(rest));
+        if (rest !== '') this.emitComplete(st.prefix, this.redact(rest));
       }
       if (this.fd !== undefined) closeSync(this.fd);
       this.fd = undefined;
@@ -166,18 +163,22 @@ class FileRunLog implements RunLog {
     }
   }
 
+  private redact(text: string): string {
+    return this.redactor ? this.redactor.text(text) : text;
+  }
+
   /**
    * Emits the head of a partial line that outgrew MAX_LINE_CHARS and returns what stays
    * buffered: at least `lookbehind` characters, so a secret whose first part arrived in this
    * chunk is still whole when the next chunk completes it.
    */
   private breakLongPartial(partial: string, out: string[]): string {
-    const { lookbehind } = this.redactor;
+    const lookbehind = this.redactor?.lookbehind ?? 0;
     if (partial.length <= MAX_LINE_CHARS + lookbehind) return partial;
     const want = Math.floor((partial.length - lookbehind) / MAX_LINE_CHARS) * MAX_LINE_CHARS;
-    const cut = this.redactor.safeCut(partial, want);
+    const cut = this.redactor ? this.redactor.safeCut(partial, want) : want;
     if (cut <= 0) return partial;
-    splitLines(this.redactor.redact(partial.slice(0, cut)), out, false);
+    splitLines(this.redact(partial.slice(0, cut)), out, false);
     return partial.slice(cut);
   }
 
@@ -288,44 +289,6 @@ class FileRunLog implements RunLog {
   }
 }
 
-/** Finds configured secrets in text and replaces them. */
-class Redactor {
-  /** Characters a partial line must keep so a secret split across chunks is still found whole. */
-  readonly lookbehind: number;
-  private readonly secrets: readonly string[];
-  private readonly pattern: RegExp | undefined;
-
-  constructor(secrets: readonly string[]) {
-    // Output is redacted line by line, so a multi-line secret (a PEM key) is matched line by line.
-    const parts = secrets.flatMap((s) => s.split(/\r?\n/)).filter((s) => s.length >= MIN_SECRET_CHARS);
-    // Longest first: where two secrets start at the same place, the alternation takes the longer.
-    this.secrets = [...new Set(parts)].sort((a, b) => b.length - a.length);
-    this.lookbehind = Math.max(0, (this.secrets[0]?.length ?? 0) - 1);
-    this.pattern = this.secrets.length === 0 ? undefined : new RegExp(this.secrets.map(escapeRegExp).join('|'), 'g');
-  }
-
-  redact(text: string): string {
-    return this.pattern === undefined ? text : text.replace(this.pattern, REDACTED);
-  }
-
-  /** The largest index ≤ `cut` that does not fall inside an occurrence of a secret. */
-  safeCut(text: string, cut: number): number {
-    for (let moved = true; moved && cut > 0; ) {
-      moved = false;
-      for (const s of this.secrets) {
-        for (let i = text.indexOf(s, Math.max(0, cut - s.length + 1)); i !== -1 && i < cut; i = text.indexOf(s, i + 1)) {
-          if (i + s.length > cut) {
-            cut = i;
-            moved = true;
-            break;
-          }
-        }
-      }
-    }
-    return cut;
-  }
-}
-
 /** Splits text into lines of at most MAX_LINE_CHARS; `isComplete` text ends at a newline (drop its `\r`). */
 function splitLines(text: string, out: string[], isComplete: boolean): void {
   for (let line of text.split('\n')) {
@@ -360,9 +323,6 @@ function isHighSurrogate(code: number): boolean {
   return code >= 0xd800 && code <= 0xdbff;
 }
 
-function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
 
 function positiveInt(name: string, value: number, min: number): number {
   if (!Number.isInteger(value) || value < min) {
