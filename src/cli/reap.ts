@@ -6,8 +6,8 @@ import { osProcessControl } from '../pool/os-process-control.ts';
 import { SqliteProcessRegistry } from '../store/sqlite/process-registry.ts';
 import type { NodeRegistry } from '../ports/node-registry.ts';
 import { silentLogger } from '../ports/logger.ts';
-import { systemClock } from '../system-clock.ts';
-import { DEAD_AFTER_MS } from './status.ts';
+import { systemClock } from '../platform/system-clock.ts';
+import { DEAD_AFTER_MS } from '../views/status-report.ts';
 
 /**
  * `reeve reap`: the same reaper a node runs, from another process. Incarnations of nodes that

@@ -1,7 +1,7 @@
 import pino from 'pino';
 import { loadConfig } from '../config/load.ts';
 import { toError } from '../errors.ts';
-import { startNode } from '../node.ts';
+import { startNode } from '../node/start-node.ts';
 import type { CliContext, GlobalOptions } from './context.ts';
 import { Exit, reportError } from './output.ts';
 import { checkKinds } from './start-check.ts';

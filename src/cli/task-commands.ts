@@ -5,11 +5,11 @@ import { registerDeadLetters } from './dead-letters.ts';
 import { registerDrain } from './drain.ts';
 import { registerPurge } from './purge.ts';
 import { registerSubmit } from './submit.ts';
-import { systemClock } from '../system-clock.ts';
+import { systemClock } from '../platform/system-clock.ts';
 import { positiveInt, withBackend, type CliContext } from './context.ts';
 import { ago, describeTask, Exit, publicRecord, table } from './output.ts';
 import { checkArg, kindName, taskId, text } from './arg-shapes.ts';
-import { statusReport } from './status.ts';
+import { statusReport } from '../views/status-report.ts';
 
 export function registerTaskCommands(program: Command, ctx: CliContext, setExit: (code: number) => void, meta: { states: readonly string[] }): void {
   const io = ctx.io;

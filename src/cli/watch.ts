@@ -1,7 +1,7 @@
-import type { Backend } from '../backend.ts';
+import type { Backend } from '../node/backend.ts';
 import { silentLogger } from '../ports/logger.ts';
 import type { TaskState } from '../protocol/task-states.ts';
-import { waitForTask } from '../task-follow.ts';
+import { waitForTask } from '../client/task-follow.ts';
 import { ago, describeTask, Exit, publicRecord, table, type Io } from './output.ts';
 
 /** Embedded mode: how often the feed re-reads the newest tasks (the node is another process). */

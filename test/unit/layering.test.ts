@@ -36,11 +36,11 @@ describe('layering of src/', () => {
   });
 
   it('lets actors use ports and machines but never an adapter', () => {
-    const adapters = ['store', 'transport', 'pool', 'cli', 'http', 'node.ts'];
+    const adapters = ['store', 'transport', 'pool', 'cli', 'http', 'node'];
     expect(
       violations((i) => {
         if (layer(i.file) !== 'actors') return undefined;
-        if (i.target && adapters.includes(layer(i.target))) return 'actors depend on ports, not adapters (wire them in node.ts)';
+        if (i.target && adapters.includes(layer(i.target))) return 'actors depend on ports, not adapters (wire them in node/)';
         if (!i.target && /^(better-sqlite3|@nats-io\/|piscina|execa)/.test(i.specifier)) return 'actors must not use a driver directly';
         return undefined;
       }),
@@ -54,7 +54,7 @@ describe('layering of src/', () => {
         const from = layer(i.file);
         if (!adapters.includes(from) || !i.target) return undefined;
         const to = layer(i.target);
-        if (to !== from && [...adapters, 'actors', 'cli', 'http', 'node.ts'].includes(to)) return `${from} must not depend on ${to}`;
+        if (to !== from && [...adapters, 'actors', 'cli', 'http', 'node'].includes(to)) return `${from} must not depend on ${to}`;
         return undefined;
       }),
     ).toEqual([]);

@@ -1,7 +1,7 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { toError } from './errors.ts';
-import type { Logger } from './ports/logger.ts';
+import { toError } from '../errors.ts';
+import type { Logger } from '../ports/logger.ts';
 
 export interface WorkspaceJanitorOptions {
   /** The directory holding one workspace per task id. */

@@ -6,42 +6,43 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { availableParallelism, hostname } from 'node:os';
 import { join } from 'node:path';
-import { BreakerBoard } from './actors/breaker-board.ts';
-import { Dispatcher } from './actors/dispatcher.ts';
-import { PreflightGate } from './actors/preflight-gate.ts';
-import type { KindPlan } from './actors/kind-plan.ts';
-import { renewLeases } from './actors/lease-keeper.ts';
-import { loopChild } from './actors/loop-child.ts';
-import { SagaActor } from './actors/saga-actor.ts';
-import { sweepStaleLeases, takeBackPreviousIncarnations } from './actors/stale-sweeper.ts';
-import { startRootSupervisor, supervisorChild, type ChildSpec, type Supervisor } from './actors/supervisor.ts';
-import { WriteBatcher } from './actors/write-batcher.ts';
-import type { Config } from './config/schema.ts';
-import { toError } from './errors.ts';
-import { buildKindPlans } from './node-plans.ts';
+import { BreakerBoard } from '../actors/breaker-board.ts';
+import { Dispatcher } from '../actors/dispatcher.ts';
+import { PreflightGate } from '../actors/preflight-gate.ts';
+import type { KindPlan } from '../actors/kind-plan.ts';
+import { renewLeases } from '../actors/lease-keeper.ts';
+import { loopChild } from '../actors/loop-child.ts';
+import { SagaActor } from '../actors/saga-actor.ts';
+import { sweepStaleLeases, takeBackPreviousIncarnations } from '../actors/stale-sweeper.ts';
+import { startRootSupervisor, supervisorChild, type ChildSpec, type Supervisor } from '../actors/supervisor.ts';
+import { WriteBatcher } from '../actors/write-batcher.ts';
+import type { Config } from '../config/schema.ts';
+import { toError } from '../errors.ts';
+import { buildKindPlans } from './kind-plans.ts';
 import { readOrCreateNodeId } from './node-id.ts';
-import type { Clock } from './ports/clock.ts';
-import type { Logger } from './ports/logger.ts';
-import type { NodeInfo } from './ports/node-registry.ts';
-import type { StoredTask } from './ports/task-store.ts';
-import type { Timers } from './ports/timers.ts';
-import { reapOrphans } from './actors/reaper.ts';
-import { CommandRunner } from './pool/command-runner.ts';
-import { GitWorktreeRunner, removeWorktree } from './pool/git-worktree.ts';
-import { osProcessControl } from './pool/os-process-control.ts';
-import { SqliteProcessRegistry } from './store/sqlite/process-registry.ts';
-import { CompositeRunner } from './pool/composite-runner.ts';
-import { ModuleRunner } from './pool/module-runner.ts';
-import { systemClock } from './system-clock.ts';
-import { openBackend, type Backend } from './backend.ts';
+import type { Clock } from '../ports/clock.ts';
+import type { Logger } from '../ports/logger.ts';
+import type { NodeInfo } from '../ports/node-registry.ts';
+import type { StoredTask } from '../ports/task-store.ts';
+import type { Timers } from '../ports/timers.ts';
+import { reapOrphans } from '../actors/reaper.ts';
+import { CommandRunner } from '../pool/command-runner.ts';
+import { GitWorktreeRunner, removeWorktree } from '../pool/git-worktree.ts';
+import { osProcessControl } from '../pool/os-process-control.ts';
+import { SqliteProcessRegistry } from '../store/sqlite/process-registry.ts';
+import { CompositeRunner } from '../pool/composite-runner.ts';
+import { ModuleRunner } from '../pool/module-runner.ts';
+import { systemClock } from '../platform/system-clock.ts';
+import { openBackend } from './open-backend.ts';
+import type { Backend } from './backend.ts';
 import { WorkspaceJanitor } from './workspace-janitor.ts';
-import { backgroundCounts } from './cluster/beacon-counts.ts';
-import { nodeIntake } from './cluster/node-intake.ts';
-import { listenForControl } from './cluster/node-control.ts';
-import { outageTolerant } from './cluster/outage.ts';
-import { startupSteps } from './cluster/jetstream-ready.ts';
-import type { ReeveStore } from './ports/reeve-store.ts';
-import { openOperatorSurface } from './http/surface.ts';
+import { backgroundCounts } from '../actors/beacon-counts.ts';
+import { nodeIntake } from './intake.ts';
+import { listenForControl } from '../actors/node-control.ts';
+import { outageTolerant } from '../actors/outage.ts';
+import { startupSteps } from '../cluster/jetstream-ready.ts';
+import type { ReeveStore } from '../ports/reeve-store.ts';
+import { openOperatorSurface } from '../http/surface.ts';
 
 export interface NodeOptions {
   config: Config;
@@ -247,7 +248,7 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
     };
   }
 
-  // Cluster nodes report the task counts of their index with each beacon (see beacon-counts.ts).
+  // Cluster nodes report the task counts of their index with each beacon (see actors/beacon-counts.ts).
   const taskCounts = backend.mode === 'cluster' ? backgroundCounts(() => store.countByState(), () => clock.now()) : () => undefined;
   const beacon = async (state: NodeInfo['state']) => {
     const at = clock.now();
