@@ -93,6 +93,7 @@ export class EventFeed {
     const every = this.options.followStoreMs;
     if (every !== undefined) {
       this.#seeded = false;
+      // #follow never rejects: it logs a failed read and tries again at the next tick.
       this.#timer = setInterval(() => void this.#follow(), every);
       this.#timer.unref();
       void this.#follow();

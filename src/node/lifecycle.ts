@@ -5,6 +5,7 @@ import { listenForControl } from '../actors/node-control.ts';
 import { takeBackPreviousIncarnations } from '../actors/stale-sweeper.ts';
 import type { ReapReport } from '../actors/reaper.ts';
 import { startupSteps } from '../cluster/jetstream-ready.ts';
+import { toError } from '../errors.ts';
 import type { Logger } from '../ports/logger.ts';
 import type { NodeInfo } from '../ports/node-registry.ts';
 import type { Backend } from './backend.ts';
@@ -101,7 +102,7 @@ export class NodeLifecycle {
       log: log.child({ component: 'control' }),
       drain: (deadlineMs) => {
         if (this.#stopping || dispatcher.isDraining) return false;
-        void this.drain(deadlineMs); // never rejects: shutdown logs what fails to stop
+        void this.drain(deadlineMs).catch((err: unknown) => log.error({ err: toError(err) }, 'drain failed'));
         return true;
       },
     });
@@ -126,7 +127,7 @@ export class NodeLifecycle {
   escalated(err: Error): void {
     this.deps.log.error({ err }, 'supervision tree gave up; shutting the node down');
     this.#exitCode = 1;
-    void this.shutdown(); // never rejects: each failing release is logged
+    void this.shutdown().catch((e: unknown) => this.deps.log.error({ err: toError(e) }, 'shutdown failed'));
   }
 
   /** Stops claiming and releases everything the node holds, last acquired first. Idempotent. */

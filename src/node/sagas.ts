@@ -65,13 +65,14 @@ export class NodeSagas {
     const { log } = this.deps;
     const actor = this.#newActor(task);
     const start = this.#supervisor ? this.#supervisor.startChild(this.#child(task, actor)) : Promise.reject(new Error('the sagas supervisor is restarting'));
-    // Handled here: the handler logs, and handBack's own failure is swallowed (the lease then expires).
-    void start.catch(async (err: unknown) => {
-      // Not started: give the lease back now rather than let it expire and count a crash.
-      log.error({ err: toError(err), taskId: task.id }, 'could not start saga actor; handing the task back');
-      this.deps.dispatcher().finished(task, actor);
-      await this.deps.handBack(task, 'handed back: saga actor could not start').catch(() => undefined);
-    });
+    void start
+      .catch(async (err: unknown) => {
+        // Not started: give the lease back now rather than let it expire and count a crash.
+        log.error({ err: toError(err), taskId: task.id }, 'could not start saga actor; handing the task back');
+        this.deps.dispatcher().finished(task, actor);
+        await this.deps.handBack(task, 'handed back: saga actor could not start');
+      })
+      .catch((err: unknown) => log.warn({ err: toError(err), taskId: task.id }, 'could not hand the task back; its lease will expire'));
     return actor;
   }
 

@@ -43,6 +43,7 @@ export class WorkspaceJanitor {
   #schedule(): void {
     this.#timer ??= setTimeout(() => {
       this.#timer = undefined;
+      // sweep() never rejects (it logs what it cannot remove).
       void this.sweep().then(() => {
         // Skipped because a run was in flight: look again later.
         if (this.#pending.size > 0 && !this.#closed) this.#schedule();

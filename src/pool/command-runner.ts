@@ -245,6 +245,7 @@ export class CommandRunner {
       log.error({ err, runId: run.runId, handedOff }, 'settling a finished run failed; its registry row is left to the reaper');
     });
     this.#settling.add(settling);
+    // Cannot reject: settling ends in a catch that logs and swallows.
     void settling.finally(() => this.#settling.delete(settling));
   }
 
