@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.ts';
-import { buildKindPlans, warnUntimedKinds } from '../../src/node-plans.ts';
+import { buildKindPlans, warnUntimedKinds } from '../../src/node/kind-plans.ts';
 import { submitRequestSchema } from '../../src/protocol/task.ts';
 import { recordingLogger } from '../support/recording-logger.ts';
 
