@@ -64,6 +64,8 @@ export interface ReeveNode {
   reconfigure(config: Config): void;
   /** The dashboard URL (with its token) when `http.port` is set. */
   readonly dashboardUrl?: string;
+  /** The XState inspector relay (`ws://HOST:PORT/inspect`) with `inspect` on. */
+  readonly inspectUrl?: string;
 }
 
 /**
@@ -124,9 +126,12 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
   const workspaces = join(config.node.dataDir, 'workspaces');
   const janitor = new WorkspaceJanitor({ root: workspaces, inUse: (taskId) => dispatcher.inFlight.has(taskId), log });
 
+  // Live state (inspect on): actors report to the inspector under the root supervisor's session.
+  const inspectRoot = `reeve:${id}:root`;
   const breakers = new BreakerBoard({
     store,
     clock,
+    inspect: { port: surface.inspection, parentId: () => inspectRoot },
     log: log.child({ component: 'breakers' }),
     onChange: ({ key, to, openUntil, at }) => bus.publish(subjects.breaker(key), { key, state: to, ...(openUntil === undefined || to !== 'open' ? {} : { openUntil }), node: id, at }),
   });
@@ -177,6 +182,7 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
     clock,
     random: Math.random,
     log: log.child({ component: 'saga' }),
+    inspect: { port: surface.inspection, parentId: () => sagas?.sessionId },
     plan: (kind: string) => plans.get(kind),
     onTerminal: (task: StoredTask) => {
       const plan = plans.get(task.kind);
@@ -286,6 +292,8 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
   });
   const root = await startRootSupervisor({
     id: 'root',
+    inspection: surface.inspection,
+    sessionId: inspectRoot,
     spec,
     log,
     clock,
@@ -307,6 +315,7 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
         id: 'sagas',
         spec: { strategy: 'one_for_one', intensity: { maxRestarts: 50, periodMs: 10_000 }, backoff: { baseMs: 50, maxMs: 2_000 } },
         children: [],
+        childrenInspectThemselves: true,
         log,
         clock,
         timers: realTimers,
@@ -405,6 +414,7 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
   });
   return {
     ...(served ? { dashboardUrl: served.url } : {}),
+    ...(served?.inspectUrl ? { inspectUrl: served.inspectUrl } : {}),
     id,
     owner,
     store,

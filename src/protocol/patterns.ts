@@ -4,3 +4,5 @@
  */
 export const TASK_ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
 export const NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+/** A WebSocket URL (`ws://host:port/path`, `wss://…`): where `--inspect-url` pushes live state. */
+export const WS_URL_PATTERN = /^wss?:\/\/[^\s/?#]+[^\s]*$/;
