@@ -171,7 +171,10 @@ export function drawMachine(definition, { current, history = [], terminal = new 
   // Taken transitions last, so they are drawn over the others.
   for (const e of [...graph.edges].sort((a, b) => Number(taken.has(`${a.from}→${a.to}`)) - Number(taken.has(`${b.from}→${b.to}`)))) {
     const on = taken.has(`${e.from}→${e.to}`);
-    const path = el('path', { d: edgePath(positions.get(e.from), positions.get(e.to), e.from === e.to), class: on ? 'edge taken' : 'edge', 'data-from': e.from, 'data-to': e.to, 'marker-end': `url(#arrow-${on ? 'taken' : 'plain'})` });
+    const [a, b] = [positions.get(e.from), positions.get(e.to)];
+    // Transitions back towards the start (retries, re-queues, reopens) are drawn fainter.
+    const back = b.x < a.x;
+    const path = el('path', { d: edgePath(a, b, e.from === e.to), class: ['edge', on ? 'taken' : '', back ? 'back' : ''].filter(Boolean).join(' '), 'data-from': e.from, 'data-to': e.to, 'marker-end': `url(#arrow-${on ? 'taken' : 'plain'})` });
     path.append(el('title', {}, `${e.from} → ${e.to}: ${e.events.join(', ')}`));
     edges.append(path);
   }
