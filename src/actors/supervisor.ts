@@ -286,22 +286,25 @@ export class Supervisor {
     this.policy = state;
     const fields = { err, child, supervisor: this.id, restarts: state.restarts.length };
     const { log } = this.options;
-    if (reason === 'crash') this.inspectSelf({ type: 'child.crashed', child }, slot.sessionId);
+    const crashed = () => (reason === 'crash' ? this.inspectSelf({ type: 'child.crashed', child }, slot.sessionId) : undefined);
     switch (decision.type) {
       case 'none':
         return;
       case 'remove':
         if (reason === 'crash') log.warn(fields, 'child crashed; not restarting');
         this.removeSlot(slot);
+        crashed();
         return;
       case 'restart':
         log.warn({ ...fields, delayMs: decision.delayMs }, reason === 'crash' ? 'child crashed; restarting' : 'child exited; restarting');
         slot.status = 'pending';
         for (const id of decision.stopIds) await this.stopSibling(id, decision.childIds.includes(id));
         await this.scheduleRestart(decision.childIds, decision.delayMs);
+        crashed();
         return;
       case 'escalate':
         log.error({ ...fields, reason: decision.reason }, 'restart intensity exceeded; escalating');
+        crashed();
         await this.escalate(child, decision.reason, err);
     }
   }

@@ -8,7 +8,6 @@ import type { TaskState } from '../protocol/task-states.ts';
 import { freshestCounts } from '../status-report.ts';
 import { authPolicy } from './auth.ts';
 import type { NodeInspector } from './inspect/open-inspector.ts';
-import { INSPECT_PATH } from './inspect/relay.ts';
 import { EventFeed } from './event-feed.ts';
 import type { NodeMetrics } from './metrics.ts';
 import { startHttpServer, type Readiness } from './server.ts';
@@ -96,7 +95,7 @@ export async function serveNode({ config, log, clock, metrics, token, node, insp
   inspector?.attach(server.server, auth, metrics.inspect());
   if (!relayOn) return { url: `${base}/#token=${token}`, close };
   // Off loopback a receiver needs the token, and can only pass it in the URL.
-  const inspectUrl = `${base.replace(/^http/, 'ws')}${INSPECT_PATH}${auth.readsNeedToken ? `?token=${encodeURIComponent(token)}` : ''}`;
+  const inspectUrl = `${base.replace(/^http/, 'ws')}${inspector.path}${auth.readsNeedToken ? `?token=${encodeURIComponent(token)}` : ''}`;
   log.info({ url: inspectUrl.split('?')[0] }, 'XState inspector relay listening');
   return { url: `${base}/#token=${token}`, inspectUrl, close };
 }

@@ -11,7 +11,7 @@ import type { AuthPolicy } from '../auth.ts';
 import { InspectionHub } from './hub.ts';
 import { createNodeInspection } from './node-inspection.ts';
 import { startPusher, type Pusher } from './pusher.ts';
-import { attachRelay, type Relay } from './relay.ts';
+import { attachRelay, INSPECT_PATH, type Relay } from './relay.ts';
 import { loadWs } from './ws.ts';
 
 /** Where the relay reports drops and receivers (Prometheus, when HTTP is on). */
@@ -23,9 +23,11 @@ export interface InspectMetrics {
 export interface NodeInspector {
   readonly inspection: Inspection;
   readonly hub: InspectionHub;
+  /** The relay's path on the HTTP server (`/inspect`). */
+  readonly path: string;
   /** Serves the `/inspect` relay on the node's HTTP server (when `inspect.enabled`). */
   attach(server: Server, auth: AuthPolicy, metrics?: InspectMetrics): void;
-  /** Counts the pusher's drops from now on (the metrics exist once HTTP is up). */
+  /** Ends the relay's connections and the pusher. */
   close(): void;
 }
 
@@ -43,6 +45,7 @@ export async function openInspector(config: Config, log: Logger): Promise<NodeIn
   return {
     inspection,
     hub,
+    path: INSPECT_PATH,
     attach(server, auth, m) {
       metrics = m;
       if (!config.inspect.enabled) return;
