@@ -260,7 +260,7 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
     const running = dispatcher.inFlight.size;
     const counts = taskCounts();
     // Core NATS every second for live watchers; the store row for `reeve status` in any process.
-    bus.publish(subjects.heartbeat(id), { id, incarnation, state, capacity: config.node.concurrency, running, at, kinds: [...plans.keys()] });
+    bus.publish(subjects.heartbeat(id), { id, incarnation, state, capacity: config.node.concurrency, running, at, kinds: [...plans.keys()], ...surface.heartbeat() });
     await store.recordNode({ id, incarnation, state, capacity: config.node.concurrency, running, startedAt, lastSeenAt: at, pid: process.pid, host: hostname(), ...(counts ? { taskCounts: counts } : {}) });
   };
 

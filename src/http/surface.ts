@@ -3,6 +3,7 @@
  * the runtime starts (the metrics port its parts report to) and one once it runs (serve).
  * With `http.port` unset it is free: nothing is loaded, metrics are dropped.
  */
+import { hostname } from 'node:os';
 import { withMetrics } from '../actors/observed-store.ts';
 import type { Config } from '../config/schema.ts';
 import { toError } from '../errors.ts';
@@ -20,12 +21,15 @@ export interface OperatorSurface {
   readonly inspection: Inspection;
   /** The node's store, reporting its writes to the metrics. */
   observe(store: ReeveStore): ReeveStore;
+  /** What the node's heartbeat says of the surface: its inspector relay, once it serves one. */
+  heartbeat(): { inspect?: string };
   /** Starts the HTTP server; returns its dashboard URL (with the token), or nothing when HTTP is off. */
   serve(node: SurfaceNode): Promise<{ url: string; inspectUrl?: string } | undefined>;
   close(): Promise<void>;
 }
 
-const off: OperatorSurface = { metrics: noMetrics, inspection: noInspection, observe: (s) => s, serve: async () => undefined, close: async () => undefined };
+const none = {};
+const off: OperatorSurface = { metrics: noMetrics, inspection: noInspection, observe: (s) => s, heartbeat: () => none, serve: async () => undefined, close: async () => undefined };
 
 export async function openOperatorSurface(config: Config, log: Logger, clock: Clock): Promise<OperatorSurface> {
   // Inspection off: not even @statelyai/inspect is loaded.
@@ -39,7 +43,9 @@ export async function openOperatorSurface(config: Config, log: Logger, clock: Cl
   const metrics = createNodeMetrics();
   const token = await loadOrCreateToken(config.http.token, config.node.dataDir);
   let close = async () => undefined as void;
+  let relay: { inspect: string } | undefined;
   return {
+    heartbeat: () => relay ?? none,
     metrics,
     inspection: inspector?.inspection ?? noInspection,
     observe: (store) => withMetrics(store, metrics, clock),
@@ -47,6 +53,10 @@ export async function openOperatorSurface(config: Config, log: Logger, clock: Cl
       const { serveNode } = await import('./serve-node.ts');
       const served = await serveNode({ config, log: log.child({ component: 'http' }), clock, metrics, token, node, ...(inspector ? { inspector } : {}) });
       close = () => served.close();
+      // Without its token: the heartbeat goes to every subscriber of the bus. Bound to every
+      // interface, the node is named by its host name for the other machines.
+      const wildcard = config.http.host === '0.0.0.0' || config.http.host === '::';
+      if (served.inspectUrl) relay = { inspect: (wildcard ? served.inspectUrl.replace('//127.0.0.1:', `//${hostname()}:`) : served.inspectUrl).split('?')[0]! };
       return { url: served.url, ...(served.inspectUrl ? { inspectUrl: served.inspectUrl } : {}) };
     },
     close: async () => {

@@ -1,7 +1,9 @@
 import { createInspectorServer } from '@statelyai/inspect/server';
 import { connect as tcpConnect, type Socket } from 'node:net';
+import { hostname } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { failBeacons, receive, startInspectNode, type InspectNode, type Inspected, type Received } from '../support/inspect-node.ts';
+import { readEvents } from '../support/http-node.ts';
 import { freePort, natsServerForSuite } from '../support/nats-server.ts';
 import { fixtureAgent } from '../support/test-node.ts';
 
@@ -38,9 +40,11 @@ afterAll(async () => {
 });
 
 describe('reeve start --inspect', () => {
-  it('starts HTTP on a free loopback port without http.port and prints the relay URL', () => {
+  it('starts HTTP on a free loopback port without http.port, prints the relay URL and names it in its heartbeat', async () => {
     expect(node.inspectUrl).toBe(`ws://127.0.0.1:${node.port}/inspect`);
     expect(root).toMatch(/^reeve:[\w-]+:root$/);
+    const beats = await readEvents(node.port, `/api/v1/events?token=${node.token}`, (es) => es.some((e) => e.event === 'node'));
+    expect(beats.find((e) => e.event === 'node')?.data).toMatchObject({ inspect: node.inspectUrl });
   });
 
   it('shows the supervision tree: the root, then each supervisor and loop child under it', async () => {
@@ -160,6 +164,9 @@ describe('inspection off and on elsewhere', () => {
     const open = await startInspectNode({ agents: { echo: agents.echo }, config: { http: { host: '0.0.0.0', token: 'inspect-token-1234' } } });
     try {
       expect(open.inspectUrl).toBe(`ws://127.0.0.1:${open.port}/inspect?token=inspect-token-1234`);
+      // The heartbeat names the relay by host name, and never carries the token.
+      const beats = await readEvents(open.port, '/api/v1/events?token=inspect-token-1234', (es) => es.some((e) => e.event === 'node'));
+      expect(beats.find((e) => e.event === 'node')?.data.inspect).toBe(`ws://${hostname()}:${open.port}/inspect`);
       expect(await upgradeStatus(open.port, '/inspect')).toBe(401);
       expect(await upgradeStatus(open.port, '/inspect?token=wrong-token')).toBe(403);
       const r = receive(open.inspectUrl);

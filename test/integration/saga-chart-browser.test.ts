@@ -86,15 +86,22 @@ describe('the task page state chart', () => {
   });
 
   it('follows a running task: running is the current state, and it moves to succeeded without a reload', async () => {
-    const id = await node.submit({ kind: 'sleepy', input: { ms: 2500 } });
+    const id = await node.submit({ kind: 'sleepy', input: { ms: 6000 } });
     await until(() => state(id), (s) => s === 'running', `${id} running`);
     const page = await browser.context.newPage();
     await page.goto(`${node.base}/tasks/${id}#token=${node.token}`);
     await expect.poll(() => page.locator('#saga-chart g.state.current').getAttribute('data-state')).toBe('running');
     await expect.poll(() => page.locator('#supervision li[data-child="sagas"]').textContent()).toContain('this task among them');
     await page.locator('#saga-card').screenshot({ path: join(shots.path, 'saga-chart-running.png') });
-    await expect.poll(() => page.locator('#saga-chart g.state.current').getAttribute('data-state'), { timeout: 15_000 }).toBe('succeeded');
+    await expect.poll(() => page.locator('#saga-chart g.state.current').getAttribute('data-state'), { timeout: 20_000 }).toBe('succeeded');
     expect(await page.locator('#saga-chart path.edge.taken[data-from="running"][data-to="succeeded"]').count()).toBe(1);
     await page.close();
+  });
+
+  it("lists the node's inspector relay on the overview (from its heartbeat), linking its bridge page", async () => {
+    const overview = await browser.context.newPage();
+    await overview.goto(`${node.base}/#token=${node.token}`);
+    await expect.poll(() => overview.locator('#nodes a.relay').getAttribute('href')).toBe(`${node.base}/inspect`);
+    await overview.close();
   });
 });
