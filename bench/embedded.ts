@@ -14,7 +14,7 @@ import Database from 'better-sqlite3';
 import pino from 'pino';
 import { createWebSocketReceiver } from '@statelyai/inspect';
 import { parseConfig } from '../src/config/load.ts';
-import { startNode, type ReeveNode } from '../src/node.ts';
+import { startNode, type ReeveNode } from '../src/node/start-node.ts';
 
 const N = Number(process.argv[2] ?? 10_000);
 const dir = mkdtempSync(join(tmpdir(), 'reeve-bench-e2e-'));
