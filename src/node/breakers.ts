@@ -4,6 +4,7 @@ import type { BreakerSettings } from '../machines/circuit-breaker.ts';
 import type { Bus } from '../ports/bus.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { GateStore } from '../ports/gate-store.ts';
+import type { Inspection } from '../ports/inspection.ts';
 import type { Logger } from '../ports/logger.ts';
 import type { StoredTask } from '../ports/task-store.ts';
 import type { Subjects } from '../protocol/subjects.ts';
@@ -37,12 +38,15 @@ export function nodeBreakers(o: {
   clock: Clock;
   log: Logger;
   releasers: Releasers;
+  /** Live state: each breaker as an actor under the root supervisor (session `root`). */
+  inspect?: { port: Inspection; root: string };
 }): NodeBreakers {
   const { bus, subjects, nodeId } = o;
   const board = new BreakerBoard({
     store: o.store,
     clock: o.clock,
     log: o.log.child({ component: 'breakers' }),
+    ...(o.inspect ? { inspect: { port: o.inspect.port, parentId: () => o.inspect?.root } } : {}),
     onChange: ({ key, to, openUntil, at }) => bus.publish(subjects.breaker(key), { key, state: to, ...(openUntil === undefined || to !== 'open' ? {} : { openUntil }), node: nodeId, at }),
   });
   // Any message here only makes the next claim round re-read the breakers from the store (the

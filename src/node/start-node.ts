@@ -53,6 +53,8 @@ export interface ReeveNode {
   reconfigure(config: Config): void;
   /** The dashboard URL (with its token) when `http.port` is set. */
   readonly dashboardUrl?: string;
+  /** The XState inspector relay (`ws://HOST:PORT/inspect`) with `inspect` on. */
+  readonly inspectUrl?: string;
 }
 
 export async function startNode(options: NodeOptions): Promise<ReeveNode> {
@@ -82,6 +84,8 @@ async function wireNode(n: { live: LiveConfig; clock: Clock; id: string; incarna
   const surface = await openOperatorSurface(config, log, clock);
   releasers.defer('operator surface', () => surface.close());
   const store = surface.observe(backend.store);
+  // Live state (inspect on; a no-op port otherwise): actors report under the root's session.
+  const inspect = { port: surface.inspection, root: `reeve:${id}:root` };
   const processes = openProcessRegistry(config.node.dataDir, clock);
   releasers.defer('process registry', () => processes.close());
   const reap = () =>
@@ -94,17 +98,17 @@ async function wireNode(n: { live: LiveConfig; clock: Clock; id: string; incarna
   const workspaces = nodeWorkspaces({ dataDir: config.node.dataDir, inUse: (taskId) => dispatcher.inFlight.has(taskId), plan: (kind) => live.plan(kind), log });
   releasers.defer('workspaces', () => workspaces.close());
   const { bus, subjects } = backend;
-  const breakers = nodeBreakers({ store, bus, subjects, nodeId: id, settings: (kind) => live.breaker(kind), clock, log, releasers });
+  const breakers = nodeBreakers({ store, bus, subjects, nodeId: id, settings: (kind) => live.breaker(kind), clock, log, releasers, inspect });
   const preflight = new PreflightGate({ runner, clock, log: log.child({ component: 'preflight' }), store, plans: () => live.plans, workspace: join(config.node.dataDir, 'preflight') });
   const handBack = handBackWith(store, owner, clock);
   const dispatcher = nodeDispatcher({ store, owner, live, breakers, preflight, handBack, startSaga: (task) => sagas.start(task), log });
-  const sagas = new NodeSagas({ store, owner, live, runner, workspaces, breakers, dispatcher: () => dispatcher, handBack, clock, timers: realTimers, log });
-  const lifecycle = new NodeLifecycle({ id, incarnation: n.incarnation, owner, backend, store, live, dispatcher, releasers, clock, log });
+  const sagas = new NodeSagas({ store, owner, live, runner, workspaces, breakers, dispatcher: () => dispatcher, handBack, clock, timers: realTimers, log, inspection: inspect.port });
+  const lifecycle = new NodeLifecycle({ id, incarnation: n.incarnation, owner, backend, store, live, dispatcher, releasers, clock, log, heartbeat: () => surface.heartbeat() });
   await lifecycle.comeUp(reap);
   const intake = nodeIntake({ backend, store, dispatcher, kinds: () => live.plans.keys(), nodeId: id, capacity: config.node.concurrency, pollIntervalMs: config.node.pollIntervalMs, clock, log });
   releasers.defer('intake', () => intake.close());
   const tree = { live, store, bus, owner, dispatcher, sagas: sagas.supervisor(), intake: intake.children, preflight, reap, clock, log };
-  const root = await startNodeTree({ ...tree, beacon: () => lifecycle.beacon(dispatcher.isDraining ? 'draining' : 'up'), onEscalate: (err) => lifecycle.escalated(err) });
+  const root = await startNodeTree({ ...tree, inspect, beacon: () => lifecycle.beacon(dispatcher.isDraining ? 'draining' : 'up'), onEscalate: (err) => lifecycle.escalated(err) });
   releasers.defer('supervision tree', () => root.stop());
   lifecycle.listen();
 
@@ -117,6 +121,7 @@ async function wireNode(n: { live: LiveConfig; clock: Clock; id: string; incarna
   });
   return {
     ...(served ? { dashboardUrl: served.url } : {}),
+    ...(served?.inspectUrl ? { inspectUrl: served.inspectUrl } : {}),
     id,
     owner,
     store,
