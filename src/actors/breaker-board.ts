@@ -112,6 +112,12 @@ export class BreakerBoard {
     return gates;
   }
 
+  /** When the key's current (or last) pause ends or ended; undefined for a breaker never opened. */
+  openUntil(key: string): number | undefined {
+    const record = this.#records.get(key);
+    return record?.openUntil ?? restore(record?.snapshot)?.context.openUntil;
+  }
+
   /** Tries to make `taskId` the key's one half-open probe. */
   async takeProbe(key: string, taskId: string, settings: BreakerSettings): Promise<boolean> {
     const now = this.deps.clock.now();

@@ -1,10 +1,10 @@
-import pino from 'pino';
 import { loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { toError } from '../errors.ts';
 import { startNode } from '../node/start-node.ts';
 import type { CliContext, GlobalOptions } from './context.ts';
 import { Exit, reportError } from './output.ts';
+import { nodeLogger } from './node-log.ts';
 import { checkKinds } from './start-check.ts';
 import { handleStopSignals } from './stop-signals.ts';
 
@@ -38,10 +38,7 @@ export async function runStart(ctx: CliContext, opts: StartOptions): Promise<num
     return reportError(ctx.io, err, Boolean(opts.json));
   }
   const { config, file } = loaded;
-  const log = pino(
-    { level: config.node.logLevel, base: { pid: process.pid }, redact: { paths: ['*.token', '*.pass', '*.password', 'nats.*'], censor: '[redacted]' } },
-    pino.destination({ fd: 2, sync: true }),
-  );
+  const log = nodeLogger(config);
   let node;
   try {
     node = await startNode({ config, log });

@@ -144,7 +144,10 @@ const rootSchema = z.strictObject({
   nats: natsSchema.prefault({}),
   http: httpSchema.prefault({}),
   inspect: inspectSchema.prefault({}),
-  /** Strings redacted wherever they appear in logs. */
+  /**
+   * Strings redacted wherever they appear in logs: run logs, the node's log lines, module agents'
+   * `ctx.log`. Values under 4 characters are ignored (they would match all over ordinary text).
+   */
   secrets: z.array(z.string().min(1, 'expected a non-empty secret')).default(() => []),
   /** Agent kinds by name. */
   agents: z.record(nameField, agentSchema).default(() => ({})),

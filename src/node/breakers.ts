@@ -19,6 +19,8 @@ const BREAKER_VIEW_MAX_AGE_MS = 250;
 export interface NodeBreakers {
   /** What the dispatcher asks before it claims. */
   readonly gates: DispatcherDeps['breakers'];
+  /** When the key's current (or last) pause ends or ended: a probe's preflight must be newer. */
+  openUntil(key: string): number | undefined;
   /** A saga actor's verdict on an attempt, fed to the task's breaker. */
   verdict(task: StoredTask, verdict: 'succeeded' | 'transient' | 'permanent' | 'none'): void;
 }
@@ -59,6 +61,7 @@ export function nodeBreakers(o: {
       gates: () => board.gates(),
       takeProbe: (task) => board.takeProbe(task.breakerKey, task.id, o.settings(task.kind)),
     },
+    openUntil: (key) => board.openUntil(key),
     verdict: (task, verdict) => {
       const settings = o.settings(task.kind);
       // Never rejects: releaseProbe and report log their own failures (gating must not fail a task).

@@ -8,15 +8,18 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Dispatcher } from '../actors/dispatcher.ts';
 import { PreflightGate } from '../actors/preflight-gate.ts';
+import { redactingLogger } from '../actors/redacting-logger.ts';
 import type { Config } from '../config/schema.ts';
 import { openOperatorSurface } from '../http/surface.ts';
 import { realTimers, systemClock } from '../platform/system-clock.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { Logger } from '../ports/logger.ts';
+import { createSecretRedactor } from '../protocol/secret-redactor.ts';
 import type { ReeveStore } from '../ports/reeve-store.ts';
 import type { Backend } from './backend.ts';
 import { nodeBreakers } from './breakers.ts';
 import { handBackWith, nodeDispatcher } from './dispatch.ts';
+import { warnUntimedKinds } from './kind-plans.ts';
 import { nodeIntake } from './intake.ts';
 import { NodeLifecycle } from './lifecycle.ts';
 import { LiveConfig } from './live-config.ts';
@@ -61,7 +64,8 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
   await mkdir(dataDir, { recursive: true });
   const id = live.config.node.id ?? (await readOrCreateNodeId(dataDir));
   const incarnation = newIncarnation(clock.now());
-  const log = options.log.child({ node: id, incarnation });
+  // Secrets are redacted from every line the node logs, whatever logger it was given.
+  const log = redactingLogger(options.log, createSecretRedactor(live.config.secrets)).child({ node: id, incarnation });
   const releasers = new Releasers(log);
   try {
     return await wireNode({ live, clock, id, incarnation, owner: `${id}:${incarnation}`, log, releasers });
@@ -109,6 +113,7 @@ async function wireNode(n: { live: LiveConfig; clock: Clock; id: string; incarna
   lifecycle.listen();
 
   log.info({ owner, mode: backend.mode, store: backend.describe, kinds: [...live.plans.keys()], concurrency: config.node.concurrency }, 'node started');
+  warnUntimedKinds(config, log);
   dispatcher.wake();
   const served = await surface.serve({ id, store, backend, root, inFlight: () => dispatcher.inFlight.size, isDraining: () => dispatcher.isDraining || lifecycle.stopping }).catch(async (err: unknown) => {
     await lifecycle.shutdown(); // the port is taken, say: stop what started rather than run without the API asked for
@@ -127,6 +132,7 @@ async function wireNode(n: { live: LiveConfig; clock: Clock; id: string; incarna
     reconfigure: (next) => {
       live.reload(next);
       log.info({ kinds: [...live.plans.keys()] }, 'configuration reloaded');
+      warnUntimedKinds(next, log);
     },
   };
 }

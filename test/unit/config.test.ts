@@ -40,6 +40,7 @@ describe('loadConfig: finding the file', () => {
     expect(loaded.config.agents['echo']).toEqual({
       module: join(dir.path, 'echo.ts'),
       export: 'default',
+      timeoutMs: 1_800_000,
       killGraceMs: 10_000,
       timeoutIs: 'permanent',
       retry: { transient: { maxAttempts: 5, baseMs: 1000, maxMs: 300_000 }, permanent: { maxAttempts: 2, baseMs: 1000, maxMs: 60_000 } },
