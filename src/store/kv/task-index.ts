@@ -140,6 +140,7 @@ export class TaskIndex {
     this.#replayed = new Set();
     const watch = await this.#kv.watch({ key: TASK_WATCH_FILTER });
     this.#stopWatch = () => watch.stop();
+    // Cannot reject: the catch swallows the watch's end, and the finally only resets.
     void (async () => {
       for await (const entry of watch) this.#onWatch(entry);
     })()
