@@ -3,7 +3,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV, type KvWatchEntry, type KvWatchOptions } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { systemClock } from '../../src/system-clock.ts';
+import { systemClock } from '../../src/platform/system-clock.ts';
 import { KvTaskStore, openKvTaskStore } from '../../src/store/kv/kv-task-store.ts';
 import { startNatsServer, type NatsServer } from '../support/nats-server.ts';
 
