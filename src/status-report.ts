@@ -62,7 +62,7 @@ export function nodeViews(records: NodeInfo[], now: number): StatusReport['nodes
 }
 
 function nodeState(n: NodeInfo, now: number): StatusReport['nodes'][number]['state'] {
-  return n.state === 'stopped' || now - n.lastSeenAt > DEAD_AFTER_MS ? 'dead' : n.state;
+  return n.state === 'stopped' || n.state === 'dead' || now - n.lastSeenAt > DEAD_AFTER_MS ? 'dead' : n.state;
 }
 
 /** The live node record with task counts seen last. */

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { agentSchema } from './agent-schema.ts';
 import { count, ms, nameField, oneOf, pathField, show } from './fields.ts';
+import { notifyDeliverySchema, notifySchema } from './notify-schema.ts';
 
 /**
  * The configuration file's shape (DESIGN.md, "External contract" > "Config"). Every object is
@@ -123,6 +124,9 @@ const rootSchema = z.strictObject({
   secrets: z.array(z.string().min(1, 'expected a non-empty secret')).default(() => []),
   /** Agent kinds by name. */
   agents: z.record(nameField, agentSchema).default(() => ({})),
+  /** Who is told about failures, waiting tasks, breakers, dead nodes and dead letters (notify-schema.ts). */
+  notify: notifySchema.default(() => []),
+  notifyDelivery: notifyDeliverySchema.prefault({}),
 });
 
 export const configSchema = rootSchema.transform((config) => ({
@@ -139,5 +143,6 @@ export type NodeConfig = Config['node'];
 export type StoreConfig = Config['store'];
 export type NatsConfig = Config['nats'];
 export type HttpConfig = Config['http'];
+export type { NotifyDelivery, NotifyRule } from './notify-schema.ts';
 
 export type { AgentConfig, CommandAgentConfig, HandlerConfig, ModuleAgentConfig, StepConfig, StepsAgentConfig } from './agent-schema.ts';
