@@ -42,6 +42,7 @@ import { outageTolerant } from './cluster/outage.ts';
 import { startupSteps } from './cluster/jetstream-ready.ts';
 import type { ReeveStore } from './ports/reeve-store.ts';
 import { openOperatorSurface } from './http/surface.ts';
+import { wireNotifications } from './node/notifications.ts';
 
 export interface NodeOptions {
   config: Config;
@@ -96,6 +97,8 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
   const surface = await openOperatorSurface(config, log, clock);
   const { bus, subjects } = backend;
   const store = surface.observe(backend.store);
+  // Notifications (issue 14): recording, delivery loop, dead-node watch; see src/node/notifications.ts.
+  const notifications = wireNotifications({ config, store, id, incarnation, owner, clock, log, metrics: surface.metrics });
   const warnOutage = (component: string) => (err: unknown) => log.warn({ err: toError(err), component }, 'store unreachable; skipping this round');
   const processes = new SqliteProcessRegistry(join(config.node.dataDir, 'processes.db'), clock);
   const control = osProcessControl({ protectedPids: config.node.protectedPids });
@@ -260,6 +263,7 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
 
   // Cluster: each start-up store step rides out a NATS failover (bounded, see startupSteps).
   const step = startupSteps(backend.mode, config.nats.startupTimeoutMs, log);
+  await notifications.beforeFirstBeacon();
   await step(`recording node ${id}`, () => beacon('up'));
   // Kill what a previous incarnation left running before its tasks run again.
   const reaped = await reap();
@@ -342,6 +346,7 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
       } }),
       storeLoop('preflight', 1000, () => preflight.tick()),
       storeLoop('beacon', 1000, () => beacon(dispatcher.isDraining ? 'draining' : 'up')),
+      ...notifications.children((loopId, intervalMs, tick) => loopChild({ id: loopId, intervalMs, timers: realTimers, tick: (signal) => outageTolerant(bus, warnOutage(loopId), () => tick(signal))() })),
     ],
   });
   const offStatus = bus.onStatus((status) => {
@@ -415,6 +420,7 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
     reconfigure: (next) => {
       config = next;
       plans = buildKindPlans(next);
+      notifications.reconfigure(next);
       log.info({ kinds: [...plans.keys()] }, 'configuration reloaded');
     },
   };

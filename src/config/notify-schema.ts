@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { NOTIFY_EVENTS } from '../protocol/notification.ts';
+import { NOTIFY_EVENTS, type NotifyEvent } from '../protocol/notification.ts';
 import { commandField, ms, oneOf, show } from './fields.ts';
 import { oneOfByKey } from './one-of-by-key.ts';
 
@@ -64,4 +64,9 @@ export const notifyDeliverySchema = z
   .refine((d) => d.maxDelayMs >= d.firstDelayMs, { message: 'maxDelayMs must be at least firstDelayMs', path: ['maxDelayMs'] });
 
 export type NotifyRule = z.output<typeof notifyRuleSchema>;
+
+/** The events some rule asks for: what a store opened with this config records. */
+export function notifyEvents(rules: readonly NotifyRule[]): NotifyEvent[] {
+  return [...new Set(rules.flatMap((rule) => rule.on))];
+}
 export type NotifyDelivery = z.output<typeof notifyDeliverySchema>;

@@ -14,6 +14,8 @@ export interface MetricsSources {
   slots(): { busy: number; free: number };
   /** Cluster mode only: whether the NATS connection is up. */
   natsConnected?(): boolean;
+  /** Notifications waiting for delivery and given up (the store's outbox). */
+  notifications?(): Promise<{ pending: number; failed: number }>;
 }
 
 const BREAKER_VALUE = { closed: 0, halfOpen: 1, open: 2 } as const;
@@ -41,6 +43,19 @@ export function createNodeMetrics(): NodeMetrics {
   const waits = new Histogram({ name: 'reeve_queue_wait_seconds', help: 'Time from claimable to claimed', labelNames: ['kind'], buckets: WAIT_BUCKETS, registers: [registry] });
   const leases = new Counter({ name: 'reeve_leases_lost_total', help: 'Expired leases taken back (crashed or hung owners)', registers: [registry] });
   const reaped = new Counter({ name: 'reeve_processes_reaped_total', help: 'Leftover process trees killed by the reaper', registers: [registry] });
+  const notifications = new Counter({ name: 'reeve_notifications_total', help: 'Notification delivery rounds run by this node, by event and outcome (delivered, retried, failed: given up)', labelNames: ['event', 'outcome'], registers: [registry] });
+  new Gauge({
+    name: 'reeve_notifications',
+    help: 'Notifications in the outbox: pending (retries included) and failed (given up)',
+    labelNames: ['state'],
+    registers: [registry],
+    async collect() {
+      const counts = await sources?.notifications?.().catch(() => undefined);
+      if (!counts) return;
+      this.set({ state: 'pending' }, counts.pending);
+      this.set({ state: 'failed' }, counts.failed);
+    },
+  });
   const restartsSeen = new Map<string, number>();
   new Counter({
     name: 'reeve_supervisor_restarts_total',
@@ -129,5 +144,6 @@ export function createNodeMetrics(): NodeMetrics {
     processesReaped: (count) => {
       if (count > 0) reaped.inc(count);
     },
+    notification: (event, outcome) => notifications.inc({ event, outcome }),
   };
 }

@@ -36,7 +36,7 @@ describe('layering of src/', () => {
   });
 
   it('lets actors use ports and machines but never an adapter', () => {
-    const adapters = ['store', 'transport', 'pool', 'cli', 'http', 'node.ts'];
+    const adapters = ['store', 'transport', 'pool', 'notify', 'cli', 'http', 'node.ts', 'node'];
     expect(
       violations((i) => {
         if (layer(i.file) !== 'actors') return undefined;
@@ -47,8 +47,8 @@ describe('layering of src/', () => {
     ).toEqual([]);
   });
 
-  it('keeps adapters apart: store, transport and pool do not import each other, actors or the CLI', () => {
-    const adapters = ['store', 'transport', 'pool'];
+  it('keeps adapters apart: store, transport, pool and notify do not import each other, actors or the CLI', () => {
+    const adapters = ['store', 'transport', 'pool', 'notify'];
     expect(
       violations((i) => {
         const from = layer(i.file);
