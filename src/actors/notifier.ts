@@ -19,6 +19,8 @@ export interface NotifierDeps {
   store: Pick<OutboxStore, 'claimNotifications' | 'settleNotification'>;
   /** `nodeId:incarnation`: who holds the claimed entries. */
   owner: string;
+  /** `nodeId:`: entries an earlier incarnation of this node held are taken back at once. */
+  deadOwnerPrefix?: string;
   clock: Clock;
   log: Logger;
   /** The current sinks and settings (a config reload changes them between rounds). */
@@ -43,7 +45,12 @@ const LEASE_MARGIN_MS = 10_000;
  */
 export async function deliverNotifications(deps: NotifierDeps, signal?: AbortSignal): Promise<number> {
   const settings = deps.settings();
-  const entries = await deps.store.claimNotifications({ owner: deps.owner, limit: DELIVERY_BATCH, leaseTtlMs: settings.timeoutMs + LEASE_MARGIN_MS });
+  const entries = await deps.store.claimNotifications({
+    owner: deps.owner,
+    limit: DELIVERY_BATCH,
+    leaseTtlMs: settings.timeoutMs + LEASE_MARGIN_MS,
+    ...(deps.deadOwnerPrefix === undefined ? {} : { deadOwnerPrefix: deps.deadOwnerPrefix }),
+  });
   await Promise.all(entries.map((entry) => deliverOne(deps, settings, entry, signal)));
   return entries.length;
 }

@@ -50,6 +50,7 @@ export function wireNotifications(options: { config: Config; store: ReeveStore; 
   const deps: NotifierDeps = {
     store,
     owner,
+    deadOwnerPrefix: `${id}:`,
     clock,
     log,
     sinks: () => sinks,

@@ -40,6 +40,12 @@ export interface OutboxClaim {
   /** 1..1000 */
   limit: number;
   leaseTtlMs: number;
+  /**
+   * Entries held by an owner with this prefix (other than `owner`) are claimable at once, their
+   * lease notwithstanding: a restarted node takes back what its earlier incarnations
+   * (`<node id>:`) held when they died, as it does with tasks.
+   */
+  deadOwnerPrefix?: string;
 }
 
 interface SettleBase {

@@ -121,7 +121,14 @@ export function deadNodeNotificationId(node: Pick<NodeInfo, 'id' | 'incarnation'
 const owner = z.string().min(1).max(200);
 const idField = z.string().min(1).max(300);
 const ms = z.number().int().nonnegative();
-export const outboxClaimSchema = z.strictObject({ owner, limit: z.number().int().min(1).max(1000), leaseTtlMs: z.number().int().positive() });
+export const outboxClaimSchema = z.strictObject({ owner, limit: z.number().int().min(1).max(1000), leaseTtlMs: z.number().int().positive(), deadOwnerPrefix: owner.optional() });
+
+/** Whether an entry's hold is over for `claimer`: none, expired, or an earlier incarnation of the claiming node. */
+export function holdIsOver(hold: { owner?: string | null | undefined; leaseExpiresAt?: number | null | undefined }, claimer: { owner: string; deadOwnerPrefix?: string | undefined }, now: number): boolean {
+  if (hold.owner === undefined || hold.owner === null) return true;
+  if ((hold.leaseExpiresAt ?? 0) <= now) return true;
+  return claimer.deadOwnerPrefix !== undefined && hold.owner !== claimer.owner && hold.owner.startsWith(claimer.deadOwnerPrefix);
+}
 const settleBase = { id: idField, owner, revision: z.number().int().positive() };
 const sinkKeys = z.array(z.string().min(1).max(200)).max(1000);
 export const outboxSettleSchema = z.discriminatedUnion('outcome', [

@@ -119,6 +119,16 @@ export function describeOutbox(name: string, open: OpenReeveHarness): void {
       await expect(store.settleNotification({ id: mine!.id, owner: A, revision: mine!.revision, outcome: 'delivered' })).rejects.toMatchObject({ code: 'LEASE_LOST' });
     });
 
+    it('lets a restarted node take back at once what its earlier incarnation held, lease notwithstanding', async () => {
+      await runTo('t1', 'failed');
+      const [held] = await claim(store, 'node-a:old');
+      expect(await claim(store, B)).toEqual([]);
+      expect(await store.claimNotifications({ owner: 'node-b:2', limit: 10, leaseTtlMs: LEASE, deadOwnerPrefix: 'node-b:' })).toEqual([]);
+      const [back] = await store.claimNotifications({ owner: 'node-a:new', limit: 10, leaseTtlMs: LEASE, deadOwnerPrefix: 'node-a:' });
+      expect(back).toMatchObject({ id: held!.id, owner: 'node-a:new' });
+      expect(await store.claimNotifications({ owner: 'node-a:new', limit: 10, leaseTtlMs: LEASE, deadOwnerPrefix: 'node-a:' })).toEqual([]);
+    });
+
     it('forgets a delivered entry', async () => {
       await runTo('t1', 'failed');
       const [entry] = await claim();

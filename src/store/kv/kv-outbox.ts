@@ -47,12 +47,12 @@ export class KvOutbox {
   }
 
   async claim(request: OutboxClaim): Promise<OutboxEntry[]> {
-    const { owner, limit, leaseTtlMs } = parseOrThrow(outboxClaimSchema, request, 'notification claim');
+    const { owner, limit, leaseTtlMs, deadOwnerPrefix } = parseOrThrow(outboxClaimSchema, request, 'notification claim');
     const now = this.clock.now();
     const lease = { owner, leaseExpiresAt: now + leaseTtlMs };
     const claimed = await this.#moveOut(lease, limit);
     await this.outbox.ready();
-    for (const [id, held] of this.outbox.candidates(now, limit - claimed.length)) {
+    for (const [id, held] of this.outbox.candidates(now, limit - claimed.length, { owner, deadOwnerPrefix })) {
       const won = await this.outbox.update(id, { ...held.value, ...lease, updatedAt: now }, held.revision);
       if (!won) continue; // another node got it first
       const { source, attempts, delivered } = won.value;

@@ -6,6 +6,7 @@ import type { NotificationCounts, OutboxEntry, OutboxSettle } from '../../ports/
 import type { Notification } from '../../protocol/notification.ts';
 import { OUTBOX_PREFIX, outboxKey } from './codec.ts';
 import { isCasConflict, storeError } from './task-keys.ts';
+import { holdIsOver } from '../notifications.ts';
 
 /** An outbox entry as stored under `o.<notification id>`; its revision is the KV revision. */
 export interface StoredOutbox {
@@ -152,12 +153,12 @@ export class OutboxKeys {
     }
   }
 
-  /** Pending entries due now and unheld (or whose lease expired), oldest due first, from the map. */
-  candidates(now: number, limit: number): Array<[string, Held]> {
+  /** Pending entries due now whose hold is over for `claimer` (see holdIsOver), oldest due first, from the map. */
+  candidates(now: number, limit: number, claimer: { owner: string; deadOwnerPrefix?: string | undefined }): Array<[string, Held]> {
     const due: Array<[string, Held]> = [];
     for (const pair of this.#entries) {
       const v = pair[1].value;
-      if (v.state === 'pending' && v.nextAttemptAt <= now && (v.owner === undefined || (v.leaseExpiresAt ?? 0) <= now)) due.push(pair);
+      if (v.state === 'pending' && v.nextAttemptAt <= now && holdIsOver(v, claimer, now)) due.push(pair);
     }
     return due.sort((a, b) => a[1].value.nextAttemptAt - b[1].value.nextAttemptAt).slice(0, limit);
   }

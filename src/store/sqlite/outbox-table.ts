@@ -67,7 +67,8 @@ export class SqliteOutbox {
     this.#insert = db.prepare(`INSERT OR IGNORE INTO notifications (id, event, at, payload, state, next_attempt_at, updated_at)
       VALUES (@id, @event, @at, @payload, 'pending', @at, @at)`);
     this.#claimable = db.prepare<Record<string, unknown>, OutboxRow>(`SELECT * FROM notifications INDEXED BY notifications_due
-      WHERE state = 'pending' AND next_attempt_at <= @now AND (owner IS NULL OR lease_expires_at <= @now)
+      WHERE state = 'pending' AND next_attempt_at <= @now
+        AND (owner IS NULL OR lease_expires_at <= @now OR (@prefix IS NOT NULL AND owner != @owner AND substr(owner, 1, length(@prefix)) = @prefix))
       ORDER BY next_attempt_at, seq LIMIT @limit`);
     this.#lease = db.prepare('UPDATE notifications SET owner = @owner, lease_expires_at = @expires, revision = revision + 1, updated_at = @now WHERE seq = @seq');
     this.#get = db.prepare<[string], OutboxRow>('SELECT * FROM notifications WHERE id = ?');
@@ -88,10 +89,10 @@ export class SqliteOutbox {
   }
 
   claim(request: OutboxClaim): OutboxEntry[] {
-    const { owner, limit, leaseTtlMs } = parseOrThrow(outboxClaimSchema, request, 'notification claim');
+    const { owner, limit, leaseTtlMs, deadOwnerPrefix } = parseOrThrow(outboxClaimSchema, request, 'notification claim');
     const now = this.clock.now();
     return this.db.transaction(() =>
-      this.#claimable.all({ now, limit }).map((row) => {
+      this.#claimable.all({ now, limit, owner, prefix: deadOwnerPrefix ?? null }).map((row) => {
         const leased = { ...row, owner, lease_expires_at: now + leaseTtlMs, revision: row.revision + 1, updated_at: now };
         this.#lease.run({ seq: row.seq, owner, expires: leased.lease_expires_at, now });
         return toEntry(leased);
