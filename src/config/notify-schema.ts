@@ -30,9 +30,9 @@ const eventsField = z
 const webhookSchema = z.strictObject({
   url: urlField,
   /** Signs each body: `X-Reeve-Signature: sha256=<hex HMAC-SHA256 of the body>`. Never logged. */
-  secret: z.string().min(1, 'expected a non-empty secret (or leave "secret" out)').optional(),
+  secret: z.string({ error: 'expected a string (the value is not shown: it is a secret)' }).min(1, 'expected a non-empty secret (or leave "secret" out)').optional(),
   /** Extra request headers (an Authorization header, say). Their values are never logged. */
-  headers: z.record(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'expected an HTTP header name'), z.string()).optional(),
+  headers: z.record(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'expected an HTTP header name'), z.string({ error: 'expected a string (the value is not shown: header values may be secrets)' })).optional(),
 });
 
 export const notifyRuleSchema = oneOfByKey(
