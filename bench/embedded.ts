@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pino from 'pino';
 import { parseConfig } from '../src/config/load.ts';
-import { startNode, type ReeveNode } from '../src/node.ts';
+import { startNode, type ReeveNode } from '../src/node/start-node.ts';
 
 const N = Number(process.argv[2] ?? 10_000);
 const dir = mkdtempSync(join(tmpdir(), 'reeve-bench-e2e-'));

@@ -201,7 +201,9 @@ export class Supervisor {
 
   /** Exits are queued, never handled inline: one may arrive while another operation runs. */
   private reportExit(slot: Slot, incarnation: number, reason: ChildExit['reason'], err?: Error): void {
-    void this.enqueue(() => this.handleExit(slot, incarnation, reason, err));
+    void this.enqueue(() => this.handleExit(slot, incarnation, reason, err)).catch((thrown: unknown) =>
+      this.options.log.error({ err: toError(thrown), child: slot.spec.id }, 'could not handle a child exit'),
+    );
   }
 
   private async handleExit(slot: Slot, incarnation: number, reason: ChildExit['reason'], err?: Error): Promise<void> {
@@ -259,7 +261,7 @@ export class Supervisor {
     const group: PendingRestart = { ids, timer: undefined };
     group.timer = this.options.timers.setTimeout(() => {
       this.pending.delete(group);
-      void this.enqueue(() => this.restart(group.ids));
+      void this.enqueue(() => this.restart(group.ids)).catch((err: unknown) => this.options.log.error({ err: toError(err), children: [...group.ids] }, 'could not restart children'));
     }, delayMs);
     this.pending.add(group);
   }

@@ -27,7 +27,7 @@ export const kindName = (option: string) => matching(option, NAME_PATTERN, '1-64
 /** A task id: `[A-Za-z0-9_-]{1,128}`. */
 export const taskId = (option: string) => matching(option, TASK_ID_PATTERN, '1-128 characters of A-Z, a-z, 0-9, "_" or "-"');
 
-/** A node id, as node-id.ts writes them: `[A-Za-z0-9_-]{1,64}`. */
+/** A node id, as node/node-id.ts writes them: `[A-Za-z0-9_-]{1,64}`. */
 export const nodeId = (option: string) => matching(option, NAME_PATTERN, 'a node id: 1-64 characters of A-Z, a-z, 0-9, "_" or "-" (see reeve status)');
 
 /** An integer written in decimal digits, between `min` and `max` ("1e3", "0x10", " " and "" are refused). */

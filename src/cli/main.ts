@@ -24,7 +24,7 @@ function makeContext(io: Io): CliContext {
       return loadConfig({ cwd: process.cwd(), env: process.env, checkFiles: true, ...(opts.config ? { configPath: opts.config } : {}) });
     },
     openBackend: async (config) => {
-      const [{ openBackend }, { systemClock }, { silentLogger }] = await Promise.all([import('../backend.ts'), import('../system-clock.ts'), import('../ports/logger.ts')]);
+      const [{ openBackend }, { systemClock }, { silentLogger }] = await Promise.all([import('../node/open-backend.ts'), import('../platform/system-clock.ts'), import('../ports/logger.ts')]);
       return openBackend({ config, log: silentLogger, clock: systemClock, name: 'reeve-cli', role: 'client' });
     },
   };

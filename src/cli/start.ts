@@ -1,7 +1,7 @@
 import pino from 'pino';
 import { loadConfig } from '../config/load.ts';
 import { toError } from '../errors.ts';
-import { startNode } from '../node.ts';
+import { startNode } from '../node/start-node.ts';
 import type { CliContext, GlobalOptions } from './context.ts';
 import { Exit, reportError } from './output.ts';
 import { checkKinds } from './start-check.ts';
@@ -49,11 +49,11 @@ export async function runStart(ctx: CliContext, opts: GlobalOptions & { check?: 
   const unwire = handleStopSignals({
     drain: (signal) => {
       log.info({ signal }, 'draining');
-      void node.drain();
+      void node.drain().catch((err: unknown) => log.error({ err }, 'drain failed'));
     },
     stopNow: (signal) => {
       log.info({ signal }, 'stopping now');
-      void node.drain(0);
+      void node.drain(0).catch((err: unknown) => log.error({ err }, 'stop failed'));
     },
     reload: () => {
       loadConfig({ cwd: ctx.cwd, env: ctx.env, checkFiles: true, ...(file ? { configPath: file } : opts.config ? { configPath: opts.config } : {}) })

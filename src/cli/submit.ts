@@ -25,7 +25,7 @@ export function registerSubmit(program: Command, ctx: CliContext, setExit: (code
     withBackend(ctx, program, setExit, async (_store, json, config, backend) => {
       const kind = sub.args[0]!;
       // Loaded when a task is submitted, not by every command that registers `submit`.
-      const [{ submitTask }, { submitRequestSchema }, { parseOrThrow }] = await Promise.all([import('../task-follow.ts'), import('../protocol/task.ts'), import('../protocol/validate.ts')]);
+      const [{ submitTask }, { submitRequestSchema }, { parseOrThrow }] = await Promise.all([import('../client/task-follow.ts'), import('../protocol/task.ts'), import('../protocol/validate.ts')]);
       const kinds = Object.keys(config.agents);
       if (kinds.length > 0 && !kinds.includes(kind)) {
         throw new InvalidInputError('task submission', [{ path: 'kind', message: `"${kind}" is not a configured kind; configured: ${kinds.join(', ')}` }]);

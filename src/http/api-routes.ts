@@ -1,13 +1,13 @@
 import type { z } from 'zod';
 import { decideWaitingTask } from '../actors/operator.ts';
-import type { Backend } from '../backend.ts';
+import type { Backend } from '../node/backend.ts';
 import type { Config } from '../config/schema.ts';
-import { deadLetter, deadLetterSummary } from '../dead-letter-view.ts';
+import { deadLetter, deadLetterSummary } from '../views/dead-letter-view.ts';
 import { InvalidInputError, TaskNotFoundError } from '../errors.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { ReeveStore } from '../ports/reeve-store.ts';
 import type { SubmitRequest, TaskRecord } from '../protocol/task.ts';
-import { nodeViews, statusReport } from '../status-report.ts';
+import { nodeViews, statusReport } from '../views/status-report.ts';
 import { readLogTail } from './log-tail.ts';
 import * as s from './schemas.ts';
 

@@ -44,90 +44,7 @@ export function createNodeMetrics(): NodeMetrics {
   const leases = new Counter({ name: 'reeve_leases_lost_total', help: 'Expired leases taken back (crashed or hung owners)', registers: [registry] });
   const reaped = new Counter({ name: 'reeve_processes_reaped_total', help: 'Leftover process trees killed by the reaper', registers: [registry] });
   const notifications = new Counter({ name: 'reeve_notifications_total', help: 'Notification delivery rounds run by this node, by event and outcome (delivered, retried, failed: given up)', labelNames: ['event', 'outcome'], registers: [registry] });
-  new Gauge({
-    name: 'reeve_notifications',
-    help: 'Notifications in the outbox: pending (retries included) and failed (given up)',
-    labelNames: ['state'],
-    registers: [registry],
-    async collect() {
-      const counts = await sources?.notifications?.().catch(() => undefined);
-      if (!counts) return;
-      this.set({ state: 'pending' }, counts.pending);
-      this.set({ state: 'failed' }, counts.failed);
-    },
-  });
-  const restartsSeen = new Map<string, number>();
-  new Counter({
-    name: 'reeve_supervisor_restarts_total',
-    help: 'Restarts of the root supervisor children',
-    labelNames: ['child'],
-    registers: [registry],
-    collect() {
-      for (const [child, total] of Object.entries(sources?.supervisorRestarts() ?? {})) {
-        const delta = total - (restartsSeen.get(child) ?? 0);
-        if (delta > 0) this.inc({ child }, delta);
-        else if (!restartsSeen.has(child)) this.inc({ child }, 0);
-        restartsSeen.set(child, total);
-      }
-    },
-  });
-  let deadSeen = 0;
-  new Counter({
-    name: 'reeve_dead_letters_total',
-    help: 'Dead letters received (cluster-wide: read from the store)',
-    registers: [registry],
-    async collect() {
-      const total = (await sources?.deadLetters().catch(() => undefined)) ?? deadSeen;
-      if (total > deadSeen) this.inc(total - deadSeen);
-      deadSeen = Math.max(deadSeen, total);
-    },
-  });
-  new Gauge({
-    name: 'reeve_tasks',
-    help: 'Tasks by state',
-    labelNames: ['state'],
-    registers: [registry],
-    async collect() {
-      if (!sources) return;
-      const counts = await sources.taskCounts().catch(() => undefined);
-      if (!counts) return;
-      this.reset();
-      for (const [state, n] of Object.entries(counts)) this.set({ state }, n ?? 0);
-    },
-  });
-  new Gauge({
-    name: 'reeve_breaker_state',
-    help: 'Circuit breakers: 0 closed, 1 half-open, 2 open',
-    labelNames: ['key'],
-    registers: [registry],
-    async collect() {
-      if (!sources) return;
-      const breakers = await sources.breakers().catch(() => undefined);
-      if (!breakers) return;
-      this.reset();
-      for (const b of breakers) this.set({ key: b.key }, BREAKER_VALUE[b.state]);
-    },
-  });
-  new Gauge({
-    name: 'reeve_slots',
-    help: 'Run slots of this node',
-    labelNames: ['state'],
-    registers: [registry],
-    collect() {
-      if (!sources) return;
-      const { busy, free } = sources.slots();
-      this.set({ state: 'busy' }, busy);
-      this.set({ state: 'free' }, free);
-    },
-  });
-  new Gauge({
-    name: 'reeve_nats_connected',
-    help: 'Cluster mode: 1 while the NATS connection is up',
-    registers: [registry],
-    collect() {
-      if (sources?.natsConnected) this.set(sources.natsConnected() ? 1 : 0);
-    },
-  });
+  registerScraped(registry, () => sources);
   return {
     registry,
     contentType: registry.contentType,
@@ -146,4 +63,101 @@ export function createNodeMetrics(): NodeMetrics {
     },
     notification: (event, outcome) => notifications.inc({ event, outcome }),
   };
+}
+
+/** The metrics read from the node at scrape time (from its sources, once they are attached). */
+function registerScraped(registry: Registry, attached: () => MetricsSources | undefined): void {
+  const restartsSeen = new Map<string, number>();
+  new Counter({
+    name: 'reeve_supervisor_restarts_total',
+    help: 'Restarts of the root supervisor children',
+    labelNames: ['child'],
+    registers: [registry],
+    collect() {
+      for (const [child, total] of Object.entries(attached()?.supervisorRestarts() ?? {})) {
+        const delta = total - (restartsSeen.get(child) ?? 0);
+        if (delta > 0) this.inc({ child }, delta);
+        else if (!restartsSeen.has(child)) this.inc({ child }, 0);
+        restartsSeen.set(child, total);
+      }
+    },
+  });
+  let deadSeen = 0;
+  new Counter({
+    name: 'reeve_dead_letters_total',
+    help: 'Dead letters received (cluster-wide: read from the store)',
+    registers: [registry],
+    async collect() {
+      const total = (await attached()?.deadLetters().catch(() => undefined)) ?? deadSeen;
+      if (total > deadSeen) this.inc(total - deadSeen);
+      deadSeen = Math.max(deadSeen, total);
+    },
+  });
+  new Gauge({
+    name: 'reeve_tasks',
+    help: 'Tasks by state',
+    labelNames: ['state'],
+    registers: [registry],
+    async collect() {
+      const sources = attached();
+      if (!sources) return;
+      const counts = await sources.taskCounts().catch(() => undefined);
+      if (!counts) return;
+      this.reset();
+      for (const [state, n] of Object.entries(counts)) this.set({ state }, n ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'reeve_breaker_state',
+    help: 'Circuit breakers: 0 closed, 1 half-open, 2 open',
+    labelNames: ['key'],
+    registers: [registry],
+    async collect() {
+      const sources = attached();
+      if (!sources) return;
+      const breakers = await sources.breakers().catch(() => undefined);
+      if (!breakers) return;
+      this.reset();
+      for (const b of breakers) this.set({ key: b.key }, BREAKER_VALUE[b.state]);
+    },
+  });
+  new Gauge({
+    name: 'reeve_slots',
+    help: 'Run slots of this node',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      const sources = attached();
+      if (!sources) return;
+      const { busy, free } = sources.slots();
+      this.set({ state: 'busy' }, busy);
+      this.set({ state: 'free' }, free);
+    },
+  });
+  registerOutboxGauge(registry, attached);
+  new Gauge({
+    name: 'reeve_nats_connected',
+    help: 'Cluster mode: 1 while the NATS connection is up',
+    registers: [registry],
+    collect() {
+      const sources = attached();
+      if (sources?.natsConnected) this.set(sources.natsConnected() ? 1 : 0);
+    },
+  });
+}
+
+/** `reeve_notifications{state}`: the outbox as the store counts it at scrape time. */
+function registerOutboxGauge(registry: Registry, attached: () => MetricsSources | undefined): void {
+  new Gauge({
+    name: 'reeve_notifications',
+    help: 'Notifications in the outbox: pending (retries included) and failed (given up)',
+    labelNames: ['state'],
+    registers: [registry],
+    async collect() {
+      const counts = await attached()?.notifications?.().catch(() => undefined);
+      if (!counts) return;
+      this.set({ state: 'pending' }, counts.pending);
+      this.set({ state: 'failed' }, counts.failed);
+    },
+  });
 }

@@ -5,13 +5,13 @@ import { toError } from '../errors.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { Logger } from '../ports/logger.ts';
 import type { TaskState } from '../protocol/task-states.ts';
-import { freshestCounts } from '../status-report.ts';
+import { freshestCounts } from '../views/status-report.ts';
 import { authPolicy } from './auth.ts';
 import { EventFeed } from './event-feed.ts';
 import type { NodeMetrics } from './metrics.ts';
 import { startHttpServer, type Readiness } from './server.ts';
 import type { Supervisor } from '../actors/supervisor.ts';
-import type { Backend } from '../backend.ts';
+import type { Backend } from '../node/backend.ts';
 import type { ReeveStore } from '../ports/reeve-store.ts';
 
 /** Embedded `reeve_tasks` counts are re-counted at most this often, however often Prometheus scrapes. */

@@ -5,7 +5,6 @@
  */
 import { deliverNotifications, DELIVERY_BATCH, type NotifierDeps } from '../actors/notifier.ts';
 import { noticeDeadNodes, noticeDeadPredecessor } from '../actors/node-watch.ts';
-import type { ChildSpec } from '../actors/supervisor.ts';
 import type { Config } from '../config/schema.ts';
 import { notifyEvents } from '../config/notify-schema.ts';
 import { toError } from '../errors.ts';
@@ -16,7 +15,7 @@ import type { MetricsPort } from '../ports/metrics.ts';
 import type { NotifySink } from '../ports/notify-sink.ts';
 import type { ReeveStore } from '../ports/reeve-store.ts';
 import type { NotifyEvent } from '../protocol/notification.ts';
-import { DEAD_AFTER_MS } from '../status-report.ts';
+import { DEAD_AFTER_MS } from '../views/status-report.ts';
 
 /** Given-up notifications are kept this long for `reeve status`, then purged. */
 const KEEP_FAILED_MS = 7 * 24 * 60 * 60 * 1000;
@@ -25,8 +24,8 @@ const PURGE_EVERY_MS = 60 * 60 * 1000;
 const NODE_WATCH_EVERY_MS = 1_000;
 
 export interface NotificationsWiring {
-  /** The delivery loop, as a child of the root supervisor (`loop` makes an outage-tolerant loop child). */
-  children(loop: (id: string, intervalMs: number, tick: (signal: AbortSignal) => Promise<void>) => ChildSpec): ChildSpec[];
+  /** The delivery loop, for the root supervisor (see tree.ts `loops`). */
+  loops(): Array<{ id: string; intervalMs: number; tick(signal: AbortSignal): Promise<void> }>;
   /** Before the first beacon replaces it: records a previous incarnation that died without stopping. Never throws. */
   beforeFirstBeacon(): Promise<void>;
   /** A SIGHUP reload: new rules, events and delivery settings for the next round. */
@@ -59,7 +58,7 @@ export function wireNotifications(options: { config: Config; store: ReeveStore; 
   };
   let watchedAt = Number.NEGATIVE_INFINITY;
   let purgedAt = Number.NEGATIVE_INFINITY;
-  const tick = async (signal?: AbortSignal) => {
+  const tick = async (signal: AbortSignal) => {
     const now = clock.now();
     if (events.has('node.dead') && now - watchedAt >= NODE_WATCH_EVERY_MS) {
       watchedAt = now;
@@ -67,14 +66,14 @@ export function wireNotifications(options: { config: Config; store: ReeveStore; 
     }
     // A node with no rules claims nothing: what another node recorded is left for a node that can send it.
     if (sinks.length === 0) return;
-    while (!signal?.aborted && (await deliverNotifications(deps, signal)) === DELIVERY_BATCH);
+    while (!signal.aborted && (await deliverNotifications(deps, signal)) === DELIVERY_BATCH);
     if (now - purgedAt >= PURGE_EVERY_MS) {
       purgedAt = now;
       await store.purgeNotifications(now - KEEP_FAILED_MS);
     }
   };
   return {
-    children: (loop) => [loop('notifier', config.notifyDelivery.pollIntervalMs, tick)],
+    loops: () => [{ id: 'notifier', intervalMs: config.notifyDelivery.pollIntervalMs, tick }],
     beforeFirstBeacon: () =>
       events.has('node.dead')
         ? noticeDeadPredecessor(store, { id, incarnation }, clock.now(), log).catch((err: unknown) => log.warn({ err: toError(err) }, 'could not check how the previous incarnation ended'))

@@ -5,7 +5,7 @@ import { classifyFailure } from '../machines/failure-classifier.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { ProcessRegistry } from '../ports/process-registry.ts';
 import type { AbortReason, HandlerSpec, RunOutcome, RunRequest } from '../ports/runner.ts';
-import { UNPROVEN, type RunIdentity, type RunMembers } from '../run-members.ts';
+import { UNPROVEN, type RunIdentity, type RunMembers } from '../platform/run-members.ts';
 import type { Json } from '../protocol/task.ts';
 import { killRunTree } from './kill-tree.ts';
 import { expandArgs, PlaceholderError } from './placeholders.ts';
@@ -245,6 +245,7 @@ export class CommandRunner {
       log.error({ err, runId: run.runId, handedOff }, 'settling a finished run failed; its registry row is left to the reaper');
     });
     this.#settling.add(settling);
+    // Cannot reject: settling ends in a catch that logs and swallows.
     void settling.finally(() => this.#settling.delete(settling));
   }
 

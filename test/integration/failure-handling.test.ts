@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { statusReport } from '../../src/cli/status.ts';
+import { statusReport } from '../../src/views/status-report.ts';
 import { openSqliteTaskStore } from '../../src/store/sqlite/sqlite-task-store.ts';
 import { fixtureAgent, startTestNode, waitForState, type TestNode } from '../support/test-node.ts';
 

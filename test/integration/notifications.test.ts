@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { notificationSchema } from '../../src/protocol/notification.ts';
-import { statusReport } from '../../src/status-report.ts';
+import { statusReport } from '../../src/views/status-report.ts';
 import { fixtureAgent, startTestNode, waitForState, type TestNode } from '../support/test-node.ts';
 import { startReceiver, waitFor, type Receiver } from '../support/webhook-receiver.ts';
 import { tempDir } from '../support/temp-dir.ts';

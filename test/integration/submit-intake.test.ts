@@ -13,7 +13,7 @@ import { ErrorCode, ReeveError } from '../../src/errors.ts';
 import type { TaskStore } from '../../src/ports/task-store.ts';
 import { rejectedEventSchema } from '../../src/protocol/messages.ts';
 import { openSqliteTaskStore } from '../../src/store/sqlite/sqlite-task-store.ts';
-import { subjects as subjectsFor, type Subjects } from '../../src/transport/subjects.ts';
+import { subjects as subjectsFor, type Subjects } from '../../src/protocol/subjects.ts';
 import { FakeClock } from '../support/fake-clock.ts';
 import { startNatsServer, type NatsServer } from '../support/nats-server.ts';
 import { recordingLogger } from '../support/recording-logger.ts';

@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
-import { startNode, type ReeveNode } from '../../src/node.ts';
+import { startNode, type ReeveNode } from '../../src/node/start-node.ts';
 import { recordingLogger } from './recording-logger.ts';
 import { tempDir } from './temp-dir.ts';
 

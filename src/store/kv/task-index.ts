@@ -127,6 +127,7 @@ export class TaskIndex {
   async #start(): Promise<void> {
     const watch = await this.#kv.watch({ key: TASK_WATCH_FILTER });
     this.#stopWatch = () => watch.stop();
+    // Cannot reject: the catch swallows the watch's end, and the finally only resets.
     void (async () => {
       for await (const entry of watch) this.#onWatch(entry);
     })()

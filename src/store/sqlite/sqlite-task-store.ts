@@ -30,7 +30,7 @@ import type {
 import type { TaskState } from '../../protocol/task-states.ts';
 import { submitRequestSchema, type Annotation, type SubmitRequest, type TaskRecord } from '../../protocol/task.ts';
 import { parseOrThrow } from '../../protocol/validate.ts';
-import { systemClock } from '../../system-clock.ts';
+import { systemClock } from '../../platform/system-clock.ts';
 import * as schemas from '../request-schemas.ts';
 import { newTaskId } from '../task-id.ts';
 import * as rules from '../write-rules.ts';

@@ -25,3 +25,8 @@ export async function readOrCreateNodeId(dataDir: string): Promise<string> {
     return (await readFile(file, 'utf8')).trim();
   }
 }
+
+/** Each start is a new incarnation of the node: `owner = nodeId:incarnation` fences its leases. */
+export function newIncarnation(now: number): string {
+  return `${now.toString(36)}${randomBytes(3).toString('hex')}`;
+}

@@ -1,23 +1,24 @@
 /**
  * The cluster backend (store.type "nats"): JetStream KV for records, gates and membership, a
- * JetStream work queue for submissions, core NATS for events and control. See src/backend.ts.
+ * JetStream work queue for submissions, core NATS for events and control. See backend.ts (the seam)
+ * and open-backend.ts (which loads this module only in cluster mode).
  */
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import type { Backend, BackendOptions, IntakeKinds } from '../backend-types.ts';
+import type { Backend, BackendOptions, IntakeKinds } from './backend.ts';
 import { toError } from '../errors.ts';
 import { openKvTaskStore } from '../store/kv/kv-task-store.ts';
 import { storeError } from '../store/kv/task-keys.ts';
 import { connectNats } from '../transport/nats-connect.ts';
 import { expectStreamLeaders } from '../store/kv/stream-leaders.ts';
-import { untilJetStreamAnswers } from './jetstream-ready.ts';
+import { untilJetStreamAnswers } from '../cluster/jetstream-ready.ts';
 import { NatsBus } from '../transport/nats-bus.ts';
-import { subjects as subjectsFor } from '../transport/subjects.ts';
-import { publishSubmission } from './publish-submission.ts';
-import { SubmitIntake } from './submit-intake.ts';
-import { handleMaxDeliveries } from './max-deliveries.ts';
-import { ensureSubmitStream, INTAKE_CONSUMER } from './submit-stream.ts';
-import { withTaskEvents } from './task-events.ts';
+import { subjects as subjectsFor } from '../protocol/subjects.ts';
+import { publishSubmission } from '../cluster/publish-submission.ts';
+import { SubmitIntake } from '../cluster/submit-intake.ts';
+import { handleMaxDeliveries } from '../cluster/max-deliveries.ts';
+import { ensureSubmitStream, INTAKE_CONSUMER } from '../cluster/submit-stream.ts';
+import { withTaskEvents } from '../actors/task-events.ts';
 import { notifyEvents } from '../config/notify-schema.ts';
 
 export async function openCluster({ config, log, clock, name, role }: BackendOptions): Promise<Backend> {

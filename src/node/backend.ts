@@ -1,17 +1,18 @@
 /**
- * The Backend seam (types only, so both backends can import it without a cycle). Where a node or a CLI command keeps its state and how it talks to the others, chosen by
- * `store.type`: embedded (SQLite file, in-process bus) or cluster (NATS: JetStream KV for the
- * records, a JetStream work queue for submissions, core NATS for events and control). Both give
- * the same ports, so the runtime and the CLI above do not know which one they run on.
+ * The Backend seam (types only, so both backends can import it without a cycle). Where a node
+ * or a CLI command keeps its state and how it talks to the others, chosen by `store.type`:
+ * embedded (SQLite file, in-process bus) or cluster (NATS: JetStream KV for the records, a
+ * JetStream work queue for submissions, core NATS for events and control). Both give the same
+ * ports, so the runtime and the CLI above do not know which one they run on.
  */
-import type { Config } from './config/schema.ts';
-import type { Bus } from './ports/bus.ts';
-import type { Clock } from './ports/clock.ts';
-import type { Logger } from './ports/logger.ts';
-import type { ReeveStore } from './ports/reeve-store.ts';
-import type { SubmitRequest } from './protocol/task.ts';
-import type { PullResult } from './cluster/submit-intake.ts';
-import type { Subjects } from './transport/subjects.ts';
+import type { Config } from '../config/schema.ts';
+import type { Bus } from '../ports/bus.ts';
+import type { Clock } from '../ports/clock.ts';
+import type { Logger } from '../ports/logger.ts';
+import type { ReeveStore } from '../ports/reeve-store.ts';
+import type { SubmitRequest } from '../protocol/task.ts';
+import type { PullResult } from '../cluster/submit-intake.ts';
+import type { Subjects } from '../protocol/subjects.ts';
 
 export interface Submitted {
   id: string;

@@ -1,4 +1,4 @@
-import type { ChildSpec } from '../actors/supervisor.ts';
+import type { ChildSpec } from './supervisor.ts';
 import { toError } from '../errors.ts';
 import { isOutage } from './outage.ts';
 import type { Bus } from '../ports/bus.ts';

@@ -1,5 +1,5 @@
-import type { ProcessEntry } from './ports/process-control.ts';
-import type { ProcessRow } from './ports/process-registry.ts';
+import type { ProcessEntry } from '../ports/process-control.ts';
+import type { ProcessRow } from '../ports/process-registry.ts';
 
 /**
  * Which live processes belong to one run, judged from a snapshot of /proc. Shared by the

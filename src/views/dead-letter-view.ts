@@ -1,5 +1,5 @@
-import { ErrorCode, ReeveError } from './errors.ts';
-import type { DeadLetter, TaskStore } from './ports/task-store.ts';
+import { ErrorCode, ReeveError } from '../errors.ts';
+import type { DeadLetter, TaskStore } from '../ports/task-store.ts';
 
 /** A dead letter as `GET /api/v1/dead-letters` and `reeve dead-letters --json` list it. */
 export interface DeadLetterSummary {

@@ -2,7 +2,7 @@ import type { Bus, Subscription } from '../ports/bus.ts';
 import type { Logger } from '../ports/logger.ts';
 import type { TaskStore } from '../ports/task-store.ts';
 import { nodeControlSchema } from '../protocol/messages.ts';
-import type { Subjects } from '../transport/subjects.ts';
+import type { Subjects } from '../protocol/subjects.ts';
 import { rejectOverTheWire } from './wire-rejection.ts';
 
 export interface NodeControlDeps {

@@ -2,8 +2,8 @@
  * Validation of the client API's arguments (src/client.ts): every bad value is an
  * INVALID_INPUT naming the field, never a TypeError from deep inside.
  */
-import { InvalidInputError } from './errors.ts';
-import { TASK_STATES, type TaskState } from './protocol/task-states.ts';
+import { InvalidInputError } from '../errors.ts';
+import { TASK_STATES, type TaskState } from '../protocol/task-states.ts';
 
 /** Which tasks `list` returns, newest first. */
 export interface TaskListQuery {

@@ -1,10 +1,10 @@
 import type { ChildSpec } from '../actors/supervisor.ts';
-import type { Backend } from '../backend.ts';
+import type { Backend } from './backend.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { Logger } from '../ports/logger.ts';
 import type { TaskStore } from '../ports/task-store.ts';
-import { ClusterKinds } from './cluster-kinds.ts';
-import { intakeLoopChild } from './intake-loop.ts';
+import { ClusterKinds } from '../actors/cluster-kinds.ts';
+import { intakeLoopChild } from '../actors/intake-loop.ts';
 
 export interface NodeIntakeDeps {
   backend: Pick<Backend, 'intake' | 'bus' | 'subjects'>;
@@ -25,8 +25,8 @@ export interface NodeIntakeDeps {
 }
 
 /**
- * A cluster node's intake: the loop that pulls submissions for free slots (intake-loop.ts) and
- * what it needs to know about kinds, its own and those other live nodes run (cluster-kinds.ts).
+ * A cluster node's intake: the loop that pulls submissions for free slots (actors/intake-loop.ts) and
+ * what it needs to know about kinds, its own and those other live nodes run (actors/cluster-kinds.ts).
  * Nothing in embedded mode, which has no submission stream.
  */
 export function nodeIntake(deps: NodeIntakeDeps): { children: ChildSpec[]; close(): void } {

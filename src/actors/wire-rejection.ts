@@ -3,7 +3,7 @@ import { payloadExcerpt } from '../protocol/excerpt.ts';
 import type { Bus } from '../ports/bus.ts';
 import type { Logger } from '../ports/logger.ts';
 import type { TaskStore } from '../ports/task-store.ts';
-import type { Subjects } from '../transport/subjects.ts';
+import type { Subjects } from '../protocol/subjects.ts';
 
 /**
  * A bad message that came over the wire: kept as a dead letter and reported on

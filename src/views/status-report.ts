@@ -1,8 +1,8 @@
-import type { GateStore } from './ports/gate-store.ts';
-import type { NodeInfo, NodeRegistry } from './ports/node-registry.ts';
-import type { NotificationCounts, OutboxStore } from './ports/outbox.ts';
-import type { TaskStore } from './ports/task-store.ts';
-import type { TaskState } from './protocol/task-states.ts';
+import type { GateStore } from '../ports/gate-store.ts';
+import type { NodeInfo, NodeRegistry } from '../ports/node-registry.ts';
+import type { NotificationCounts, OutboxStore } from '../ports/outbox.ts';
+import type { TaskStore } from '../ports/task-store.ts';
+import type { TaskState } from '../protocol/task-states.ts';
 
 /** A node is dead when it missed three heartbeats (one a second) or said it stopped. */
 export const DEAD_AFTER_MS = 3_000;

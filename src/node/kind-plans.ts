@@ -1,8 +1,8 @@
-import type { KindPlan } from './actors/kind-plan.ts';
-import type { AgentConfig, HandlerConfig } from './config/agent-schema.ts';
-import { sagaPolicyFor, WORKTREE_STEP } from './config/saga-policy.ts';
-import type { Config } from './config/schema.ts';
-import type { HandlerSpec } from './ports/runner.ts';
+import type { KindPlan } from '../actors/kind-plan.ts';
+import type { AgentConfig, HandlerConfig } from '../config/agent-schema.ts';
+import { sagaPolicyFor, WORKTREE_STEP } from '../config/saga-policy.ts';
+import type { Config } from '../config/schema.ts';
+import type { HandlerSpec } from '../ports/runner.ts';
 
 /** Config → what the runtime runs. Rebuilt on every config (re)load: tasks refer to kinds by name. */
 export function handlerSpec(handler: HandlerConfig | AgentConfig): HandlerSpec {

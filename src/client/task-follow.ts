@@ -1,10 +1,10 @@
-import type { Backend, Submitted } from './backend.ts';
-import { TaskNotFoundError } from './errors.ts';
-import type { FullTask } from './ports/task-store.ts';
-import { isTerminal } from './protocol/task-states.ts';
-import type { HistoryEntry, SubmitRequest } from './protocol/task.ts';
-import { newTaskId } from './store/task-id.ts';
-import { backoffDelay } from './machines/backoff.ts';
+import type { Backend, Submitted } from '../node/backend.ts';
+import { TaskNotFoundError } from '../errors.ts';
+import type { FullTask } from '../ports/task-store.ts';
+import { isTerminal } from '../protocol/task-states.ts';
+import type { HistoryEntry, SubmitRequest } from '../protocol/task.ts';
+import { newTaskId } from '../store/task-id.ts';
+import { backoffDelay } from '../machines/backoff.ts';
 
 /** One state change of a task: an entry of its history. */
 export interface TaskChange extends HistoryEntry {

@@ -2,7 +2,7 @@ import type { Bus, Subscription } from '../ports/bus.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { Logger } from '../ports/logger.ts';
 import { nodeHeartbeatSchema } from '../protocol/messages.ts';
-import type { Subjects } from '../transport/subjects.ts';
+import type { Subjects } from '../protocol/subjects.ts';
 
 /** A node is live while its last heartbeat is this recent (as `reeve status` counts it up). */
 const LIVE_MS = 3_000;

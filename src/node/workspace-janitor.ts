@@ -1,7 +1,7 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { toError } from './errors.ts';
-import type { Logger } from './ports/logger.ts';
+import { toError } from '../errors.ts';
+import type { Logger } from '../ports/logger.ts';
 
 export interface WorkspaceJanitorOptions {
   /** The directory holding one workspace per task id. */
@@ -43,6 +43,7 @@ export class WorkspaceJanitor {
   #schedule(): void {
     this.#timer ??= setTimeout(() => {
       this.#timer = undefined;
+      // sweep() never rejects (it logs what it cannot remove).
       void this.sweep().then(() => {
         // Skipped because a run was in flight: look again later.
         if (this.#pending.size > 0 && !this.#closed) this.#schedule();
