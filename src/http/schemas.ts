@@ -25,6 +25,10 @@ export const MAX_LOG_BYTES = 1024 * 1024;
 
 export const taskPathSchema = z.strictObject({ id: taskIdSchema });
 
+export const machinePathSchema = z.strictObject({
+  name: z.enum(['taskSaga', 'circuitBreaker'], { error: (issue) => `must be taskSaga or circuitBreaker (got ${JSON.stringify(issue.input)})` }),
+});
+
 export const taskListQuerySchema = z.strictObject({
   state: taskStateSchema.optional(),
   kind: kindNameSchema.optional(),

@@ -26,6 +26,8 @@ export interface NodeLifecycleDeps {
   releasers: Releasers;
   clock: Clock;
   log: Logger;
+  /** What the heartbeat adds (the inspector relay's URL, once it serves one). */
+  heartbeat?: () => { inspect?: string };
 }
 
 /**
@@ -64,7 +66,7 @@ export class NodeLifecycle {
     const capacity = live.config.node.concurrency;
     const running = dispatcher.inFlight.size;
     const counts = this.#taskCounts();
-    bus.publish(subjects.heartbeat(id), { id, incarnation, state, capacity, running, at, kinds: [...live.plans.keys()] });
+    bus.publish(subjects.heartbeat(id), { id, incarnation, state, capacity, running, at, kinds: [...live.plans.keys()], ...this.deps.heartbeat?.() });
     await store.recordNode({ id, incarnation, state, capacity, running, startedAt: this.#startedAt, lastSeenAt: at, pid: process.pid, host: hostname(), ...(counts ? { taskCounts: counts } : {}) });
   }
 

@@ -9,6 +9,7 @@ import { toError } from '../errors.ts';
 import { realTimers } from '../platform/system-clock.ts';
 import type { Bus } from '../ports/bus.ts';
 import type { Clock } from '../ports/clock.ts';
+import type { Inspection } from '../ports/inspection.ts';
 import type { Logger } from '../ports/logger.ts';
 import type { ReeveStore } from '../ports/reeve-store.ts';
 import { dispatcherChild } from './dispatch.ts';
@@ -32,6 +33,8 @@ export interface NodeTreeDeps {
   onEscalate: (err: Error) => void;
   clock: Clock;
   log: Logger;
+  /** Live state: the root's session id and the port the tree reports to. */
+  inspect?: { port: Inspection; root: string };
 }
 
 /** Starts the node's supervision tree (docs/ARCHITECTURE.md, "Supervision tree"). */
@@ -48,6 +51,7 @@ export function startNodeTree(d: NodeTreeDeps): Promise<Supervisor> {
     clock: d.clock,
     timers: realTimers,
     onEscalate: d.onEscalate,
+    ...(d.inspect ? { inspection: d.inspect.port, sessionId: d.inspect.root } : {}),
     children: [
       // Started before the sagas so they stop after them: a run that takes a while to stop on
       // drain keeps its lease (and can write its handback) until it has stopped.

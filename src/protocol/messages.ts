@@ -53,6 +53,11 @@ export const nodeHeartbeatSchema = z.strictObject({
    * claims it. Optional, so a heartbeat without it stays valid.
    */
   kinds: z.array(kindNameSchema).max(1000).optional(),
+  /**
+   * The node's XState inspector relay (`ws://HOST:PORT/inspect`, no token) when it runs with
+   * `--inspect` (an addition to DESIGN's heartbeat): the dashboard lists each node's relay.
+   */
+  inspect: z.string().max(2048).optional(),
 });
 
 /** `reeve.nodes.control.<node>`. */
