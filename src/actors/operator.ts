@@ -1,8 +1,11 @@
 import { InvalidTransitionError, TaskNotFoundError } from '../errors.ts';
 import { persistSaga, restoreSaga, sagaState, stepSaga } from '../machines/task-saga-snapshot.ts';
+import { taskSagaMachine } from '../machines/task-saga.ts';
 import type { SagaEvent } from '../machines/task-saga-types.ts';
 import type { Clock } from '../ports/clock.ts';
+import type { Inspection } from '../ports/inspection.ts';
 import type { TaskStore, TaskWrite } from '../ports/task-store.ts';
+import { isTerminal } from '../protocol/task-states.ts';
 
 /**
  * Operator decisions on a task nobody holds (approve or reject a waiting task): the saga
@@ -14,6 +17,8 @@ export async function decideWaitingTask(
   clock: Clock,
   id: string,
   decision: { type: 'task.approve'; by: string } | { type: 'task.reject'; by: string; reason: string },
+  /** Live state: the decision as an operator's event to the task's actor (held by no node now). */
+  inspection?: Inspection,
 ): Promise<TaskWrite> {
   const task = await store.get(id);
   if (!task) throw new TaskNotFoundError(id);
@@ -26,7 +31,7 @@ export async function decideWaitingTask(
   if (after === before) throw new InvalidTransitionError(id, task.state, decision.type, 'the task saga refused the decision');
   const ctx = after.context;
   const to = sagaState(after);
-  return store.transition({
+  const written = await store.transition({
     id,
     revision: task.revision,
     to,
@@ -38,4 +43,11 @@ export async function decideWaitingTask(
     ...(to === 'succeeded' ? { result: ctx.result ?? null } : {}),
     ...(ctx.error ? { error: ctx.error } : {}),
   });
+  if (inspection?.isOn) {
+    const sessionId = `task:${id}`;
+    inspection.actor(sessionId, undefined, { status: 'active', value: task.state, context: before.context }, taskSagaMachine);
+    // Queued again (or compensating) until a node claims it: not a live actor meanwhile.
+    inspection.step(sessionId, event, { status: isTerminal(to) ? 'done' : 'stopped', value: to, context: ctx }, 'operator');
+  }
+  return written;
 }

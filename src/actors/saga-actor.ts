@@ -2,7 +2,9 @@ import { ErrorCode, ReeveError, toError } from '../errors.ts';
 import { claimedSaga, initialSaga, persistSaga, restoreSaga, sagaState, stepSaga, type SagaSnapshot } from '../machines/task-saga-snapshot.ts';
 import { countedAs, type CountedAs } from '../machines/task-saga-logic.ts';
 import type { SagaEvent } from '../machines/task-saga-types.ts';
+import { taskSagaMachine } from '../machines/task-saga.ts';
 import type { Clock } from '../ports/clock.ts';
+import type { InspectedEvent, Inspection, InspectedSource, InspectedStatus } from '../ports/inspection.ts';
 import type { Logger } from '../ports/logger.ts';
 import { lazyChild } from './lazy-logger.ts';
 import type { AbortReason, RunOutcome, Runner } from '../ports/runner.ts';
@@ -31,6 +33,8 @@ export interface SagaActorDeps {
   onVerdict?(task: StoredTask, verdict: 'succeeded' | 'transient' | 'permanent' | 'none'): void;
   /** Pause before retrying a write the store could not take (default: a real timer). */
   sleep?: (ms: number) => Promise<void>;
+  /** Live state for the inspector: the task as actor `task:<id>` under `parentId()` (its supervisor). */
+  inspect?: { port: Inspection; parentId(): string | undefined };
 }
 
 /** How a saga actor's turn on a task ended. */
@@ -41,6 +45,17 @@ class LeaseGone extends Error {}
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 const clip = (text: string, max: number): string => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);
+
+/** Who sent the saga each event, as the inspector shows it. */
+const SOURCES: Partial<Record<SagaEvent['type'], InspectedSource>> = {
+  'task.claimed': 'dispatcher',
+  'step.succeeded': 'runner',
+  'attempt.failed': 'runner',
+  'run.stopped': 'runner',
+  'compensation.succeeded': 'runner',
+  'compensation.failed': 'runner',
+  'task.handback': 'node',
+};
 
 const verdictOf = (counted: CountedAs): 'transient' | 'permanent' | 'none' => (counted === 'transient' || counted === 'permanent' ? counted : 'none');
 
@@ -118,9 +133,20 @@ export class SagaActor {
   async run(): Promise<SagaEnd> {
     const plan = this.deps.plan(this.task.kind);
     const policy = plan?.policy;
-    let snapshot = this.task.snapshot ? restoreSaga(this.task.snapshot) : policy ? initialSaga({ taskId: this.id, policy }) : undefined;
+    const inspect = this.deps.inspect;
+    // Never run before (the common case) and no inspector to show its queued snapshot: the
+    // claimed snapshot is built directly, without the `task.claimed` transition.
+    const fresh = plan !== undefined && !this.task.snapshot && this.task.state === 'running' && !inspect?.port.isOn;
+    let snapshot = fresh
+      ? claimedSaga(this.id, { policy: plan.policy, attempts: this.task.attempts })
+      : this.task.snapshot
+        ? restoreSaga(this.task.snapshot)
+        : policy
+          ? initialSaga({ taskId: this.id, policy })
+          : undefined;
     if (!snapshot || !plan) return this.#unknownKind();
     this.#snapshot = snapshot;
+    if (inspect?.port.isOn) inspect.port.actor(`task:${this.id}`, inspect.parentId(), this.#inspected(snapshot), taskSagaMachine);
     try {
       // Persisted lazily: if the claim changes nothing the store does not already say, the
       // snapshot goes with the next write (a crash before it just replays the claim).
@@ -128,15 +154,13 @@ export class SagaActor {
       // stopped (queued, backoff, waiting, or running before a crash): the loop below sends it
       // `task.cancel` first. Claiming it would move it to `running`, which `cancelling` refuses.
       const cancelledUnowned = this.task.state === 'cancelling' && sagaState(snapshot) !== 'cancelling' && sagaState(snapshot) !== 'compensating';
-      if (!this.task.snapshot && this.task.state === 'running') {
-        // Never run before (the common case): the claimed snapshot directly, no transition.
-        snapshot = claimedSaga(this.id, { policy: plan.policy, attempts: this.task.attempts });
-        this.#snapshot = snapshot;
-      } else if (!cancelledUnowned) {
-        snapshot = stepSaga(snapshot, { type: 'task.claimed', now: this.deps.clock.now(), policy: plan.policy, attempts: this.task.attempts });
+      if (!cancelledUnowned && !fresh) {
+        const claim = { type: 'task.claimed', now: this.deps.clock.now(), policy: plan.policy, attempts: this.task.attempts } as const;
+        snapshot = stepSaga(snapshot, claim);
         this.#snapshot = snapshot;
         if (sagaState(snapshot) !== this.task.state) await this.#persist(snapshot);
-      } else {
+        this.#inspect(claim);
+      } else if (cancelledUnowned) {
         this.#cancel ??= 'cancel requested';
       }
       for (;;) {
@@ -163,7 +187,24 @@ export class SagaActor {
     } catch (err) {
       if (err instanceof LeaseGone) return 'lost';
       throw err;
+    } finally {
+      // The turn is over: a task that did not end here leaves the inspector's live actors.
+      const last = this.#snapshot;
+      if (last && !isTerminal(sagaState(last))) this.#inspect({ type: 'actor.stopped', reason: this.#lost ? 'lease lost' : (this.#stop ?? 'released') }, 'stopped');
     }
+  }
+
+  #inspected(snapshot: SagaSnapshot, status?: InspectedStatus) {
+    const value = sagaState(snapshot);
+    return { status: status ?? (isTerminal(value) ? ('done' as const) : ('active' as const)), value, context: snapshot.context };
+  }
+
+  /** Reports the event the saga just took (persisted) and the snapshot it is in now. */
+  #inspect(event: InspectedEvent, status?: InspectedStatus): void {
+    const port = this.deps.inspect?.port;
+    if (!port?.isOn) return;
+    const source = SOURCES[event.type as SagaEvent['type']] ?? (event.type === 'task.cancel' ? 'operator' : undefined);
+    port.step(`task:${this.id}`, event, this.#inspected(this.#snapshot!, status), source);
   }
 
   async #runStep(plan: KindPlan): Promise<void> {
@@ -261,6 +302,7 @@ export class SagaActor {
     }
     await this.#persist(next);
     this.#snapshot = next;
+    this.#inspect(event);
   }
 
   #persist(next: SagaSnapshot, extra: { release?: boolean; reason?: string } = {}): Promise<void> {
