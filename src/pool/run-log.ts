@@ -48,7 +48,8 @@ export interface RunLog {
 export const MAX_LINE_CHARS = 65_536;
 /**
  * What a failed run is classified by: enough to hold the provider's error with the stack or
- * JSON around it and a few retries' worth of lines, small enough to scan in well under a ms.
+ * JSON around it and a few retries' worth of lines; classifying it takes ~1.4 ms (measured on a
+ * loaded 2-core box), once per failed run.
  */
 export const TAIL_BYTES = 16 * 1024;
 

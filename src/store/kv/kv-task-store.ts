@@ -26,8 +26,9 @@
  * head of every task, fed by a KV watch on `t.>` and by its own reads and writes (so it always
  * sees its own writes). It starts on the first call that needs it (a `get` never starts it)
  * and syncs by reading the revision of the newest task message and waiting for the watch to
- * pass it. It is only a hint: whatever it proposes is re-read and decided by CAS on the task
- * key.
+ * pass it, then reads directly every task key (named by one stream info request) that the
+ * watch's replay skipped, which it does for keys rewritten while it replays (task-index.ts).
+ * It is only a hint: whatever it proposes is re-read and decided by CAS on the task key.
  * - claim: candidates from two sorted lists, cleanup (cancelling/compensating, FIFO) first,
  *   then queued/backoff by priority then FIFO, this instance's own young tasks first within a
  *   small window (affinity, task-index.ts); walks past unavailable/filtered entries. Each
@@ -37,7 +38,8 @@
  * - listStale / listOwned: scan of the leased entries (O(in flight)), then a get per result.
  * - listCancelRequests: scan of the leased entries, no read (the owner re-reads on write).
  * - query: filter + sort of all entries (O(n log n), n = tasks in the bucket; an operator
- *   command), then 2 gets per returned task (record, annotations).
+ *   command), then 2 gets per returned task (record, annotations). A task the index holds
+ *   whose key has no entry at all is re-read a few times, then fails the query (queries.ts).
  * - countByState: counts maintained on every change, O(1).
  * Costs: memory ~250 B per task in the bucket (terminal ones included, since query and
  * countByState need them) per store instance, plus the stored value (~300 B-1 KB) of each
@@ -143,9 +145,14 @@ export class KvTaskStore implements ReeveStore {
 
   constructor(kv: KV, jsm: JetStreamManager, bucket: string, nc: NatsConnection, clock: Clock) {
     this.#clock = clock;
-    this.#index = new TaskIndex(kv, async () => {
-      const last = await jsm.streams.getMessage(`KV_${bucket}`, { last_by_subj: `$KV.${bucket}.${TASK_WATCH_FILTER}` });
-      return last?.seq ?? 0;
+    const stream = `KV_${bucket}`;
+    const subjectPrefix = `$KV.${bucket}.`;
+    this.#index = new TaskIndex(kv, {
+      lastTaskRevision: async () => (await jsm.streams.getMessage(stream, { last_by_subj: `${subjectPrefix}${TASK_WATCH_FILTER}` }))?.seq ?? 0,
+      taskKeys: async () => {
+        const info = await jsm.streams.info(stream, { subjects_filter: `${subjectPrefix}${TASK_WATCH_FILTER}` });
+        return Object.keys(info.state.subjects ?? {}).map((subject) => subject.slice(subjectPrefix.length));
+      },
     });
     this.#writes = new AckedPublisher(nc);
     // Single-replica buckets only: a replicated one goes through `kv`, whose updates on a
