@@ -122,6 +122,8 @@ function registerStatus(program: Command, ctx: CliContext, setExit: SetExit): vo
         io.out(`tasks ${Object.entries(report.counts).map(([s, n]) => `${s}=${n}`).join(' ') || 'none'}${from}`);
         for (const b of report.breakers.filter((x) => x.state !== 'closed')) io.out(`breaker ${b.key} ${b.state}${b.openUntil ? ` until ${new Date(b.openUntil).toISOString()}` : ''}`);
         for (const p of report.preflight.filter((x) => !x.ok)) io.out(`preflight ${p.kind} failing: ${p.reason}`);
+        const { pending, failed, lastError } = report.notifications;
+        if (pending || failed) io.out(`notifications pending=${pending} failed=${failed}${lastError ? `; last error ${ago(lastError.at, Date.now())} (${lastError.event} ${lastError.id}): ${lastError.message}` : ''}`);
       }
       return Exit.Ok;
     }),

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { WS_URL_PATTERN } from '../protocol/patterns.ts';
 import { agentSchema } from './agent-schema.ts';
 import { count, ms, nameField, oneOf, pathField, show } from './fields.ts';
+import { notifyDeliverySchema, notifySchema } from './notify-schema.ts';
 
 /**
  * The configuration file's shape (DESIGN.md, "External contract" > "Config"). Every object is
@@ -151,6 +152,9 @@ const rootSchema = z.strictObject({
   secrets: z.array(z.string().min(1, 'expected a non-empty secret')).default(() => []),
   /** Agent kinds by name. */
   agents: z.record(nameField, agentSchema).default(() => ({})),
+  /** Who is told about failures, waiting tasks, breakers, dead nodes and dead letters (notify-schema.ts). */
+  notify: notifySchema.default(() => []),
+  notifyDelivery: notifyDeliverySchema.prefault({}),
 });
 
 export const configSchema = rootSchema.transform((config) => ({
@@ -168,5 +172,6 @@ export type StoreConfig = Config['store'];
 export type NatsConfig = Config['nats'];
 export type HttpConfig = Config['http'];
 export type InspectConfig = Config['inspect'];
+export type { NotifyDelivery, NotifyRule } from './notify-schema.ts';
 
 export type { AgentConfig, CommandAgentConfig, HandlerConfig, ModuleAgentConfig, StepConfig, StepsAgentConfig } from './agent-schema.ts';

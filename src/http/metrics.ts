@@ -15,6 +15,8 @@ export interface MetricsSources {
   slots(): { busy: number; free: number };
   /** Cluster mode only: whether the NATS connection is up. */
   natsConnected?(): boolean;
+  /** Notifications waiting for delivery and given up (the store's outbox). */
+  notifications?(): Promise<{ pending: number; failed: number }>;
 }
 
 const BREAKER_VALUE = { closed: 0, halfOpen: 1, open: 2 } as const;
@@ -48,6 +50,7 @@ export function createNodeMetrics(): NodeMetrics {
   const leases = new Counter({ name: 'reeve_leases_lost_total', help: 'Expired leases taken back (crashed or hung owners)', registers: [registry] });
   const reaped = new Counter({ name: 'reeve_processes_reaped_total', help: 'Leftover process trees killed by the reaper', registers: [registry] });
   let inspectSeries: InspectMetrics | undefined;
+  const notifications = new Counter({ name: 'reeve_notifications_total', help: 'Notification delivery rounds run by this node, by event and outcome (delivered, retried, failed: given up)', labelNames: ['event', 'outcome'], registers: [registry] });
   registerScraped(registry, () => sources);
   return {
     registry,
@@ -66,6 +69,7 @@ export function createNodeMetrics(): NodeMetrics {
       if (count > 0) reaped.inc(count);
     },
     inspect: () => (inspectSeries ??= inspectMetrics(registry)),
+    notification: (event, outcome) => notifications.inc({ event, outcome }),
   };
 }
 
@@ -146,6 +150,7 @@ function registerScraped(registry: Registry, attached: () => MetricsSources | un
       this.set({ state: 'free' }, free);
     },
   });
+  registerOutboxGauge(registry, attached);
   new Gauge({
     name: 'reeve_nats_connected',
     help: 'Cluster mode: 1 while the NATS connection is up',
@@ -153,6 +158,22 @@ function registerScraped(registry: Registry, attached: () => MetricsSources | un
     collect() {
       const sources = attached();
       if (sources?.natsConnected) this.set(sources.natsConnected() ? 1 : 0);
+    },
+  });
+}
+
+/** `reeve_notifications{state}`: the outbox as the store counts it at scrape time. */
+function registerOutboxGauge(registry: Registry, attached: () => MetricsSources | undefined): void {
+  new Gauge({
+    name: 'reeve_notifications',
+    help: 'Notifications in the outbox: pending (retries included) and failed (given up)',
+    labelNames: ['state'],
+    registers: [registry],
+    async collect() {
+      const counts = await attached()?.notifications?.().catch(() => undefined);
+      if (!counts) return;
+      this.set({ state: 'pending' }, counts.pending);
+      this.set({ state: 'failed' }, counts.failed);
     },
   });
 }

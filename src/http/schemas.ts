@@ -89,6 +89,11 @@ export const statusSchema = z.object({
   breakers: z.array(z.object({ key: z.string(), state: z.enum(['closed', 'open', 'halfOpen']), openUntil: epochMs.optional() })),
   preflight: z.array(z.object({ kind: z.string(), ok: z.boolean(), reason: z.string(), checkedAt: epochMs })),
   counts: z.record(z.string(), z.number().int()),
+  notifications: z.object({
+    pending: z.number().int(),
+    failed: z.number().int(),
+    lastError: z.object({ id: z.string(), event: z.string(), at: epochMs, message: z.string() }).optional(),
+  }),
 });
 
 export const deadLetterSummarySchema = z.object({ n: z.number().int(), receivedAt: epochMs, source: z.string(), code: z.string(), reason: z.string(), id: z.string().optional(), excerpt: z.string() });

@@ -52,6 +52,7 @@ export async function serveNode({ config, log, clock, metrics, token, node, insp
       (await store.listBreakers()).map((b) => ({ key: b.key, state: b.state === 'open' && b.openUntil !== undefined && clock.now() >= b.openUntil ? ('halfOpen' as const) : b.state })),
     supervisorRestarts: () => Object.fromEntries(Object.entries(node.root.metrics()).map(([child, m]) => [child, m.restarts])),
     deadLetters: async () => (await store.listDeadLetters(1))[0]?.seq ?? 0,
+    notifications: () => store.notificationCounts(),
     slots: () => ({ busy: node.inFlight(), free: Math.max(0, config.node.concurrency - node.inFlight()) }),
     ...(cluster ? { natsConnected: () => backend.bus.status === 'online' } : {}),
   });

@@ -31,6 +31,7 @@ import { nodeRunner } from './runner.ts';
 import { NodeSagas } from './sagas.ts';
 import { startNodeTree } from './tree.ts';
 import { nodeWorkspaces } from './workspaces.ts';
+import { wireNotifications } from './notifications.ts';
 
 export interface NodeOptions {
   config: Config;
@@ -84,6 +85,8 @@ async function wireNode(n: { live: LiveConfig; clock: Clock; id: string; incarna
   const surface = await openOperatorSurface(config, log, clock);
   releasers.defer('operator surface', () => surface.close());
   const store = surface.observe(backend.store);
+  // Notifications (issue 14): what the store records, the delivery loop, the dead-node watch.
+  const notifications = wireNotifications({ config, store, id, incarnation: n.incarnation, owner, clock, log, metrics: surface.metrics });
   // Live state (inspect on; a no-op port otherwise): actors report under the root's session.
   const inspect = { port: surface.inspection, root: `reeve:${id}:root` };
   const processes = openProcessRegistry(config.node.dataDir, clock);
@@ -104,10 +107,11 @@ async function wireNode(n: { live: LiveConfig; clock: Clock; id: string; incarna
   const dispatcher = nodeDispatcher({ store, owner, live, breakers, preflight, handBack, startSaga: (task) => sagas.start(task), log });
   const sagas = new NodeSagas({ store, owner, live, runner, workspaces, breakers, dispatcher: () => dispatcher, handBack, clock, timers: realTimers, log, inspection: inspect.port });
   const lifecycle = new NodeLifecycle({ id, incarnation: n.incarnation, owner, backend, store, live, dispatcher, releasers, clock, log, heartbeat: () => surface.heartbeat() });
+  await notifications.beforeFirstBeacon();
   await lifecycle.comeUp(reap);
   const intake = nodeIntake({ backend, store, dispatcher, kinds: () => live.plans.keys(), nodeId: id, capacity: config.node.concurrency, pollIntervalMs: config.node.pollIntervalMs, clock, log });
   releasers.defer('intake', () => intake.close());
-  const tree = { live, store, bus, owner, dispatcher, sagas: sagas.supervisor(), intake: intake.children, preflight, reap, clock, log };
+  const tree = { live, store, bus, owner, dispatcher, sagas: sagas.supervisor(), intake: intake.children, loops: notifications.loops(), preflight, reap, clock, log };
   const root = await startNodeTree({ ...tree, inspect, beacon: () => lifecycle.beacon(dispatcher.isDraining ? 'draining' : 'up'), onEscalate: (err) => lifecycle.escalated(err) });
   releasers.defer('supervision tree', () => root.stop());
   lifecycle.listen();
@@ -131,6 +135,7 @@ async function wireNode(n: { live: LiveConfig; clock: Clock; id: string; incarna
     drain: (deadlineMs) => lifecycle.drain(deadlineMs),
     reconfigure: (next) => {
       live.reload(next);
+      notifications.reconfigure(next);
       log.info({ kinds: [...live.plans.keys()] }, 'configuration reloaded');
       warnUntimedKinds(next, log);
     },

@@ -25,6 +25,8 @@ export interface NodeTreeDeps {
   sagas: ChildSpec;
   /** Cluster only: the submission intake (see intake.ts). */
   intake: ChildSpec[];
+  /** More store loops (the notifier): each skipped while NATS is down, its tick stopped by the signal. */
+  loops?: ReadonlyArray<{ id: string; intervalMs: number; tick(signal: AbortSignal): Promise<void> }>;
   preflight: PreflightGate;
   reap(): Promise<unknown>;
   beacon(): Promise<void>;
@@ -74,6 +76,7 @@ export function startNodeTree(d: NodeTreeDeps): Promise<Supervisor> {
       }),
       storeLoop('preflight', 1000, () => d.preflight.tick()),
       storeLoop('beacon', 1000, () => d.beacon()),
+      ...(d.loops ?? []).map((l) => loopChild({ id: l.id, intervalMs: l.intervalMs, timers: realTimers, tick: (signal) => outageTolerant(bus, warnOutage(l.id), () => l.tick(signal))() })),
     ],
   });
 }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { FAILURE_CLASSES } from './task.ts';
 import { TASK_STATES } from './task-states.ts';
 import { breakerKeySchema, kindNameSchema, submitRequestSchema, taskIdSchema } from './task.ts';
+import { notificationSchema } from './notification.ts';
 
 /**
  * Every wire message of the external contract (DESIGN.md, "External contract" > NATS), as zod
@@ -96,6 +97,8 @@ export const PROTOCOL_SCHEMAS = {
   'node-control-reply.json': nodeControlReplySchema,
   'node-drained.json': nodeDrainedSchema,
   'breaker-event.json': breakerEventSchema,
+  // Not a NATS message: what a notify webhook receives (POST body) or a notify command reads on stdin.
+  'notification.json': notificationSchema,
 } as const;
 
 export function protocolJsonSchemas(): Record<string, string> {

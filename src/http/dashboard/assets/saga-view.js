@@ -35,6 +35,7 @@ function treeList(children, depth = 0) {
   );
 }
 
+/** Never rejects (a failure is shown in place of the chart), so callers fire it with `void`. */
 async function render() {
   try {
     definition ??= (await api('/machines/taskSaga')).definition;
