@@ -1,6 +1,7 @@
 import { ErrorCode, ReeveError, toError } from '../errors.ts';
 import { initialSaga, persistSaga, restoreSaga, sagaState, stepSaga, type SagaSnapshot } from '../machines/task-saga-snapshot.ts';
 import { countedAs, type CountedAs } from '../machines/task-saga-logic.ts';
+import { gateRunFailed, judgeGate, type JudgedStep } from '../machines/gate-verdict.ts';
 import type { SagaEvent } from '../machines/task-saga-types.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { Logger } from '../ports/logger.ts';
@@ -173,22 +174,25 @@ export class SagaActor {
       await this.#apply({ type: 'task.handback', reason: this.#stop });
       return;
     }
-    let outcome = await this.#invoke(plan, step.name, 'run', step.run);
-    if (outcome.ok && step.gate) {
-      const gate = await this.#invoke(plan, step.name, 'gate', step.gate, { input: this.task.input ?? null, output: outcome.output ?? null });
-      outcome = gate.ok ? { ok: true, output: outcome.output, ...(gate.route ? { route: gate.route } : outcome.route ? { route: outcome.route } : {}) } : gate;
+    const ran = await this.#invoke(plan, step.name, 'run', step.run);
+    let outcome: JudgedStep | RunOutcome = ran;
+    if (ran.ok && step.gate) {
+      const gate = await this.#invoke(plan, step.name, 'gate', step.gate, { input: this.task.input ?? null, output: ran.output ?? null });
+      outcome = gate.ok ? judgeGate(step.name, ran, gate) : gate.aborted ? gate : { ok: false, failure: gateRunFailed(step.name, gate.failure) };
     }
     if (this.#lost) {
       this.deps.onVerdict?.(this.task, 'none');
       throw new LeaseGone();
     }
-    this.deps.onVerdict?.(this.task, outcome.ok ? 'succeeded' : outcome.aborted ? 'none' : verdictOf(countedAs(outcome.failure, plan.policy)));
+    const aborted = !outcome.ok && 'aborted' in outcome ? outcome.aborted : undefined;
+    // A gate's verdict is about the work, not the provider: a step that ran is a success for its breaker.
+    this.deps.onVerdict?.(this.task, outcome.ok || (ran.ok && outcome.failure.code?.startsWith('GATE_')) ? 'succeeded' : aborted ? 'none' : verdictOf(countedAs(outcome.failure, plan.policy)));
     if (outcome.ok) {
-      await this.#apply({ type: 'step.succeeded', ...(outcome.output === undefined ? {} : { output: outcome.output }), ...(outcome.route ? { route: outcome.route } : {}) });
-    } else if (outcome.aborted === 'cancel') {
+      await this.#apply({ type: 'step.succeeded', ...(outcome.output === undefined ? {} : { output: outcome.output }), ...(outcome.route ? { route: outcome.route } : {}), ...('gate' in outcome && outcome.gate ? { gate: outcome.gate } : {}) });
+    } else if (aborted === 'cancel') {
       await this.#apply({ type: 'task.cancel', reason: this.#cancel ?? 'cancelled' });
-    } else if (outcome.aborted === 'drain' || outcome.aborted === 'shutdown') {
-      await this.#apply({ type: 'task.handback', reason: outcome.aborted });
+    } else if (aborted === 'drain' || aborted === 'shutdown') {
+      await this.#apply({ type: 'task.handback', reason: aborted });
     } else {
       this.#log.info({ failure: outcome.failure, step: step.name }, 'attempt failed');
       await this.#apply({ type: 'attempt.failed', failure: outcome.failure, jitter: this.deps.random() });
@@ -225,6 +229,9 @@ export class SagaActor {
         handler,
         input: input ?? this.task.input,
         steps: context.outputs,
+        // Only the step's own runs (and its gate) see why it runs; a compensation does not.
+        ...(phase !== 'compensate' && context.approval ? { approval: context.approval } : {}),
+        ...(phase !== 'compensate' && context.feedback ? { feedback: context.feedback } : {}),
         workspace: await this.deps.workspace(this.id),
         signal: controller.signal,
         killGraceMs: plan.killGraceMs,
@@ -255,11 +262,12 @@ export class SagaActor {
       this.#log.warn({ event: event.type, state: sagaState(current) }, 'saga refused an event');
       throw new ReeveError(ErrorCode.Internal, `task ${this.id}: the saga in ${String(current.value)} refused ${event.type}`);
     }
-    await this.#persist(next);
+    // A step done is always a history entry, even when a goto re-enters the same step.
+    await this.#persist(next, event.type === 'step.succeeded' ? { record: true } : {});
     this.#snapshot = next;
   }
 
-  #persist(next: SagaSnapshot, extra: { release?: boolean; reason?: string } = {}): Promise<void> {
+  #persist(next: SagaSnapshot, extra: { release?: boolean; reason?: string; record?: boolean } = {}): Promise<void> {
     const ctx = next.context;
     const to = sagaState(next);
     const request: Omit<TransitionRequest, 'revision'> = {
@@ -275,6 +283,7 @@ export class SagaActor {
       leaseTtlMs: this.deps.leaseTtlMs,
     };
     if (extra.release) request.release = true;
+    if (extra.record) request.record = true;
     if (to === 'backoff' && ctx.availableAt !== undefined) request.availableAt = ctx.availableAt;
     if (to === 'queued') request.availableAt = this.deps.clock.now();
     if (to === 'succeeded') Object.assign(request, { result: ctx.result ?? null, error: null });

@@ -88,6 +88,12 @@ export interface TransitionRequest {
   leaseTtlMs?: number;
   /** Give the task up even in a leased state (a drain mid-compensation): it becomes claimable. */
   release?: boolean;
+  /**
+   * Write a history entry even when neither the state nor the step changes: a step that a
+   * `goto` enters again, a person's decision that leaves the task waiting. (Without it, only a
+   * change of state or step is recorded, so progress writes do not flood the history.)
+   */
+  record?: boolean;
 }
 
 export interface HeartbeatRequest {

@@ -69,7 +69,7 @@ export class TransitionWriter {
     rules.checkTransition(target, req, now);
     const lease = rules.leaseAfter(target, req, now);
     const step = req.step === undefined ? row.step : req.step;
-    const recorded = req.to !== row.state || step !== row.step;
+    const recorded = req.to !== row.state || step !== row.step || req.record === true;
     const next: LeaseRow = {
       ...row,
       state: req.to,
