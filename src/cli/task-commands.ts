@@ -5,10 +5,10 @@ import { registerDeadLetters } from './dead-letters.ts';
 import { registerDrain } from './drain.ts';
 import { registerPurge } from './purge.ts';
 import { registerSubmit } from './submit.ts';
-import { systemClock } from '../system-clock.ts';
+import { registerDecisions } from './decide.ts';
 import { positiveInt, withBackend, type CliContext } from './context.ts';
 import { ago, describeTask, Exit, publicRecord, table } from './output.ts';
-import { checkArg, kindName, taskId, text } from './arg-shapes.ts';
+import { checkArg, kindName, taskId } from './arg-shapes.ts';
 import { statusReport } from './status.ts';
 
 export function registerTaskCommands(program: Command, ctx: CliContext, setExit: (code: number) => void, meta: { states: readonly string[] }): void {
@@ -53,40 +53,7 @@ export function registerTaskCommands(program: Command, ctx: CliContext, setExit:
     }),
   );
 
-  const cancel = program.command('cancel <id>').description('cancel a task (its compensations run)').option('--reason <text>', 'recorded in history', text('--reason'), 'cancelled by operator');
-  cancel.action(
-    withBackend(ctx, program, setExit, async (store, json) => {
-      const task = await store.requestCancel(checkArg(cancel.args[0], taskId('id')), cancel.opts<{ reason: string }>().reason);
-      io.out(json ? JSON.stringify({ id: task.id, state: task.state, cancelRequested: true }) : `cancel requested for ${task.id} (now ${task.state})`);
-      return Exit.Ok;
-    }),
-  );
-
-  const retry = program.command('retry <id>').description('re-open a failed, cancelled or quarantined task with fresh budgets').option('--reason <text>', 'recorded in history', text('--reason'), 'retried by operator');
-  retry.action(
-    withBackend(ctx, program, setExit, async (store, json) => {
-      const task = await store.reopen(checkArg(retry.args[0], taskId('id')), retry.opts<{ reason: string }>().reason);
-      io.out(json ? JSON.stringify({ id: task.id, state: task.state }) : `re-opened ${task.id}: queued`);
-      return Exit.Ok;
-    }),
-  );
-
-  const approve = program
-    .command('approve <id>')
-    .description('approve a task waiting for a person (--reject to refuse it)')
-    .option('--by <name>', 'who decides (recorded)', text('--by'), process.env.USER || 'operator')
-    .option('--reject <reason>', 'reject instead: the task compensates and fails', text('--reject'));
-  approve.action(
-    withBackend(ctx, program, setExit, async (store, json) => {
-      const o = approve.opts<{ by: string; reject?: string }>();
-      const decision = o.reject !== undefined ? ({ type: 'task.reject', by: o.by, reason: o.reject } as const) : ({ type: 'task.approve', by: o.by } as const);
-      // Loaded by the commands that use them, so that the others start fast (xstate, the reaper).
-      const { decideWaitingTask } = await import('../actors/operator.ts');
-      const w = await decideWaitingTask(store, systemClock, checkArg(approve.args[0], taskId('id')), decision);
-      io.out(json ? JSON.stringify({ id: w.id, state: w.state }) : `${o.reject !== undefined ? 'rejected' : 'approved'} ${w.id}: now ${w.state}`);
-      return Exit.Ok;
-    }),
-  );
+  registerDecisions(program, ctx, setExit);
 
   const status = program
     .command('status')
