@@ -38,6 +38,7 @@ import { WorkspaceJanitor } from './workspace-janitor.ts';
 import { backgroundCounts } from './cluster/beacon-counts.ts';
 import { nodeIntake } from './cluster/node-intake.ts';
 import { listenForControl } from './cluster/node-control.ts';
+import { listenForTaskControl } from './cluster/task-control.ts';
 import { outageTolerant } from './cluster/outage.ts';
 import { startupSteps } from './cluster/jetstream-ready.ts';
 import type { ReeveStore } from './ports/reeve-store.ts';
@@ -376,10 +377,13 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
       return true;
     },
   });
+  // Operator decisions over NATS (<prefix>.control.task.<id>), one node per request.
+  const taskControl = listenForTaskControl({ bus, subjects, store, clock, log: log.child({ component: 'task-control' }) });
   function shutdown(): Promise<void> {
     stopping ??= (async () => {
       dispatcher.stopClaiming();
       controlListener.unsubscribe();
+      taskControl.unsubscribe();
       breakerWatch.unsubscribe();
       intake.close();
       offStatus();

@@ -2,6 +2,9 @@ import { z } from 'zod';
 import { FAILURE_CLASSES } from './task.ts';
 import { TASK_STATES } from './task-states.ts';
 import { breakerKeySchema, kindNameSchema, submitRequestSchema, taskIdSchema } from './task.ts';
+import { taskControlReplySchema, taskControlRequestSchema } from './task-control.ts';
+
+export { taskControlReplySchema, taskControlRequestSchema } from './task-control.ts';
 
 /**
  * Every wire message of the external contract (DESIGN.md, "External contract" > NATS), as zod
@@ -91,6 +94,8 @@ export const PROTOCOL_SCHEMAS = {
   'node-control-reply.json': nodeControlReplySchema,
   'node-drained.json': nodeDrainedSchema,
   'breaker-event.json': breakerEventSchema,
+  'task-control.json': taskControlRequestSchema,
+  'task-control-reply.json': taskControlReplySchema,
 } as const;
 
 export function protocolJsonSchemas(): Record<string, string> {

@@ -56,11 +56,14 @@ export const taskControlRequestSchema = z
   })
   .superRefine((request, ctx) => {
     for (const issue of decisionIssues(request.op, request)) ctx.addIssue({ code: 'custom', path: [issue.path], message: issue.message });
-  });
+  })
+  .describe('Request on <prefix>.control.task.<id>. Beyond this schema: `input` only with approve, `goto` only with reject, and reject needs `reason`.');
 export type TaskControlRequest = z.infer<typeof taskControlRequestSchema>;
 
 /** The reply to a `<prefix>.control.task.<id>` request. */
-export const taskControlReplySchema = z.union([
-  z.strictObject({ ok: z.literal(true), task: z.record(z.string(), z.unknown()).describe('the task record after the decision, in the `reeve show --json` shape') }),
-  z.strictObject({ error: z.strictObject({ code: z.string().describe('the code the CLI prints for the same error: INVALID_INPUT, TASK_NOT_FOUND, INVALID_TRANSITION, …'), message: z.string() }) }),
-]);
+export const taskControlReplySchema = z
+  .union([
+    z.strictObject({ ok: z.literal(true), task: z.record(z.string(), z.unknown()).describe('the task record after the decision, in the `reeve show --json` shape') }),
+    z.strictObject({ error: z.strictObject({ code: z.string().describe('the code the CLI prints for the same error: INVALID_INPUT, TASK_NOT_FOUND, INVALID_TRANSITION, …'), message: z.string() }) }),
+  ])
+  .describe('Reply to a <prefix>.control.task.<id> request. A record over 256 KiB as JSON comes without its input, result and steps.');
