@@ -6,8 +6,11 @@ import { registerDrain } from './drain.ts';
 import { registerPurge } from './purge.ts';
 import { registerSubmit } from './submit.ts';
 import { registerDecisions } from './decide.ts';
-import { positiveInt, withBackend, type CliContext } from './context.ts';
-import { ago, describeTask, Exit, publicRecord, table } from './output.ts';
+import { globalArgs, positiveInt, withBackend, type CliContext } from './context.ts';
+import { ago, describeTask, Exit, publicRecord, table, type TaskExtras } from './output.ts';
+import type { Config } from '../config/schema.ts';
+import type { TaskRecord } from '../protocol/task.ts';
+import { join } from 'node:path';
 import { checkArg, kindName, taskId } from './arg-shapes.ts';
 import { statusReport } from './status.ts';
 
@@ -43,12 +46,13 @@ export function registerTaskCommands(program: Command, ctx: CliContext, setExit:
 
   const show = program.command('show <id>').description('one task: state, attempts, history, compensations').option('--follow', 'print each state change until the task ends');
   show.action(
-    withBackend(ctx, program, setExit, async (store, json, _config, backend) => {
+    withBackend(ctx, program, setExit, async (store, json, config, backend) => {
       const id = checkArg(show.args[0], taskId('id'));
       if (show.opts<{ follow?: boolean }>().follow) return (await import('./watch.ts')).followTask(backend, io, id, json);
       const task = await store.get(id);
       if (!task) throw new TaskNotFoundError(id);
-      io.out(json ? JSON.stringify(publicRecord(task)) : describeTask(task, Date.now()));
+      if (json) io.out(JSON.stringify(publicRecord(task)));
+      else io.out(describeTask(publicRecord(task), Date.now(), await showExtras(publicRecord(task), config, backend.mode, globalArgs(program))));
       return Exit.Ok;
     }),
   );
@@ -95,4 +99,13 @@ export function registerTaskCommands(program: Command, ctx: CliContext, setExit:
   registerDrain(program, ctx, setExit);
   registerPurge(program, ctx, setExit, { terminal: meta.states.filter((s) => isTerminal(s as TaskState)) });
   registerDeadLetters(program, { io, withStore: (run) => withBackend(ctx, program, setExit, run), positiveInt });
+}
+
+/** `reeve show`: where the task's run log is, and the commands its state allows. */
+async function showExtras(task: TaskRecord, config: Config, mode: 'embedded' | 'cluster', global: string[]): Promise<TaskExtras> {
+  const [{ latestRunLog }, { nextActions }] = await Promise.all([import('../pool/run-log-files.ts'), import('./next-actions.ts')]);
+  const logDir = join(config.node.dataDir, 'logs');
+  const found = await latestRunLog(logDir, task.id);
+  const runLog = found ?? (mode === 'cluster' && task.history.length > 1 ? `${join(logDir, `${task.id}.<run>.log`)} on the node that ran it (command steps only)` : undefined);
+  return { ...(runLog ? { runLog } : {}), actions: nextActions(task, global) };
 }
