@@ -132,7 +132,11 @@ export class SagaActor {
       if (!cancelledUnowned) {
         snapshot = stepSaga(snapshot, { type: 'task.claimed', now: this.deps.clock.now(), policy: plan.policy, attempts: this.task.attempts });
         this.#snapshot = snapshot;
+        // A pipeline's record names its step from the start (show, tasks, submit --wait): a first
+        // claim stores none, so it is written now. One write per claim, pipelines only.
+        const step = plan.policy.steps.length > 1 ? plan.policy.steps[snapshot.context.stepIndex]?.name : undefined;
         if (sagaState(snapshot) !== this.task.state) await this.#persist(snapshot);
+        else if (step !== undefined && step !== this.task.step) await this.#persist(snapshot, { record: false });
       } else {
         this.#cancel ??= 'cancel requested';
       }
@@ -283,7 +287,7 @@ export class SagaActor {
       leaseTtlMs: this.deps.leaseTtlMs,
     };
     if (extra.release) request.release = true;
-    if (extra.record) request.record = true;
+    if (extra.record !== undefined) request.record = extra.record;
     if (to === 'backoff' && ctx.availableAt !== undefined) request.availableAt = ctx.availableAt;
     if (to === 'queued') request.availableAt = this.deps.clock.now();
     if (to === 'succeeded') Object.assign(request, { result: ctx.result ?? null, error: null });

@@ -49,9 +49,13 @@ export function waitProgress(io: Io, backend: Backend, options: { kind: string; 
     onChange: (change) => io.err(`${clock(change.at)}  ${change.from ?? 'new'} → ${change.to}  ${change.reason}`),
     onRecord: (task) => {
       state = task.state;
+      // Progress stays in the record across steps: only what the current step reported is shown.
       const text = task.progress === undefined ? undefined : JSON.stringify(task.progress);
-      if (text !== undefined && text !== progress) io.err(`${clock(task.heartbeatAt ?? now())}  progress${task.step ? ` (step ${task.step})` : ''}: ${cut(text)}`);
-      progress = text;
+      const current = task.heartbeatAt !== undefined && task.heartbeatAt >= (task.history.at(-1)?.at ?? 0);
+      if (text !== undefined && text !== progress && current) {
+        io.err(`${clock(task.heartbeatAt!)}  progress${task.step ? ` (step ${task.step})` : ''}: ${cut(text)}`);
+        progress = text;
+      }
       if (task.state === 'waiting' && waitingSeen !== task.history.length) {
         waitingSeen = task.history.length;
         const record = publicRecord(task);

@@ -89,9 +89,10 @@ export interface TransitionRequest {
   /** Give the task up even in a leased state (a drain mid-compensation): it becomes claimable. */
   release?: boolean;
   /**
-   * Write a history entry even when neither the state nor the step changes: a step that a
-   * `goto` enters again, a person's decision that leaves the task waiting. (Without it, only a
-   * change of state or step is recorded, so progress writes do not flood the history.)
+   * A change of state is always a history entry. Within one state, `true` writes one even when
+   * the step does not change (a step that a `goto` enters again, a person's decision that leaves
+   * the task waiting); `false` writes none even when it does (bookkeeping, such as naming the
+   * step a claim started); absent, one exactly when the step changes.
    */
   record?: boolean;
 }

@@ -139,6 +139,17 @@ export function describeLeaseCases(ctx: TaskStoreContext): void {
       expect(full!.history).toHaveLength(before + 1);
       expect(full!.history.at(-1)).toMatchObject({ from: 'running', to: 'running', reason: 'step develop done → develop (visit 2 of 3)' });
     });
+
+    it('records nothing for a write within one state that says so, even when the step changes, but always a change of state', async () => {
+      const t = await claimOne();
+      const before = (await store.get('t'))!.history.length;
+      const w = await store.transition({ id: 't', revision: t.revision, owner: A, to: 'running', step: 'develop', reason: 'naming the step', leaseTtlMs: TTL, record: false });
+      const full = await store.get('t');
+      expect(full).toMatchObject({ step: 'develop', revision: w.revision });
+      expect(full!.history).toHaveLength(before);
+      await store.transition({ id: 't', revision: w.revision, owner: A, to: 'waiting', reason: 'waiting for approval', record: false });
+      expect((await store.get('t'))!.history.at(-1)).toMatchObject({ from: 'running', to: 'waiting', reason: 'waiting for approval' });
+    });
   });
 
   describe('compare-and-set', () => {

@@ -87,6 +87,16 @@ describe('human steps through a real node', () => {
     expect(done.result).toEqual({ step: 'merge', n: 1, feedback: null, approval: { input: { note: 'ship it anyway' }, reason: 'good enough', by: 'ana', at: expect.any(Number) } });
   });
 
+  it('names a pipeline’s first step in the record while it runs, without a history entry of its own', async () => {
+    t = await startTestNode({ agents: { slow: { steps: [{ name: 'first', run: { module: fixtureAgent('reports-progress.ts') } }, { name: 'second', run: { module: fixtureAgent('echo.ts') } }] } } });
+    const id = (await t.node.store.submit({ kind: 'slow', input: { ms: 1500 } })).task.id;
+    const running = await waitForState(t.node, id, ['running']);
+    for (let i = 0; i < 100 && (await t.node.store.get(id))?.step === undefined; i++) await new Promise((r) => setTimeout(r, 20));
+    expect((await t.node.store.get(id))?.step).toBe(running.step ?? 'first');
+    const done = await waitForState(t.node, id, ['succeeded', 'failed']);
+    expect(done.history.map((h) => h.reason.replace(/claimed by \S+/, 'claimed by N'))).toEqual(['submitted', 'claimed by N', 'step first done; next second [step second]', 'step second done; task succeeded']);
+  });
+
   it('records every goto back into the same step (the history used to drop them: neither state nor step changed)', async () => {
     t = await startTestNode({ agents: { loop: { steps: [{ name: 'poll', run: { module: fixtureAgent('counts-visits.ts') } }] } } });
     const id = (await t.node.store.submit({ kind: 'loop', input: { selfLoops: 2 } })).task.id;
