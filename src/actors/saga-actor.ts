@@ -1,7 +1,7 @@
 import { ErrorCode, ReeveError, toError } from '../errors.ts';
 import { initialSaga, persistSaga, restoreSaga, sagaState, stepSaga, type SagaSnapshot } from '../machines/task-saga-snapshot.ts';
 import { countedAs, type CountedAs } from '../machines/task-saga-logic.ts';
-import { gateRunFailed, judgeGate, type JudgedStep } from '../machines/gate-verdict.ts';
+import { gateRunFailed, judgeGate, stepRoute, type JudgedStep } from '../machines/gate-verdict.ts';
 import type { SagaEvent } from '../machines/task-saga-types.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { Logger } from '../ports/logger.ts';
@@ -178,7 +178,9 @@ export class SagaActor {
       await this.#apply({ type: 'task.handback', reason: this.#stop });
       return;
     }
-    const ran = await this.#invoke(plan, step.name, 'run', step.run);
+    const invoked = await this.#invoke(plan, step.name, 'run', step.run);
+    const route = invoked.ok ? stepRoute(invoked.output, invoked.route) : undefined;
+    const ran: RunOutcome = invoked.ok ? { ok: true, output: invoked.output, ...(route ? { route } : {}) } : invoked;
     let outcome: JudgedStep | RunOutcome = ran;
     if (ran.ok && step.gate) {
       const gate = await this.#invoke(plan, step.name, 'gate', step.gate, { input: this.task.input ?? null, output: ran.output ?? null });

@@ -61,7 +61,7 @@ export function registerSubmit(program: Command, ctx: CliContext, setExit: (code
         else io.out(`task ${submitted.id} already exists${submitted.state ? ` (${submitted.state})` : ''}; not submitted again`);
         return Exit.Ok;
       }
-      io.out(json ? JSON.stringify(publicRecord(task)) : describeTask(task, Date.now()));
+      io.out(json ? JSON.stringify(publicRecord(task)) : describeTask(publicRecord(task), Date.now()));
       return task.state === 'succeeded' ? Exit.Ok : Exit.TaskNotSucceeded;
     }),
   );

@@ -36,6 +36,17 @@ export function judgeGate(step: string, ran: Ran, gate: Ran): JudgedStep {
   return { ok: false, failure: { class: 'permanent', code: 'GATE_FAILED', message: gateText(step, note) } };
 }
 
+/**
+ * A step's route: the one it set with `ctx.goto` / `ctx.waitForApproval()`, else
+ * `{ wait: "approval" }` when its result says so (how a command step, which has no ctx, asks for
+ * a person: its last stdout line `{"wait":"approval", …}`).
+ */
+export function stepRoute(output: Json | undefined, route: StepRoute | undefined): StepRoute | undefined {
+  if (route) return route;
+  const asks = typeof output === 'object' && output !== null && !Array.isArray(output) && output['wait'] === 'approval';
+  return asks ? { wait: 'approval' } : undefined;
+}
+
 /** A gate that could not judge (it threw, exited non-zero, timed out): the step's attempt failed, classified as any run. */
 export function gateRunFailed(step: string, failure: Failure): Failure {
   return { ...failure, message: `gate ${step}: ${failure.message}` };

@@ -83,6 +83,7 @@ describe('human steps with the reeve CLI', () => {
 
       expect(await wait.exited).toBe(0);
       expect(wait.out.stdout).toMatch(/^state {6}succeeded/m);
+      expect(wait.out.stdout).toMatch(/^ {2}draft +visits 2 {2}output \{"step":"draft"/m);
       const record = JSON.parse((await reeve(p.dir, ['show', 'w1', '--json'])).stdout);
       expect(record.result).toEqual({ step: 'publish', approval: { input: { channel: 'beta' }, reason: 'good now', by: 'ana', at: expect.any(Number) }, feedback: null });
       expect(record.steps.find((s: { name: string }) => s.name === 'draft')).toEqual({

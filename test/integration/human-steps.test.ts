@@ -97,6 +97,15 @@ describe('human steps through a real node', () => {
     expect(done.history.map((h) => h.reason.replace(/claimed by \S+/, 'claimed by N'))).toEqual(['submitted', 'claimed by N', 'step first done; next second [step second]', 'step second done; task succeeded']);
   });
 
+  it('lets a command step ask for a person by printing { "wait": "approval" } as its result', async () => {
+    const ask = { name: 'ask', run: { command: ['node', '-e', 'console.log(JSON.stringify({ wait: "approval", draft: 1 }))'] } };
+    t = await startTestNode({ agents: { asks: { steps: [ask, { name: 'publish', run: { module: fixtureAgent('counts-visits.ts') } }] } } });
+    const id = (await t.node.store.submit({ kind: 'asks' })).task.id;
+    expect((await waitForState(t.node, id, ['waiting', 'succeeded', 'failed'])).state).toBe('waiting');
+    await operateOnTask(t.node.store, systemClock, id, { op: 'approve', by: 'ana' });
+    expect(await waitForState(t.node, id, ['succeeded', 'failed'])).toMatchObject({ state: 'succeeded', result: { step: 'publish', approval: { by: 'ana' } } });
+  });
+
   it('records every goto back into the same step (the history used to drop them: neither state nor step changed)', async () => {
     t = await startTestNode({ agents: { loop: { steps: [{ name: 'poll', run: { module: fixtureAgent('counts-visits.ts') } }] } } });
     const id = (await t.node.store.submit({ kind: 'loop', input: { selfLoops: 2 } })).task.id;

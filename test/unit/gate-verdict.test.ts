@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { gateRunFailed, judgeGate } from '../../src/machines/gate-verdict.ts';
+import { gateRunFailed, judgeGate, stepRoute } from '../../src/machines/gate-verdict.ts';
 
 const ran = { output: { diff: 12 } };
 
@@ -43,5 +43,12 @@ describe('gate verdicts', () => {
 
   it('prefixes the failure of a gate that could not run with the gate, keeping its class', () => {
     expect(gateRunFailed('review', { class: 'transient', code: 'EX_TEMPFAIL', message: 'exit 75' })).toEqual({ class: 'transient', code: 'EX_TEMPFAIL', message: 'gate review: exit 75' });
+  });
+
+  it('reads a step result of { wait: "approval" } as asking for a person, unless the step routed itself', () => {
+    expect(stepRoute({ wait: 'approval', draft: 1 }, undefined)).toEqual({ wait: 'approval' });
+    expect(stepRoute({ wait: 'later' }, undefined)).toBeUndefined();
+    expect(stepRoute('wait', undefined)).toBeUndefined();
+    expect(stepRoute({ wait: 'approval' }, { goto: 'a' })).toEqual({ goto: 'a' });
   });
 });
