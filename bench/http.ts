@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { parseConfig } from '../src/config/load.ts';
-import { startNode } from '../src/node.ts';
+import { startNode } from '../src/node/start-node.ts';
 
 const N = Number(process.argv[2] ?? 5_000);
 const ROUNDS = Number(process.argv[3] ?? 3);

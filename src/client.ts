@@ -2,7 +2,8 @@
  * The TypeScript API for applications that submit and follow tasks: the same paths as the CLI
  * (`reeve submit`, `show`, `tasks`, `cancel`, `retry`, `approve`), embedded or clustered.
  */
-import { openBackend, type Backend, type Submitted } from './backend.ts';
+import { openBackend } from './node/open-backend.ts';
+import type { Backend, Submitted } from './node/backend.ts';
 import { loadConfig, parseConfig } from './config/load.ts';
 import type { Config, ConfigInput } from './config/schema.ts';
 import { operateOnTask, type TaskOperation } from './actors/operator.ts';
@@ -13,15 +14,15 @@ import type { TaskState } from './protocol/task-states.ts';
 import { submitRequestSchema, taskIdSchema, type SubmitRequest, type TaskRecord } from './protocol/task.ts';
 import { publicRecord } from './protocol/public-record.ts';
 import { parseOrThrow } from './protocol/validate.ts';
-import { systemClock } from './system-clock.ts';
-import { waitForTask, type FollowOptions, type TaskChange } from './task-follow.ts';
+import { systemClock } from './platform/system-clock.ts';
+import { waitForTask, type FollowOptions, type TaskChange } from './client/task-follow.ts';
 import type { FullTask } from './ports/task-store.ts';
-import { changeStream } from './client-events.ts';
-import { clientOptions, decisionOptions, followOptions, listQuery, text, type ApproveOptions, type RejectOptions, type TaskListQuery } from './client-input.ts';
+import { changeStream } from './client/events.ts';
+import { clientOptions, decisionOptions, followOptions, listQuery, text, type ApproveOptions, type RejectOptions, type TaskListQuery } from './client/input.ts';
 
-export type { Submitted } from './backend.ts';
-export type { TaskChange } from './task-follow.ts';
-export type { ApproveOptions, RejectOptions, TaskListQuery } from './client-input.ts';
+export type { Submitted } from './node/backend.ts';
+export type { TaskChange } from './client/task-follow.ts';
+export type { ApproveOptions, RejectOptions, TaskListQuery } from './client/input.ts';
 
 /** Options of {@link ReeveClient.wait}. */
 export interface WaitOptions {

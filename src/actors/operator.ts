@@ -1,8 +1,11 @@
 import { InvalidInputError, InvalidTransitionError, TaskNotFoundError } from '../errors.ts';
 import { persistSaga, restoreSaga, sagaState, stepSaga } from '../machines/task-saga-snapshot.ts';
+import { taskSagaMachine } from '../machines/task-saga.ts';
 import type { SagaEvent } from '../machines/task-saga-types.ts';
 import type { Clock } from '../ports/clock.ts';
+import type { Inspection } from '../ports/inspection.ts';
 import type { FullTask, TaskStore, TaskWrite } from '../ports/task-store.ts';
+import { isTerminal } from '../protocol/task-states.ts';
 import type { Json } from '../protocol/task.ts';
 
 /** A person's decision on a waiting task, as the saga takes it. */
@@ -23,8 +26,11 @@ export type TaskOperation =
 
 type OperatorStore = Pick<TaskStore, 'get' | 'transition' | 'requestCancel' | 'reopen'>;
 
-/** Performs the operation and returns the task as it is right after it. */
-export async function operateOnTask(store: OperatorStore, clock: Clock, id: string, operation: TaskOperation): Promise<FullTask> {
+/**
+ * Performs the operation and returns the task as it is right after it. `inspection`: live state,
+ * a decision is shown as an operator's event to the task's actor.
+ */
+export async function operateOnTask(store: OperatorStore, clock: Clock, id: string, operation: TaskOperation, inspection?: Inspection): Promise<FullTask> {
   switch (operation.op) {
     case 'cancel':
       await store.requestCancel(id, operation.reason);
@@ -33,10 +39,10 @@ export async function operateOnTask(store: OperatorStore, clock: Clock, id: stri
       await store.reopen(id, operation.reason);
       break;
     case 'approve':
-      await decideWaitingTask(store, clock, id, { type: 'task.approve', by: operation.by, ...pick(operation, 'input', 'reason') });
+      await decideWaitingTask(store, clock, id, { type: 'task.approve', by: operation.by, ...pick(operation, 'input', 'reason') }, inspection);
       break;
     case 'reject':
-      await decideWaitingTask(store, clock, id, { type: 'task.reject', by: operation.by, reason: operation.reason, ...pick(operation, 'goto') });
+      await decideWaitingTask(store, clock, id, { type: 'task.reject', by: operation.by, reason: operation.reason, ...pick(operation, 'goto') }, inspection);
       break;
   }
   const task = await store.get(id);
@@ -50,7 +56,14 @@ export async function operateOnTask(store: OperatorStore, clock: Clock, id: stri
  * approving at once cannot both win. The approval's input and reason, or the rejection's
  * feedback, go into the saga snapshot in the same write: durable before anything runs.
  */
-export async function decideWaitingTask(store: Pick<TaskStore, 'get' | 'transition'>, clock: Clock, id: string, decision: WaitingDecision): Promise<TaskWrite> {
+export async function decideWaitingTask(
+  store: Pick<TaskStore, 'get' | 'transition'>,
+  clock: Clock,
+  id: string,
+  decision: WaitingDecision,
+  /** Live state: the decision as an operator's event to the task's actor (held by no node now). */
+  inspection?: Inspection,
+): Promise<TaskWrite> {
   const task = await store.get(id);
   if (!task) throw new TaskNotFoundError(id);
   const verb = decision.type === 'task.approve' ? 'approved' : 'rejected';
@@ -64,11 +77,12 @@ export async function decideWaitingTask(store: Pick<TaskStore, 'get' | 'transiti
       throw new InvalidInputError('reject', [{ path: 'goto', message: `"${decision.goto}" is not a step of kind ${task.kind}; its steps: ${steps.join(', ')}` }]);
     }
   }
-  const after = stepSaga(before, { ...decision, now: clock.now() } as SagaEvent);
+  const event = { ...decision, now: clock.now() } as SagaEvent;
+  const after = stepSaga(before, event);
   if (after === before) throw new InvalidTransitionError(id, task.state, verb, 'the task saga refused the decision');
   const ctx = after.context;
   const to = sagaState(after);
-  return store.transition({
+  const written = await store.transition({
     id,
     revision: task.revision,
     to,
@@ -82,6 +96,13 @@ export async function decideWaitingTask(store: Pick<TaskStore, 'get' | 'transiti
     ...(to === 'succeeded' ? { result: ctx.result ?? null } : {}),
     ...(ctx.error ? { error: ctx.error } : {}),
   });
+  if (inspection?.isOn) {
+    const sessionId = `task:${id}`;
+    inspection.actor(sessionId, undefined, { status: 'active', value: task.state, context: before.context }, taskSagaMachine);
+    // Queued again (or compensating) until a node claims it: not a live actor meanwhile.
+    inspection.step(sessionId, event, { status: isTerminal(to) ? 'done' : 'stopped', value: to, context: ctx }, 'operator');
+  }
+  return written;
 }
 
 const clip = (text: string, max: number): string => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);

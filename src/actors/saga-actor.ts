@@ -3,7 +3,9 @@ import { initialSaga, persistSaga, restoreSaga, sagaState, stepSaga, type SagaSn
 import { countedAs, type CountedAs } from '../machines/task-saga-logic.ts';
 import { gateRunFailed, judgeGate, stepRoute, type JudgedStep } from '../machines/gate-verdict.ts';
 import type { SagaEvent } from '../machines/task-saga-types.ts';
+import { taskSagaMachine } from '../machines/task-saga.ts';
 import type { Clock } from '../ports/clock.ts';
+import type { InspectedEvent, Inspection, InspectedSource, InspectedStatus } from '../ports/inspection.ts';
 import type { Logger } from '../ports/logger.ts';
 import { lazyChild } from './lazy-logger.ts';
 import type { AbortReason, RunOutcome, Runner } from '../ports/runner.ts';
@@ -32,6 +34,8 @@ export interface SagaActorDeps {
   onVerdict?(task: StoredTask, verdict: 'succeeded' | 'transient' | 'permanent' | 'none'): void;
   /** Pause before retrying a write the store could not take (default: a real timer). */
   sleep?: (ms: number) => Promise<void>;
+  /** Live state for the inspector: the task as actor `task:<id>` under `parentId()` (its supervisor). */
+  inspect?: { port: Inspection; parentId(): string | undefined };
 }
 
 /** How a saga actor's turn on a task ended. */
@@ -42,6 +46,17 @@ class LeaseGone extends Error {}
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 const clip = (text: string, max: number): string => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);
+
+/** Who sent the saga each event, as the inspector shows it. */
+const SOURCES: Partial<Record<SagaEvent['type'], InspectedSource>> = {
+  'task.claimed': 'dispatcher',
+  'step.succeeded': 'runner',
+  'attempt.failed': 'runner',
+  'run.stopped': 'runner',
+  'compensation.succeeded': 'runner',
+  'compensation.failed': 'runner',
+  'task.handback': 'node',
+};
 
 const verdictOf = (counted: CountedAs): 'transient' | 'permanent' | 'none' => (counted === 'transient' || counted === 'permanent' ? counted : 'none');
 
@@ -122,6 +137,8 @@ export class SagaActor {
     let snapshot = this.task.snapshot ? restoreSaga(this.task.snapshot) : policy ? initialSaga({ taskId: this.id, policy }) : undefined;
     if (!snapshot || !plan) return this.#unknownKind();
     this.#snapshot = snapshot;
+    const inspect = this.deps.inspect;
+    if (inspect?.port.isOn) inspect.port.actor(`task:${this.id}`, inspect.parentId(), this.#inspected(snapshot), taskSagaMachine);
     try {
       // Persisted lazily: if the claim changes nothing the store does not already say, the
       // snapshot goes with the next write (a crash before it just replays the claim).
@@ -130,13 +147,15 @@ export class SagaActor {
       // `task.cancel` first. Claiming it would move it to `running`, which `cancelling` refuses.
       const cancelledUnowned = this.task.state === 'cancelling' && sagaState(snapshot) !== 'cancelling' && sagaState(snapshot) !== 'compensating';
       if (!cancelledUnowned) {
-        snapshot = stepSaga(snapshot, { type: 'task.claimed', now: this.deps.clock.now(), policy: plan.policy, attempts: this.task.attempts });
+        const claim = { type: 'task.claimed', now: this.deps.clock.now(), policy: plan.policy, attempts: this.task.attempts } as const;
+        snapshot = stepSaga(snapshot, claim);
         this.#snapshot = snapshot;
         // A pipeline's record names its step from the start (show, tasks, submit --wait): a first
         // claim stores none, so it is written now. One write per claim, pipelines only.
         const step = plan.policy.steps.length > 1 ? plan.policy.steps[snapshot.context.stepIndex]?.name : undefined;
         if (sagaState(snapshot) !== this.task.state) await this.#persist(snapshot);
         else if (step !== undefined && step !== this.task.step) await this.#persist(snapshot, { record: false });
+        this.#inspect(claim);
       } else {
         this.#cancel ??= 'cancel requested';
       }
@@ -164,7 +183,24 @@ export class SagaActor {
     } catch (err) {
       if (err instanceof LeaseGone) return 'lost';
       throw err;
+    } finally {
+      // The turn is over: a task that did not end here leaves the inspector's live actors.
+      const last = this.#snapshot;
+      if (last && !isTerminal(sagaState(last))) this.#inspect({ type: 'actor.stopped', reason: this.#lost ? 'lease lost' : (this.#stop ?? 'released') }, 'stopped');
     }
+  }
+
+  #inspected(snapshot: SagaSnapshot, status?: InspectedStatus) {
+    const value = sagaState(snapshot);
+    return { status: status ?? (isTerminal(value) ? ('done' as const) : ('active' as const)), value, context: snapshot.context };
+  }
+
+  /** Reports the event the saga just took (persisted) and the snapshot it is in now. */
+  #inspect(event: InspectedEvent, status?: InspectedStatus): void {
+    const port = this.deps.inspect?.port;
+    if (!port?.isOn) return;
+    const source = SOURCES[event.type as SagaEvent['type']] ?? (event.type === 'task.cancel' ? 'operator' : undefined);
+    port.step(`task:${this.id}`, event, this.#inspected(this.#snapshot!, status), source);
   }
 
   async #runStep(plan: KindPlan): Promise<void> {
@@ -271,6 +307,7 @@ export class SagaActor {
     // A step done is always a history entry, even when a goto re-enters the same step.
     await this.#persist(next, event.type === 'step.succeeded' ? { record: true } : {});
     this.#snapshot = next;
+    this.#inspect(event);
   }
 
   #persist(next: SagaSnapshot, extra: { release?: boolean; reason?: string; record?: boolean } = {}): Promise<void> {

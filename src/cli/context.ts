@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import type { Backend } from '../backend.ts';
+import type { Backend } from '../node/backend.ts';
 import type { Config } from '../config/schema.ts';
 import { InvalidInputError } from '../errors.ts';
 import type { ReeveStore } from '../ports/reeve-store.ts';

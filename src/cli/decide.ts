@@ -47,7 +47,7 @@ export function registerDecisions(program: Command, ctx: CliContext, setExit: (c
       const options = command.opts<Options>();
       if (options.reject !== undefined && options.input !== undefined) throw new InvalidInputError(verb, [{ path: '--input', message: 'is only for approve; leave it out with --reject' }]);
       const request = build(options, await parseInputOption(options.input));
-      const [{ operateOnTask }, { checkDecision }, { systemClock }] = await Promise.all([import('../actors/operator.ts'), import('./decision-check.ts'), import('../system-clock.ts')]);
+      const [{ operateOnTask }, { checkDecision }, { systemClock }] = await Promise.all([import('../actors/operator.ts'), import('./decision-check.ts'), import('../platform/system-clock.ts')]);
       const task = await operateOnTask(store, systemClock, id, checkDecision(request));
       ctx.io.out(json ? JSON.stringify({ id: task.id, state: task.state, ...(task.step ? { step: task.step } : {}), ...(request.op === 'cancel' ? { cancelRequested: true } : {}) }) : describeOutcome(request.op, task));
       return Exit.Ok;

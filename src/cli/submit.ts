@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { InvalidInputError } from '../errors.ts';
+import { MAX_TIMER_MS } from '../protocol/patterns.ts';
 import type { SubmitRequest } from '../protocol/task.ts';
-import { globalArgs, parseInputOption, positiveInt, withBackend, type CliContext } from './context.ts';
+import { globalArgs, parseInputOption, withBackend, type CliContext } from './context.ts';
 import { integer } from './arg-shapes.ts';
 import { describeTask, Exit, publicRecord } from './output.ts';
 
@@ -19,13 +20,13 @@ export function registerSubmit(program: Command, ctx: CliContext, setExit: (code
     .option('--id <id>', 'task id (idempotent: a second submit with the same id returns the first task)')
     .option('--priority <n>', 'higher runs first (default 0)', integer('--priority', -1_000_000, 1_000_000))
     .option('--breaker-key <key>', 'breaker key (default: the kind)')
-    .option('--timeout-ms <ms>', 'run timeout for this task', positiveInt('--timeout-ms'))
+    .option('--timeout-ms <ms>', "run timeout for this task (default: the kind's timeoutMs)", integer('--timeout-ms', 1, MAX_TIMER_MS))
     .option('--wait', 'wait until the task ends; exit 1 unless it succeeded');
   sub.action(
     withBackend(ctx, program, setExit, async (_store, json, config, backend) => {
       const kind = sub.args[0]!;
       // Loaded when a task is submitted, not by every command that registers `submit`.
-      const [{ submitTask }, { submitRequestSchema }, { parseOrThrow }] = await Promise.all([import('../task-follow.ts'), import('../protocol/task.ts'), import('../protocol/validate.ts')]);
+      const [{ submitTask }, { submitRequestSchema }, { parseOrThrow }] = await Promise.all([import('../client/task-follow.ts'), import('../protocol/task.ts'), import('../protocol/validate.ts')]);
       const kinds = Object.keys(config.agents);
       if (kinds.length > 0 && !kinds.includes(kind)) {
         throw new InvalidInputError('task submission', [{ path: 'kind', message: `"${kind}" is not a configured kind; configured: ${kinds.join(', ')}` }]);

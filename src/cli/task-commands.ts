@@ -12,24 +12,36 @@ import type { Config } from '../config/schema.ts';
 import type { TaskRecord } from '../protocol/task.ts';
 import { join } from 'node:path';
 import { checkArg, kindName, taskId } from './arg-shapes.ts';
-import { statusReport } from './status.ts';
+import { statusReport } from '../views/status-report.ts';
 
-export function registerTaskCommands(program: Command, ctx: CliContext, setExit: (code: number) => void, meta: { states: readonly string[] }): void {
-  const io = ctx.io;
+type SetExit = (code: number) => void;
+
+export function registerTaskCommands(program: Command, ctx: CliContext, setExit: SetExit, meta: { states: readonly string[] }): void {
   registerSubmit(program, ctx, setExit);
+  registerReads(program, ctx, setExit, meta.states);
+  registerDecisions(program, ctx, setExit);
+  registerStatus(program, ctx, setExit);
+  registerReap(program, ctx, setExit);
+  registerDrain(program, ctx, setExit);
+  registerPurge(program, ctx, setExit, { terminal: meta.states.filter((s) => isTerminal(s as TaskState)) });
+  registerDeadLetters(program, { io: ctx.io, withStore: (run) => withBackend(ctx, program, setExit, run), positiveInt });
+}
 
+/** `reeve tasks` and `reeve show`. */
+function registerReads(program: Command, ctx: CliContext, setExit: SetExit, states: readonly string[]): void {
+  const io = ctx.io;
   const tasks = program
     .command('tasks')
     .description('list tasks, newest first')
-    .option('--state <state>', `only this state (${meta.states.join(', ')})`)
+    .option('--state <state>', `only this state (${states.join(', ')})`)
     .option('--kind <kind>', 'only this kind', kindName('--kind'))
     .option('--limit <n>', 'at most N tasks (default 100)', positiveInt('--limit'))
     .option('--watch', 'follow changes live: a table redrawn on each change (one line per change when not a TTY)');
   tasks.action(
     withBackend(ctx, program, setExit, async (store, json, _config, backend) => {
       const o = tasks.opts<{ state?: string; kind?: string; limit?: number; watch?: boolean }>();
-      if (o.state !== undefined && !meta.states.includes(o.state)) {
-        throw new InvalidInputError('--state', [{ path: 'state', message: `must be one of ${meta.states.join(', ')} (got ${JSON.stringify(o.state)})` }]);
+      if (o.state !== undefined && !states.includes(o.state)) {
+        throw new InvalidInputError('--state', [{ path: 'state', message: `must be one of ${states.join(', ')} (got ${JSON.stringify(o.state)})` }]);
       }
       const query = { ...(o.state !== undefined ? { state: o.state as TaskState } : {}), ...(o.kind !== undefined ? { kind: o.kind } : {}), limit: o.limit ?? 100 };
       if (o.watch) return (await import('./watch.ts')).watchTasks(backend, io, query, json);
@@ -56,9 +68,10 @@ export function registerTaskCommands(program: Command, ctx: CliContext, setExit:
       return Exit.Ok;
     }),
   );
+}
 
-  registerDecisions(program, ctx, setExit);
-
+function registerStatus(program: Command, ctx: CliContext, setExit: SetExit): void {
+  const io = ctx.io;
   const status = program
     .command('status')
     .description('nodes, breakers, preflight and task counts')
@@ -74,11 +87,16 @@ export function registerTaskCommands(program: Command, ctx: CliContext, setExit:
         io.out(`tasks ${Object.entries(report.counts).map(([s, n]) => `${s}=${n}`).join(' ') || 'none'}${from}`);
         for (const b of report.breakers.filter((x) => x.state !== 'closed')) io.out(`breaker ${b.key} ${b.state}${b.openUntil ? ` until ${new Date(b.openUntil).toISOString()}` : ''}`);
         for (const p of report.preflight.filter((x) => !x.ok)) io.out(`preflight ${p.kind} failing: ${p.reason}`);
+        const { pending, failed, lastError } = report.notifications;
+        if (pending || failed) io.out(`notifications pending=${pending} failed=${failed}${lastError ? `; last error ${ago(lastError.at, Date.now())} (${lastError.event} ${lastError.id}): ${lastError.message}` : ''}`);
       }
       return Exit.Ok;
     }),
   );
+}
 
+function registerReap(program: Command, ctx: CliContext, setExit: SetExit): void {
+  const io = ctx.io;
   const reap = program
     .command('reap')
     .description('kill process trees left by dead node incarnations or failed dispatches on this machine')
@@ -95,10 +113,6 @@ export function registerTaskCommands(program: Command, ctx: CliContext, setExit:
       return Exit.Ok;
     }),
   );
-
-  registerDrain(program, ctx, setExit);
-  registerPurge(program, ctx, setExit, { terminal: meta.states.filter((s) => isTerminal(s as TaskState)) });
-  registerDeadLetters(program, { io, withStore: (run) => withBackend(ctx, program, setExit, run), positiveInt });
 }
 
 /** `reeve show`: where the task's run log is, and the commands its state allows. */

@@ -1,10 +1,10 @@
-import type { Backend } from '../backend.ts';
-import { ClusterKinds } from '../cluster/cluster-kinds.ts';
+import type { Backend } from '../node/backend.ts';
+import { ClusterKinds } from '../actors/cluster-kinds.ts';
 import { silentLogger } from '../ports/logger.ts';
 import type { FullTask } from '../ports/task-store.ts';
 import { publicRecord } from '../protocol/public-record.ts';
-import { nodeViews } from '../status-report.ts';
-import type { TaskChange } from '../task-follow.ts';
+import { nodeViews } from '../views/status-report.ts';
+import type { TaskChange } from '../client/task-follow.ts';
 import { nextActions } from './next-actions.ts';
 import type { Io } from './output.ts';
 

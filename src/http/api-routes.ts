@@ -1,16 +1,19 @@
 import type { z } from 'zod';
 import { operateOnTask, type TaskOperation } from '../actors/operator.ts';
-import type { Backend } from '../backend.ts';
+import type { Backend } from '../node/backend.ts';
 import type { Config } from '../config/schema.ts';
-import { deadLetter, deadLetterSummary } from '../dead-letter-view.ts';
+import { deadLetter, deadLetterSummary } from '../views/dead-letter-view.ts';
 import { InvalidInputError, TaskNotFoundError } from '../errors.ts';
+import type { SupervisionNode } from '../actors/supervisor.ts';
 import type { Clock } from '../ports/clock.ts';
+import type { Inspection } from '../ports/inspection.ts';
 import type { ReeveStore } from '../ports/reeve-store.ts';
 import { publicRecord } from '../protocol/public-record.ts';
 import { decisionIssues, type TaskOp } from '../protocol/task-control.ts';
 import type { SubmitRequest, TaskRecord } from '../protocol/task.ts';
-import { nodeViews, statusReport } from '../status-report.ts';
+import { nodeViews, statusReport } from '../views/status-report.ts';
 import { readLogTail } from './log-tail.ts';
+import { definitionOf, MACHINES } from './machine-definition.ts';
 import * as s from './schemas.ts';
 
 export interface ApiContext {
@@ -20,6 +23,10 @@ export interface ApiContext {
   clock: Clock;
   /** Where command agents' run logs are (`<dataDir>/logs`). */
   logDir: string;
+  /** The serving node's supervision tree (children of its root supervisor), with restart counts. */
+  supervision?: () => SupervisionNode[];
+  /** Live state: operator decisions are events to the task's actor. */
+  inspection?: Inspection;
 }
 
 export type ApiResult = { status: number; json: unknown } | { status: number; text: string; contentType: string };
@@ -72,7 +79,7 @@ async function operate(ctx: ApiContext, id: string, op: TaskOp, body: z.infer<ty
       : op === 'reject'
         ? { op, by: 'http', reason: body.reason!, ...(body.goto === undefined ? {} : { goto: body.goto }) }
         : { op, reason: body.reason ?? (op === 'cancel' ? 'cancelled via HTTP' : 'retried via HTTP') };
-  return ok({ task: publicRecord(await operateOnTask(ctx.store, ctx.clock, id, operation)) });
+  return ok({ task: publicRecord(await operateOnTask(ctx.store, ctx.clock, id, operation, ctx.inspection)) });
 }
 
 const taskResponse = { status: 200, schema: s.taskRecordSchema };
@@ -159,6 +166,26 @@ export const API_ROUTES: ApiRoute[] = [
   { method: 'GET', path: '/api/v1/status', summary: 'The `reeve status --json` report', query: s.noQuerySchema, response: { status: 200, schema: s.statusSchema }, handle: async (ctx) => ok(await statusReport(ctx.store, ctx.clock.now(), ctx.backend.mode)) },
   { method: 'GET', path: '/api/v1/nodes', summary: 'Nodes (up, draining, dead)', query: s.noQuerySchema, response: { status: 200 }, handle: async (ctx) => ok({ nodes: nodeViews(await ctx.store.listNodes(), ctx.clock.now()) }) },
   { method: 'GET', path: '/api/v1/breakers', summary: 'Circuit breakers', query: s.noQuerySchema, response: { status: 200 }, handle: async (ctx) => ok({ breakers: (await statusReport(ctx.store, ctx.clock.now(), ctx.backend.mode)).breakers }) },
+  {
+    method: 'GET',
+    path: '/api/v1/machines/{name}',
+    summary: "A state machine's definition (taskSaga, circuitBreaker), as the XState inspector receives it",
+    params: s.machinePathSchema,
+    query: s.noQuerySchema,
+    response: { status: 200 },
+    handle: async (_ctx, { params }) => {
+      const machine = MACHINES[params.name as keyof typeof MACHINES];
+      return { status: 200, text: `{"id":${JSON.stringify(machine.id)},"definition":${definitionOf(machine)}}`, contentType: 'application/json; charset=utf-8' };
+    },
+  },
+  {
+    method: 'GET',
+    path: '/api/v1/supervision',
+    summary: "This node's supervision tree: each supervised child with its status, restarts and crashes",
+    query: s.noQuerySchema,
+    response: { status: 200 },
+    handle: async (ctx) => ok({ root: { id: 'root', children: ctx.supervision?.() ?? [] } }),
+  },
   {
     method: 'GET',
     path: '/api/v1/dead-letters',

@@ -26,6 +26,10 @@ export const MAX_LOG_BYTES = 1024 * 1024;
 
 export const taskPathSchema = z.strictObject({ id: taskIdSchema });
 
+export const machinePathSchema = z.strictObject({
+  name: z.enum(['taskSaga', 'circuitBreaker'], { error: (issue) => `must be taskSaga or circuitBreaker (got ${JSON.stringify(issue.input)})` }),
+});
+
 export const taskListQuerySchema = z.strictObject({
   state: taskStateSchema.optional(),
   kind: kindNameSchema.optional(),
@@ -88,6 +92,11 @@ export const statusSchema = z.object({
   breakers: z.array(z.object({ key: z.string(), state: z.enum(['closed', 'open', 'halfOpen']), openUntil: epochMs.optional() })),
   preflight: z.array(z.object({ kind: z.string(), ok: z.boolean(), reason: z.string(), checkedAt: epochMs })),
   counts: z.record(z.string(), z.number().int()),
+  notifications: z.object({
+    pending: z.number().int(),
+    failed: z.number().int(),
+    lastError: z.object({ id: z.string(), event: z.string(), at: epochMs, message: z.string() }).optional(),
+  }),
 });
 
 export const deadLetterSummarySchema = z.object({ n: z.number().int(), receivedAt: epochMs, source: z.string(), code: z.string(), reason: z.string(), id: z.string().optional(), excerpt: z.string() });

@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url';
 import type { AgentContext, AgentLog } from '../agent.ts';
 import type { StepRoute } from '../machines/task-saga-types.ts';
 import type { Approval, Feedback, Json } from '../protocol/task.ts';
-import { moduleExports } from '../module-exports.ts';
+import { moduleExports } from '../platform/module-exports.ts';
 
 export interface ModuleTask {
   file: string;

@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { TASK_STATES, type TaskState } from './task-states.ts';
-import { NAME_PATTERN, TASK_ID_PATTERN } from './patterns.ts';
+import { MAX_TIMER_MS, NAME_PATTERN, TASK_ID_PATTERN } from './patterns.ts';
 
 /** Task ids are safe as a NATS subject token and a file name. */
-export { NAME_PATTERN, TASK_ID_PATTERN } from './patterns.ts';
+export { MAX_TIMER_MS, NAME_PATTERN, TASK_ID_PATTERN } from './patterns.ts';
 
 /** Largest task input, measured as UTF-8 JSON. */
 export const MAX_INPUT_BYTES = 1024 * 1024;
@@ -19,7 +19,11 @@ export const taskStateSchema = z.enum(TASK_STATES, {
   error: (issue) => `must be one of ${TASK_STATES.join(', ')} (got ${JSON.stringify(issue.input)})`,
 });
 
-const positiveMs = z.number().int('must be an integer number of milliseconds').positive('must be > 0 ms');
+const positiveMs = z
+  .number()
+  .int('must be an integer number of milliseconds')
+  .positive('must be > 0 ms')
+  .max(MAX_TIMER_MS, `must be at most ${MAX_TIMER_MS} ms (about 24.8 days): a longer timer overflows and fires at once`);
 
 /** Deepest nesting of arrays and objects in a task input (a scalar is depth 0, `[]` depth 1). */
 export const MAX_INPUT_DEPTH = 512;

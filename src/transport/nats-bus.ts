@@ -55,7 +55,7 @@ export class NatsBus implements Bus {
     // A connection handed over is connected (connect() resolved); from here on its events tell.
     this.current = nc.isClosed() ? 'offline' : 'online';
     this.statusEvents = nc.status();
-    void this.followStatus();
+    void this.followStatus(); // never rejects: it logs the end of the status events itself
   }
 
   get status(): BusStatus {

@@ -92,6 +92,7 @@ describe.each(['sqlite', 'nats'] as const)('HTTP API on %s', (backend) => {
       ['POST', '/api/v1/tasks', { kind: 'echo', prority: 1 }, 'prority'],
       ['POST', '/api/v1/tasks', { kind: 'nope' }, 'kind'],
       ['POST', '/api/v1/tasks', { kind: 'echo', timeoutMs: -1 }, 'timeoutMs'],
+      ['POST', '/api/v1/tasks', { kind: 'echo', timeoutMs: 2 ** 31 }, 'timeoutMs'],
       ['GET', '/api/v1/tasks?limit=abc', undefined, 'limit'],
       ['GET', '/api/v1/tasks?state=sleeping', undefined, 'state'],
       ['GET', '/api/v1/tasks?stat=failed', undefined, 'stat'],

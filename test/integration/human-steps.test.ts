@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { operateOnTask } from '../../src/actors/operator.ts';
 import { publicRecord } from '../../src/protocol/public-record.ts';
-import { systemClock } from '../../src/system-clock.ts';
+import { systemClock } from '../../src/platform/system-clock.ts';
 import { fixtureAgent, startTestNode, waitForState, type TestNode } from '../support/test-node.ts';
 
 /**

@@ -14,14 +14,14 @@ import { join } from 'node:path';
 import { operateOnTask } from '../../src/actors/operator.ts';
 import { publicRecord } from '../../src/protocol/public-record.ts';
 import type { Json } from '../../src/protocol/task.ts';
-import { statusReport } from '../../src/cli/status.ts';
+import { statusReport } from '../../src/views/status-report.ts';
 import { ErrorCode, InvalidInputError, ReeveError, TaskNotFoundError } from '../../src/errors.ts';
 import { serveDashboard } from '../../src/http/dashboard/index.ts';
-import type { ReeveNode } from '../../src/node.ts';
+import type { ReeveNode } from '../../src/node/start-node.ts';
 import type { FullTask } from '../../src/ports/task-store.ts';
 import { submitRequestSchema, taskStateSchema } from '../../src/protocol/task.ts';
 import { parseOrThrow } from '../../src/protocol/validate.ts';
-import { systemClock } from '../../src/system-clock.ts';
+import { systemClock } from '../../src/platform/system-clock.ts';
 
 export interface ApiStub {
   url: string;

@@ -159,6 +159,7 @@ async function refreshLog() {
   }
 }
 
+/** Never rejects (it shows what failed on the page), so callers fire it with `void`. */
 async function refresh() {
   try {
     render(await api(`/tasks/${encodeURIComponent(id)}`));
