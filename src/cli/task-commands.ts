@@ -117,7 +117,7 @@ function registerReap(program: Command, ctx: CliContext, setExit: SetExit): void
 
 /** `reeve show`: where the task's run log is, and the commands its state allows. */
 async function showExtras(task: TaskRecord, config: Config, mode: 'embedded' | 'cluster', global: string[]): Promise<TaskExtras> {
-  const [{ latestRunLog }, { nextActions }] = await Promise.all([import('../pool/run-log-files.ts'), import('./next-actions.ts')]);
+  const [{ latestRunLog }, { nextActions }] = await Promise.all([import('../views/run-log-file.ts'), import('./next-actions.ts')]);
   const logDir = join(config.node.dataDir, 'logs');
   const found = await latestRunLog(logDir, task.id);
   const runLog = found ?? (mode === 'cluster' && task.history.length > 1 ? `${join(logDir, `${task.id}.<run>.log`)} on the node that ran it (command steps only)` : undefined);

@@ -1,6 +1,6 @@
 import { open } from 'node:fs/promises';
 import { ErrorCode, ReeveError } from '../errors.ts';
-import { latestRunLog } from '../pool/run-log-files.ts';
+import { latestRunLog } from '../views/run-log-file.ts';
 
 /**
  * The tail of a task's latest run log (command agents write `<dataDir>/logs/<taskId>.<run>.log`,

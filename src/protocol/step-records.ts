@@ -1,4 +1,7 @@
-import { STEP_OUTPUT_MAX_BYTES, type Json, type StepRecord } from './task.ts';
+import type { Json, StepRecord } from './task.ts';
+
+/** Largest step output the record carries whole (UTF-8 JSON bytes); a larger one comes as `outputExcerpt`. */
+export const STEP_OUTPUT_MAX_BYTES = 4096;
 
 /**
  * The record's `steps` view, read from the saga snapshot that the store keeps with every task

@@ -146,7 +146,7 @@ export interface Feedback {
 
 /**
  * One step of a pipeline in the task record (an addition to DESIGN's record): how many times it
- * was entered and its latest output, whole when its JSON is at most STEP_OUTPUT_MAX_BYTES,
+ * was entered and its latest output, whole when its JSON is at most 4 KiB (step-records.ts),
  * else a cut of that JSON text in `outputExcerpt`.
  */
 export interface StepRecord {
@@ -155,9 +155,6 @@ export interface StepRecord {
   output?: Json;
   outputExcerpt?: string;
 }
-
-/** Largest step output the record carries whole (UTF-8 JSON bytes). */
-export const STEP_OUTPUT_MAX_BYTES = 4096;
 
 export interface Annotation {
   at: number;

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 
 /**
  * The newest run log of a task in `logDir`: command runs write `<taskId>.<runId suffix>.log`
- * there (see run-log.ts). Undefined when this machine has none (module agents write none; in a
+ * there (see pool/run-log.ts). Undefined when this machine has none (module agents write none; in a
  * cluster the logs are on the node that ran the task).
  */
 export async function latestRunLog(logDir: string, taskId: string): Promise<string | undefined> {
