@@ -17,3 +17,5 @@ export type { TaskStore, StoredTask, FullTask, TaskWrite } from './ports/task-st
 export { ReeveError, ErrorCode, StoreConflictError, LeaseLostError, TaskTerminalError, TaskNotFoundError, InvalidInputError } from './errors.ts';
 export type { TaskRecord, SubmitRequest, Json } from './protocol/task.ts';
 export type { TaskState } from './protocol/task-states.ts';
+export { NOTIFY_EVENTS, notificationSchema } from './protocol/notification.ts';
+export type { Notification, NotifyEvent } from './protocol/notification.ts';

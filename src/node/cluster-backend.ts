@@ -19,6 +19,7 @@ import { SubmitIntake } from '../cluster/submit-intake.ts';
 import { handleMaxDeliveries } from '../cluster/max-deliveries.ts';
 import { ensureSubmitStream, INTAKE_CONSUMER } from '../cluster/submit-stream.ts';
 import { withTaskEvents } from '../actors/task-events.ts';
+import { notifyEvents } from '../config/notify-schema.ts';
 
 export async function openCluster({ config, log, clock, name, role }: BackendOptions): Promise<Backend> {
   const nats = config.nats;
@@ -29,6 +30,8 @@ export async function openCluster({ config, log, clock, name, role }: BackendOpt
     // Connected is not ready: a fresh cluster may still be electing the leaders of the streams.
     const ready = { timeoutMs: nats.startupTimeoutMs, log };
     const kv = await untilJetStreamAnswers(`opening KV bucket ${config.store.bucket}`, () => openKvTaskStore({ nc, bucket: config.store.bucket, clock, replicas: nats.replicas }), ready);
+    // Every process that writes records the notify config's events (a CLI's reject, dead letter).
+    kv.recordNotifications({ node: name, events: notifyEvents(config.notify) });
     const store = withTaskEvents(kv, (event) => bus.publish(subjects.taskEvent(event.id), event), clock);
     const js = jetstream(nc);
     let intake: Backend['intake'];

@@ -37,6 +37,7 @@ export function nodeDispatcher(o: {
     plans: () => o.live.plans,
     breakers: o.breakers.gates,
     kindReady: (kind) => o.preflight.ready(kind),
+    probeReady: (kind, key) => o.preflight.readyForProbe(kind, o.breakers.openUntil(key) ?? 0),
     release: o.handBack,
     log: o.log.child({ component: 'dispatcher' }),
     startSaga: o.startSaga,

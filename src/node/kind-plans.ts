@@ -2,6 +2,7 @@ import type { KindPlan } from '../actors/kind-plan.ts';
 import type { AgentConfig, HandlerConfig } from '../config/agent-schema.ts';
 import { sagaPolicyFor, WORKTREE_STEP } from '../config/saga-policy.ts';
 import type { Config } from '../config/schema.ts';
+import type { Logger } from '../ports/logger.ts';
 import type { HandlerSpec } from '../ports/runner.ts';
 
 /** Config → what the runtime runs. Rebuilt on every config (re)load: tasks refer to kinds by name. */
@@ -17,6 +18,17 @@ export function handlerSpec(handler: HandlerConfig | AgentConfig): HandlerSpec {
     ...(command.cwd === undefined ? {} : { cwd: command.cwd }),
     ...(command.env === undefined ? {} : { env: command.env }),
   };
+}
+
+/**
+ * Warns about each kind whose config turns the run timeout off (`timeoutMs: 0`): allowed, since
+ * some runs are meant to last, but a hung run of that kind then holds its slot until someone
+ * cancels it, which an operator should know from the start log.
+ */
+export function warnUntimedKinds(config: Config, log: Logger): void {
+  for (const [kind, agent] of Object.entries(config.agents)) {
+    if (agent.timeoutMs === 0) log.warn({ kind }, 'timeoutMs is 0: runs of this kind are never timed out unless a task sets its own timeoutMs');
+  }
 }
 
 export function buildKindPlans(config: Config): Map<string, KindPlan> {
@@ -43,9 +55,11 @@ export function buildKindPlans(config: Config): Map<string, KindPlan> {
       keepWorkspace: agent.keepWorkspace,
       ...(agent.repo === undefined ? {} : { repo: agent.repo }),
       breaker: { threshold: agent.breaker.threshold, pauseMs: agent.breaker.pauseMs, maxPauseMs: agent.breaker.maxPauseMs },
+      breakerKey: agent.breakerKey ?? kind,
       ...(agent.preflight ? { preflight: { handler: handlerSpec(agent.preflight as HandlerConfig), timeoutMs: agent.preflight.timeoutMs, ttlMs: agent.preflight.ttlMs } } : {}),
       retryOn: agent.retryOn,
-      ...(agent.timeoutMs === undefined ? {} : { timeoutMs: agent.timeoutMs }),
+      // 0 is "no timeout" in config; a plan without one leaves only a task's own override.
+      ...(agent.timeoutMs === 0 ? {} : { timeoutMs: agent.timeoutMs }),
       ...(heartbeatTimeoutMs === undefined ? {} : { heartbeatTimeoutMs }),
       ...(agent.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: agent.idleTimeoutMs }),
       ...(agent.concurrency === undefined ? {} : { concurrency: agent.concurrency }),

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { backgroundCounts } from '../actors/beacon-counts.ts';
 import type { Dispatcher } from '../actors/dispatcher.ts';
 import { listenForControl } from '../actors/node-control.ts';
+import { listenForTaskControl } from '../actors/task-control.ts';
 import { takeBackPreviousIncarnations } from '../actors/stale-sweeper.ts';
 import type { ReapReport } from '../actors/reaper.ts';
 import { startupSteps } from '../cluster/jetstream-ready.ts';
@@ -26,6 +27,8 @@ export interface NodeLifecycleDeps {
   releasers: Releasers;
   clock: Clock;
   log: Logger;
+  /** What the heartbeat adds (the inspector relay's URL, once it serves one). */
+  heartbeat?: () => { inspect?: string };
 }
 
 /**
@@ -64,7 +67,7 @@ export class NodeLifecycle {
     const capacity = live.config.node.concurrency;
     const running = dispatcher.inFlight.size;
     const counts = this.#taskCounts();
-    bus.publish(subjects.heartbeat(id), { id, incarnation, state, capacity, running, at, kinds: [...live.plans.keys()] });
+    bus.publish(subjects.heartbeat(id), { id, incarnation, state, capacity, running, at, kinds: [...live.plans.keys()], ...this.deps.heartbeat?.() });
     await store.recordNode({ id, incarnation, state, capacity, running, startedAt: this.#startedAt, lastSeenAt: at, pid: process.pid, host: hostname(), ...(counts ? { taskCounts: counts } : {}) });
   }
 
@@ -84,7 +87,7 @@ export class NodeLifecycle {
     this.deps.releasers.defer('stopped beacon', () => this.#announceStopped());
   }
 
-  /** Answers drain requests over the bus and reports NATS going and coming back. */
+  /** Answers drain requests and operator decisions over the bus, and reports NATS going and coming back. */
   listen(): void {
     const { id, incarnation, store, clock, log, dispatcher, releasers } = this.deps;
     const { bus, subjects } = this.deps.backend;
@@ -107,6 +110,9 @@ export class NodeLifecycle {
       },
     });
     releasers.defer('control listener', () => control.unsubscribe());
+    // Operator decisions on tasks (<prefix>.control.task.<id>), one node per request.
+    const decisions = listenForTaskControl({ bus, subjects, store, clock, log: log.child({ component: 'task-control' }) });
+    releasers.defer('task control listener', () => decisions.unsubscribe());
   }
 
   /** Stop claiming, finish in-flight work up to `deadlineMs`, hand back the rest, stop. */

@@ -4,6 +4,7 @@ import { supervisorChild, type ChildSpec, type Supervisor } from '../actors/supe
 import { WriteBatcher } from '../actors/write-batcher.ts';
 import { toError } from '../errors.ts';
 import type { Clock } from '../ports/clock.ts';
+import { noInspection, type Inspection } from '../ports/inspection.ts';
 import type { Logger } from '../ports/logger.ts';
 import type { ReeveStore } from '../ports/reeve-store.ts';
 import type { Runner } from '../ports/runner.ts';
@@ -30,6 +31,8 @@ export interface NodeSagasDeps {
   clock: Clock;
   timers: Timers;
   log: Logger;
+  /** Live state: each saga actor reports itself, under the `sagas` supervisor. */
+  inspection?: Inspection;
 }
 
 /**
@@ -51,6 +54,7 @@ export class NodeSagas {
       id: 'sagas',
       spec: { strategy: 'one_for_one', intensity: { maxRestarts: 50, periodMs: 10_000 }, backoff: { baseMs: 50, maxMs: 2_000 } },
       children: [],
+      childrenInspectThemselves: true,
       log,
       clock,
       timers,
@@ -91,6 +95,7 @@ export class NodeSagas {
       onTerminal: (t) => workspaces.finished(t),
       onVerdict: (t, verdict) => breakers.verdict(t, verdict),
       workspace: (taskId) => workspaces.dir(taskId),
+      inspect: { port: this.deps.inspection ?? noInspection, parentId: () => this.#supervisor?.sessionId },
     });
   }
 

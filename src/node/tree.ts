@@ -9,6 +9,7 @@ import { toError } from '../errors.ts';
 import { realTimers } from '../platform/system-clock.ts';
 import type { Bus } from '../ports/bus.ts';
 import type { Clock } from '../ports/clock.ts';
+import type { Inspection } from '../ports/inspection.ts';
 import type { Logger } from '../ports/logger.ts';
 import type { ReeveStore } from '../ports/reeve-store.ts';
 import { dispatcherChild } from './dispatch.ts';
@@ -24,12 +25,16 @@ export interface NodeTreeDeps {
   sagas: ChildSpec;
   /** Cluster only: the submission intake (see intake.ts). */
   intake: ChildSpec[];
+  /** More store loops (the notifier): each skipped while NATS is down, its tick stopped by the signal. */
+  loops?: ReadonlyArray<{ id: string; intervalMs: number; tick(signal: AbortSignal): Promise<void> }>;
   preflight: PreflightGate;
   reap(): Promise<unknown>;
   beacon(): Promise<void>;
   onEscalate: (err: Error) => void;
   clock: Clock;
   log: Logger;
+  /** Live state: the root's session id and the port the tree reports to. */
+  inspect?: { port: Inspection; root: string };
 }
 
 /** Starts the node's supervision tree (docs/ARCHITECTURE.md, "Supervision tree"). */
@@ -46,6 +51,7 @@ export function startNodeTree(d: NodeTreeDeps): Promise<Supervisor> {
     clock: d.clock,
     timers: realTimers,
     onEscalate: d.onEscalate,
+    ...(d.inspect ? { inspection: d.inspect.port, sessionId: d.inspect.root } : {}),
     children: [
       // Started before the sagas so they stop after them: a run that takes a while to stop on
       // drain keeps its lease (and can write its handback) until it has stopped.
@@ -70,6 +76,7 @@ export function startNodeTree(d: NodeTreeDeps): Promise<Supervisor> {
       }),
       storeLoop('preflight', 1000, () => d.preflight.tick()),
       storeLoop('beacon', 1000, () => d.beacon()),
+      ...(d.loops ?? []).map((l) => loopChild({ id: l.id, intervalMs: l.intervalMs, timers: realTimers, tick: (signal) => outageTolerant(bus, warnOutage(l.id), () => l.tick(signal))() })),
     ],
   });
 }

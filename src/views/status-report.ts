@@ -1,5 +1,6 @@
 import type { GateStore } from '../ports/gate-store.ts';
 import type { NodeInfo, NodeRegistry } from '../ports/node-registry.ts';
+import type { NotificationCounts, OutboxStore } from '../ports/outbox.ts';
 import type { TaskStore } from '../ports/task-store.ts';
 import type { TaskState } from '../protocol/task-states.ts';
 
@@ -12,6 +13,8 @@ export interface StatusReport {
   breakers: Array<{ key: string; state: 'closed' | 'open' | 'halfOpen'; openUntil?: number }>;
   preflight: Array<{ kind: string; ok: boolean; reason: string; checkedAt: number }>;
   counts: Partial<Record<TaskState, number>>;
+  /** The notification outbox (addition to DESIGN's shape): waiting, given up, and the last delivery error. */
+  notifications: NotificationCounts;
   /**
    * Cluster mode: the live node whose beacon the counts come from, and when it counted
    * (addition to DESIGN's shape). Absent when the counts were read from every task.
@@ -31,7 +34,7 @@ export interface StatusOptions {
  * live node, or `exact`, the store counts them.
  */
 export async function statusReport(
-  store: Pick<TaskStore, 'countByState'> & NodeRegistry & GateStore,
+  store: Pick<TaskStore, 'countByState'> & NodeRegistry & GateStore & Pick<OutboxStore, 'notificationCounts'>,
   now: number,
   mode: StatusReport['mode'] = 'embedded',
   options: StatusOptions = {},
@@ -44,9 +47,10 @@ export async function statusReport(
     return { key: b.key, state, ...(state === 'open' && b.openUntil !== undefined ? { openUntil: b.openUntil } : {}) };
   });
   const preflight = await store.listPreflight();
+  const notifications = await store.notificationCounts();
   const counted = mode === 'cluster' && !options.exact ? freshestCounts(records, now) : undefined;
-  if (counted) return { mode, nodes, breakers, preflight, counts: counted.taskCounts, countsFrom: { node: counted.id, at: counted.lastSeenAt } };
-  return { mode, nodes, breakers, preflight, counts: await store.countByState() };
+  if (counted) return { mode, nodes, breakers, preflight, counts: counted.taskCounts, countsFrom: { node: counted.id, at: counted.lastSeenAt }, notifications };
+  return { mode, nodes, breakers, preflight, counts: await store.countByState(), notifications };
 }
 
 /** The nodes as `reeve status` shows them: `dead` once three heartbeats are missed. */
@@ -62,7 +66,7 @@ export function nodeViews(records: NodeInfo[], now: number): StatusReport['nodes
 }
 
 function nodeState(n: NodeInfo, now: number): StatusReport['nodes'][number]['state'] {
-  return n.state === 'stopped' || now - n.lastSeenAt > DEAD_AFTER_MS ? 'dead' : n.state;
+  return n.state === 'stopped' || n.state === 'dead' || now - n.lastSeenAt > DEAD_AFTER_MS ? 'dead' : n.state;
 }
 
 /** The live node record with task counts seen last. */

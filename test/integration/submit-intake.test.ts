@@ -288,6 +288,20 @@ describe('the intake', () => {
     expect(rejected.find((e) => e.id === 'big')?.excerpt.length).toBeLessThan(210);
   });
 
+  it('dead-letters a submission whose timeoutMs is 0 or beyond the longest timer, and stores one within bounds', async () => {
+    const r = await rig();
+    r.nc.publish(r.subjects.submit, json({ id: 'zero', kind: 'echo', timeoutMs: 0 }));
+    r.nc.publish(r.subjects.submit, json({ id: 'month', kind: 'echo', timeoutMs: 30 * 24 * 3600 * 1000 }));
+    r.nc.publish(r.subjects.submit, json({ id: 'longest', kind: 'echo', timeoutMs: 2 ** 31 - 1 }));
+    await r.nc.flush();
+    expect(await pullAll(r.intake, 3)).toEqual({ accepted: 1, rejected: 2, duplicates: 0, deferred: 0 });
+    expect(await r.store.get('longest')).toMatchObject({ timeoutMs: 2 ** 31 - 1 });
+    const letters = (await r.store.listDeadLetters()).sort((a, b) => a.seq - b.seq);
+    expect(letters.map((l) => [l.code, l.id])).toEqual([['INVALID_INPUT', 'zero'], ['INVALID_INPUT', 'month']]);
+    expect(letters[0]?.reason).toMatch(/timeoutMs: must be > 0 ms/);
+    expect(letters[1]?.reason).toMatch(/timeoutMs: must be at most 2147483647 ms/);
+  });
+
   it('never takes more than max messages in one pull', async () => {
     const r = await rig();
     for (let i = 0; i < 10; i++) r.nc.publish(r.subjects.submit, json({ id: `m-${i}`, kind: 'echo' }));

@@ -14,7 +14,8 @@ const all = sourceFiles().flatMap((file) => importsOf(file));
 const layer = (path: string) => path.split('/')[0]!;
 const place = (path: string) => (layer(path) === 'store' && ['kv', 'sqlite'].includes(path.split('/')[1]!) ? path.split('/').slice(0, 2).join('/') : layer(path));
 const isBuiltin = (specifier: string) => specifier.startsWith('node:') || builtinModules.includes(specifier);
-const ADAPTERS = ['store', 'transport', 'pool'];
+/** notify/ holds the notification sinks (webhook, command): an adapter like the others. */
+const ADAPTERS = ['store', 'transport', 'pool', 'notify'];
 
 type Rule = (imports: Import[]) => string[];
 
@@ -52,10 +53,10 @@ const rules: Record<string, { rule: Rule; breaking: Import[][] }> = {
       if (!i.target && /^(better-sqlite3|@nats-io\/|piscina|execa)/.test(i.specifier)) return 'actors must not use a driver directly';
       return undefined;
     }),
-    breaking: [[edge('actors/dispatcher.ts', 'store/sqlite/claim.ts', { typeOnly: true })], [edge('actors/outage.ts', 'node/backend.ts', { typeOnly: true })], [pkg('actors/outage.ts', '@nats-io/jetstream')]],
+    breaking: [[edge('actors/dispatcher.ts', 'store/sqlite/claim.ts', { typeOnly: true })], [edge('actors/outage.ts', 'node/backend.ts', { typeOnly: true })], [pkg('actors/outage.ts', '@nats-io/jetstream')], [edge('actors/notifier.ts', 'notify/sinks.ts')]],
   },
 
-  'keeps adapters apart: store, transport and pool do not import each other, actors, cluster or the wiring': {
+  'keeps adapters apart: store, transport, pool and notify do not import each other, actors, cluster or the wiring': {
     rule: perImport((i) => {
       const from = layer(i.file);
       if (!ADAPTERS.includes(from) || !i.target) return undefined;

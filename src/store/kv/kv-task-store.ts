@@ -113,6 +113,10 @@ import { SideKeys } from './side-keys.ts';
 import { TaskIndex } from './task-index.ts';
 import { storeError, TaskKeys } from './task-keys.ts';
 import { cancelRequestDoc, heartbeatDoc, newTaskDoc, reopenDoc, requeueStaleDoc, transitionDoc } from './transitions.ts';
+import { NotificationRecorder } from '../notifications.ts';
+import { KvOutbox } from './kv-outbox.ts';
+import { OutboxKeys } from './outbox-keys.ts';
+import type { DeadNodeReport, NotificationCounts, NotifyRecording, OutboxClaim, OutboxEntry, OutboxSettle } from '../../ports/outbox.ts';
 
 export interface KvTaskStoreOptions {
   /** Not closed by the store: the caller owns it. */
@@ -135,6 +139,9 @@ export class KvTaskStore implements ReeveStore {
   readonly #queries: KvQueries;
   readonly #gates: KvGateKeys;
   readonly #writes: AckedPublisher;
+  readonly #recorder = new NotificationRecorder();
+  readonly #outboxKeys: OutboxKeys;
+  readonly #outbox: KvOutbox;
 
   constructor(kv: KV, jsm: JetStreamManager, bucket: string, nc: NatsConnection, clock: Clock) {
     this.#clock = clock;
@@ -156,10 +163,36 @@ export class KvTaskStore implements ReeveStore {
       .then((status) => (status.replicas === 1 ? this.#writes : undefined))
       .catch(() => undefined);
     this.#keys = new TaskKeys(kv, this.#index, fastWrites, `$KV.${bucket}.`);
-    this.#side = new SideKeys(kv, clock, () => nc.info?.max_payload ?? 1024 * 1024);
+    this.#gates = new KvGateKeys(kv, jsm, bucket, clock, this.#recorder);
+    this.#outboxKeys = new OutboxKeys(kv, jsm, bucket, clock);
+    this.#outbox = new KvOutbox(kv, this.#keys, this.#gates, this.#outboxKeys, clock, this.#recorder);
+    this.#side = new SideKeys(kv, clock, () => nc.info?.max_payload ?? 1024 * 1024, (letter) => this.#outbox.add(this.#recorder.forDeadLetter(letter)));
     this.#claimer = new KvClaimer(this.#keys);
     this.#queries = new KvQueries(this.#keys, this.#side);
-    this.#gates = new KvGateKeys(kv, jsm, bucket, clock);
+  }
+
+  recordNotifications(recording: NotifyRecording): void {
+    this.#recorder.set(recording);
+  }
+
+  claimNotifications(claim: OutboxClaim): Promise<OutboxEntry[]> {
+    return this.#outbox.claim(claim);
+  }
+
+  settleNotification(settle: OutboxSettle): Promise<void> {
+    return this.#outbox.settle(settle);
+  }
+
+  notificationCounts(): Promise<NotificationCounts> {
+    return this.#outbox.counts();
+  }
+
+  markNodeDead(report: DeadNodeReport): Promise<boolean> {
+    return this.#outbox.markNodeDead(report);
+  }
+
+  purgeNotifications(before: number): Promise<number> {
+    return this.#outbox.purge(before);
   }
 
   async submit(request: SubmitRequest): Promise<SubmitResult> {
@@ -197,7 +230,7 @@ export class KvTaskStore implements ReeveStore {
   async transition(request: TransitionRequest): Promise<TaskWrite> {
     const req = parseOrThrow(schemas.transitionRequestSchema, request, 'transition');
     const now = this.#clock.now();
-    const { doc, revision, from } = await this.#keys.mutate(req.id, (current) => transitionDoc(current, req, now), req.revision);
+    const { doc, revision, from } = await this.#keys.mutate(req.id, (current) => transitionDoc(current, req, now, this.#recorder), req.revision);
     return toWrite(doc, revision, from ?? doc.state);
   }
 
@@ -235,7 +268,7 @@ export class KvTaskStore implements ReeveStore {
     const now = this.#clock.now();
     const stale: StaleRequeueOptions = { crashLimit: parsed.crashLimit };
     if (parsed.deadOwner !== undefined) stale.deadOwner = parsed.deadOwner;
-    const { doc, revision: next, from } = await this.#keys.mutate(id, (current) => requeueStaleDoc(current, revision, stale, now));
+    const { doc, revision: next, from } = await this.#keys.mutate(id, (current) => requeueStaleDoc(current, revision, stale, now, this.#recorder));
     return withFrom(toStored(doc, next), from);
   }
 
@@ -328,6 +361,7 @@ export class KvTaskStore implements ReeveStore {
   /** Stops the index's watch. The NatsConnection stays open: it belongs to the caller. */
   async close(): Promise<void> {
     this.#index.close();
+    this.#outboxKeys.close();
     this.#writes.close();
   }
 }

@@ -99,6 +99,8 @@ export class TaskIndex {
   readonly #queuedByKind = new Map<string, number>();
   /** Queued tasks this instance created (see `created`): preferred by its claims. */
   readonly #mine = new Set<string>();
+  /** Tasks whose record holds notifications not yet moved to the outbox keys. */
+  readonly #outboxed = new Map<string, IndexEntry>();
   #ready: Promise<void> | undefined;
   #stopWatch: (() => void) | undefined;
   #seen = 0;
@@ -254,6 +256,7 @@ export class TaskIndex {
     this.#counts.set(head.state, (this.#counts.get(head.state) ?? 0) + 1);
     if (head.state === 'queued') this.#queuedByKind.set(head.kind, (this.#queuedByKind.get(head.kind) ?? 0) + 1);
     if (head.owner !== undefined || !QUEUE_STATES.has(head.state)) this.#mine.delete(id);
+    if (head.outbox?.length) this.#outboxed.set(id, entry);
     if (head.owner !== undefined) this.#leased.set(id, entry);
     else if (QUEUE_STATES.has(head.state)) this.#queue.insert(entry);
     else if (CLEANUP_STATES.has(head.state)) this.#cleanup.insert(entry);
@@ -285,6 +288,7 @@ export class TaskIndex {
       if (q > 0) this.#queuedByKind.set(entry.head.kind, q);
       else this.#queuedByKind.delete(entry.head.kind);
     }
+    this.#outboxed.delete(entry.id);
     if (owner !== undefined) this.#leased.delete(entry.id);
     else if (QUEUE_STATES.has(state)) this.#queue.remove(entry);
     else if (CLEANUP_STATES.has(state)) this.#cleanup.remove(entry);
@@ -338,6 +342,11 @@ export class TaskIndex {
       found.push(entry);
     }
     return found;
+  }
+
+  /** Tasks whose record lists notifications still to be moved to the outbox: O(such tasks). */
+  outboxed(): IterableIterator<IndexEntry> {
+    return this.#outboxed.values();
   }
 
   /** Tasks someone holds a lease on: O(in-flight work), whatever the size of the bucket. */
