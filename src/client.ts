@@ -147,8 +147,9 @@ function makeClient(backend: Backend, config: Config, clock: Clock): ReeveClient
   };
   const id = (value: unknown): string => parseOrThrow(taskIdSchema, value, 'task id');
   const decide = async (taskId: string, operation: TaskOperation): Promise<TaskDecision> => {
-    const task = await operateOnTask(open().store, clock, taskId, operation);
-    return { id: task.id, state: task.state };
+    // The state the decision left: a node may claim the task the next instant.
+    const done = await operateOnTask(open().store, clock, taskId, operation);
+    return { id: taskId, state: done.state };
   };
   return {
     mode: backend.mode,

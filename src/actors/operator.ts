@@ -5,7 +5,7 @@ import type { SagaEvent } from '../machines/task-saga-types.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { Inspection } from '../ports/inspection.ts';
 import type { FullTask, TaskStore, TaskWrite } from '../ports/task-store.ts';
-import { isTerminal } from '../protocol/task-states.ts';
+import { isTerminal, type TaskState } from '../protocol/task-states.ts';
 import type { Json } from '../protocol/task.ts';
 
 /** A person's decision on a waiting task, as the saga takes it. */
@@ -26,28 +26,38 @@ export type TaskOperation =
 
 type OperatorStore = Pick<TaskStore, 'get' | 'transition' | 'requestCancel' | 'reopen'>;
 
+/** What an operation did: the state and step its write left (a node may have moved the task on since), and the task as read after it. */
+export interface OperationResult {
+  state: TaskState;
+  step?: string;
+  /** The history line of a decision (`rejected by ana: "…" → develop (visit 2 of 3)`). */
+  reason?: string;
+  task: FullTask;
+}
+
 /**
- * Performs the operation and returns the task as it is right after it. `inspection`: live state,
- * a decision is shown as an operator's event to the task's actor.
+ * Performs the operation. `inspection`: live state, a decision is shown as an operator's event
+ * to the task's actor.
  */
-export async function operateOnTask(store: OperatorStore, clock: Clock, id: string, operation: TaskOperation, inspection?: Inspection): Promise<FullTask> {
+export async function operateOnTask(store: OperatorStore, clock: Clock, id: string, operation: TaskOperation, inspection?: Inspection): Promise<OperationResult> {
+  let written: { state: TaskState; step?: string | undefined; reason?: string };
   switch (operation.op) {
     case 'cancel':
-      await store.requestCancel(id, operation.reason);
+      written = await store.requestCancel(id, operation.reason);
       break;
     case 'retry':
-      await store.reopen(id, operation.reason);
+      written = await store.reopen(id, operation.reason);
       break;
     case 'approve':
-      await decideWaitingTask(store, clock, id, { type: 'task.approve', by: operation.by, ...pick(operation, 'input', 'reason') }, inspection);
+      written = await decideWaitingTask(store, clock, id, { type: 'task.approve', by: operation.by, ...pick(operation, 'input', 'reason') }, inspection);
       break;
     case 'reject':
-      await decideWaitingTask(store, clock, id, { type: 'task.reject', by: operation.by, reason: operation.reason, ...pick(operation, 'goto') }, inspection);
+      written = await decideWaitingTask(store, clock, id, { type: 'task.reject', by: operation.by, reason: operation.reason, ...pick(operation, 'goto') }, inspection);
       break;
   }
   const task = await store.get(id);
   if (!task) throw new TaskNotFoundError(id);
-  return task;
+  return { state: written.state, ...(written.step ? { step: written.step } : {}), ...(written.reason ? { reason: written.reason } : {}), task };
 }
 
 /**
@@ -63,7 +73,7 @@ export async function decideWaitingTask(
   decision: WaitingDecision,
   /** Live state: the decision as an operator's event to the task's actor (held by no node now). */
   inspection?: Inspection,
-): Promise<TaskWrite> {
+): Promise<TaskWrite & { reason: string }> {
   const task = await store.get(id);
   if (!task) throw new TaskNotFoundError(id);
   const verb = decision.type === 'task.approve' ? 'approved' : 'rejected';
@@ -82,11 +92,12 @@ export async function decideWaitingTask(
   if (after === before) throw new InvalidTransitionError(id, task.state, verb, 'the task saga refused the decision');
   const ctx = after.context;
   const to = sagaState(after);
+  const reason = clip(ctx.note, 1900);
   const written = await store.transition({
     id,
     revision: task.revision,
     to,
-    reason: clip(ctx.note, 1900),
+    reason,
     step: ctx.policy.steps[ctx.stepIndex]?.name ?? null,
     snapshot: persistSaga(after),
     availableAt: clock.now(),
@@ -102,7 +113,7 @@ export async function decideWaitingTask(
     // Queued again (or compensating) until a node claims it: not a live actor meanwhile.
     inspection.step(sessionId, event, { status: isTerminal(to) ? 'done' : 'stopped', value: to, context: ctx }, 'operator');
   }
-  return written;
+  return { ...written, reason };
 }
 
 const clip = (text: string, max: number): string => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);

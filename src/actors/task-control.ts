@@ -52,7 +52,7 @@ async function handle(deps: TaskControlDeps, message: BusMessage, id: string): P
   const parsed = taskControlRequestSchema.safeParse(message.data);
   if (!parsed.success) return refuse(`${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}; ${EXAMPLE}`);
   try {
-    const task = await operateOnTask(deps.store, deps.clock, id, operation(parsed.data));
+    const { task } = await operateOnTask(deps.store, deps.clock, id, operation(parsed.data));
     deps.log.info({ taskId: id, op: parsed.data.op, state: task.state }, 'operator decision over NATS');
     reply({ ok: true, task: replyRecord(publicRecord(task)) });
   } catch (thrown) {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { InvalidInputError } from '../errors.ts';
-import type { FullTask } from '../ports/task-store.ts';
+import type { OperationResult } from '../actors/operator.ts';
 import type { TaskOp } from '../protocol/task-control.ts';
 import type { Json } from '../protocol/task.ts';
 import { checkArg, taskId, text } from './arg-shapes.ts';
@@ -48,16 +48,16 @@ export function registerDecisions(program: Command, ctx: CliContext, setExit: (c
       if (options.reject !== undefined && options.input !== undefined) throw new InvalidInputError(verb, [{ path: '--input', message: 'is only for approve; leave it out with --reject' }]);
       const request = build(options, await parseInputOption(options.input));
       const [{ operateOnTask }, { checkDecision }, { systemClock }] = await Promise.all([import('../actors/operator.ts'), import('./decision-check.ts'), import('../platform/system-clock.ts')]);
-      const task = await operateOnTask(store, systemClock, id, checkDecision(request));
-      ctx.io.out(json ? JSON.stringify({ id: task.id, state: task.state, ...(task.step ? { step: task.step } : {}), ...(request.op === 'cancel' ? { cancelRequested: true } : {}) }) : describeOutcome(request.op, task));
+      // What the operation's own write left: a node may claim the task the next instant.
+      const done = await operateOnTask(store, systemClock, id, checkDecision(request));
+      ctx.io.out(json ? JSON.stringify({ id, state: done.state, ...(done.step ? { step: done.step } : {}), ...(request.op === 'cancel' ? { cancelRequested: true } : {}) }) : describeOutcome(request.op, id, done));
       return Exit.Ok;
     });
   }
 }
 
-function describeOutcome(op: TaskOp, task: FullTask): string {
-  const last = task.history.at(-1)?.reason;
-  if (op === 'cancel') return `cancel requested for ${task.id} (now ${task.state})`;
-  if (op === 'retry') return `re-opened ${task.id}: ${task.state}`;
-  return `${op === 'approve' ? 'approved' : 'rejected'} ${task.id}: now ${task.state}${last ? ` — ${last}` : ''}`;
+function describeOutcome(op: TaskOp, id: string, done: OperationResult): string {
+  if (op === 'cancel') return `cancel requested for ${id} (now ${done.state})`;
+  if (op === 'retry') return `re-opened ${id}: ${done.state}`;
+  return `${op === 'approve' ? 'approved' : 'rejected'} ${id}: now ${done.state}${done.reason ? ` — ${done.reason}` : ''}`;
 }

@@ -49,13 +49,20 @@ export function registerSubmit(program: Command, ctx: CliContext, setExit: (code
       ) as SubmitRequest;
       // Human mode: progress on stderr while waiting (stdout keeps the final record only).
       const progress = o.wait && !json ? (await import('./wait-progress.ts')).waitProgress(io, backend, { kind, global: globalArgs(program) }) : undefined;
+      // A cluster may reject the submission after accepting the publish: the wait then ends with it.
+      if (o.wait && backend.mode === 'cluster') request.id ??= (await import('../store/task-id.ts')).newTaskId(Date.now());
+      const rejection = o.wait && backend.mode === 'cluster' ? (await import('./rejection-watch.ts')).watchRejection(backend, request.id!) : undefined;
       const { submitted, task } = await submitTask(backend, request, {
         wait: Boolean(o.wait),
+        ...(rejection ? { signal: rejection.signal } : {}),
         onSubmitted: (s) => {
           if (o.wait && !json) io.err(`submitted ${s.id}${s.created ? '' : ' (it already existed)'}; waiting…`);
         },
         ...(progress ? { follow: { onChange: progress.onChange, onRecord: progress.onRecord } } : {}),
-      }).finally(() => progress?.stop());
+      }).finally(() => {
+        progress?.stop();
+        rejection?.stop();
+      });
       if (!task) {
         if (json) io.out(JSON.stringify({ id: submitted.id, created: submitted.created, ...(submitted.state ? { state: submitted.state } : {}) }));
         else if (submitted.created) io.out(`submitted ${submitted.id} (${kind})${backend.mode === 'cluster' ? ' to the cluster' : ''}`);

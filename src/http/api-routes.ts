@@ -79,7 +79,7 @@ async function operate(ctx: ApiContext, id: string, op: TaskOp, body: z.infer<ty
       : op === 'reject'
         ? { op, by: 'http', reason: body.reason!, ...(body.goto === undefined ? {} : { goto: body.goto }) }
         : { op, reason: body.reason ?? (op === 'cancel' ? 'cancelled via HTTP' : 'retried via HTTP') };
-  return ok({ task: publicRecord(await operateOnTask(ctx.store, ctx.clock, id, operation, ctx.inspection)) });
+  return ok({ task: publicRecord((await operateOnTask(ctx.store, ctx.clock, id, operation, ctx.inspection)).task) });
 }
 
 const taskResponse = { status: 200, schema: s.taskRecordSchema };

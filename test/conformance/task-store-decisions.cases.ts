@@ -36,7 +36,7 @@ export function describeDecisionCases(ctx: TaskStoreContext): void {
     it('keeps an approval’s input, reason and approver for the next step, seen from another connection', async () => {
       await waitingTask('t');
       const after = await operateOnTask(store, clock, 't', { op: 'approve', by: 'ana', input: { channel: 'beta' }, reason: 'ship it' });
-      expect(after).toMatchObject({ state: 'queued', step: 'publish' });
+      expect(after).toMatchObject({ state: 'queued', step: 'publish', reason: 'approved by ana: "ship it" (with input); next publish', task: { state: 'queued' } });
       const seen = await (await ctx.peer()).get('t');
       expect((seen!.snapshot as { context: { approval: unknown } }).context.approval).toEqual({ input: { channel: 'beta' }, reason: 'ship it', by: 'ana', at: clock.now() });
       expect(seen!.history.at(-1)).toMatchObject({ from: 'waiting', to: 'queued', reason: expect.stringMatching(/^approved by ana: "ship it" \(with input\); next publish/) });

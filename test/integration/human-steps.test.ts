@@ -81,7 +81,7 @@ describe('human steps through a real node', () => {
     // A rejection back to develop is still bounded: the task keeps waiting, and says why.
     const again = await operateOnTask(t.node.store, systemClock, id, { op: 'reject', by: 'ana', reason: 'one more try', goto: 'develop' });
     expect(again.state).toBe('waiting');
-    expect(again.history.at(-1)!.reason).toMatch(/^rejected by ana: "one more try" → develop, which has had \(2 of 2\) visits/);
+    expect(again.task.history.at(-1)!.reason).toMatch(/^rejected by ana: "one more try" → develop, which has had \(2 of 2\) visits/);
     await operateOnTask(t.node.store, systemClock, id, { op: 'approve', by: 'ana', reason: 'good enough', input: { note: 'ship it anyway' } });
     const done = await waitForState(t.node, id, ['succeeded', 'failed']);
     expect(done.result).toEqual({ step: 'merge', n: 1, feedback: null, approval: { input: { note: 'ship it anyway' }, reason: 'good enough', by: 'ana', at: expect.any(Number) } });

@@ -1,4 +1,6 @@
+import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { cleanEnv, reeveBin } from '../support/cli.ts';
 import { taskControlReplySchema } from '../../src/protocol/messages.ts';
 import { clusterProject, collect, observe, stopNodes, until, untilNodesUp, type NodeProcess, type Observer } from '../support/cluster.ts';
 import { natsServerForSuite } from '../support/nats-server.ts';
@@ -59,6 +61,39 @@ describe('task control over NATS', () => {
       await stopNodes(nodes);
       await observer?.close().catch(() => undefined);
       cluster.remove();
+    }
+  }, 120_000);
+
+  it('submit --wait in a cluster: ends with the rejection when no live node runs the kind, and says so and keeps waiting while no node is up', async () => {
+    const common = { servers: [nats.url], bucket: 'kinds-tasks', nats: { prefix: 'knd', stream: 'KND_SUBMIT' } };
+    const others = clusterProject({ ...common, agents: { other: { module: fixtureAgent('echo.ts') } } });
+    const wanted = clusterProject({ ...common, agents: { wanted: { module: fixtureAgent('echo.ts') } } });
+    const nodes: NodeProcess[] = [];
+    try {
+      nodes.push(others.start('node-o'));
+      await untilNodesUp(others, ['node-o'], 40_000, nodes);
+      const refused = await wanted.cli(['submit', 'wanted', '--id', 'r1', '--wait']);
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toMatch(/task r1 was rejected by the cluster \(UNKNOWN_KIND\): .*"wanted"/);
+      expect(await stopNodes(nodes.splice(0))).toEqual([0]);
+
+      const child = spawn(process.execPath, [reeveBin, 'submit', 'wanted', '--id', 'r2', '--wait'], { cwd: wanted.dir, env: cleanEnv() });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+      try {
+        await until(() => stderr, (text) => text.includes('no live node runs kind wanted'), 20_000, (text) => text);
+        expect(child.exitCode).toBeNull();
+        nodes.push(wanted.start('node-w'));
+        expect(await exited).toBe(0);
+      } finally {
+        child.kill();
+      }
+      expect(await stopNodes(nodes.splice(0))).toEqual([0]);
+    } finally {
+      await stopNodes(nodes);
+      others.remove();
+      wanted.remove();
     }
   }, 120_000);
 });
