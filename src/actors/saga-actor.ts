@@ -1,6 +1,7 @@
 import { ErrorCode, ReeveError, toError } from '../errors.ts';
 import { claimedSaga, initialSaga, persistSaga, restoreSaga, sagaState, stepSaga, type SagaSnapshot } from '../machines/task-saga-snapshot.ts';
 import { countedAs, type CountedAs } from '../machines/task-saga-logic.ts';
+import { gateRunFailed, judgeGate, stepRoute, type JudgedStep } from '../machines/gate-verdict.ts';
 import type { SagaEvent } from '../machines/task-saga-types.ts';
 import { taskSagaMachine } from '../machines/task-saga.ts';
 import type { Clock } from '../ports/clock.ts';
@@ -158,7 +159,11 @@ export class SagaActor {
         const claim = { type: 'task.claimed', now: this.deps.clock.now(), policy: plan.policy, attempts: this.task.attempts } as const;
         snapshot = stepSaga(snapshot, claim);
         this.#snapshot = snapshot;
+        // A pipeline's record names its step from the start (show, tasks, submit --wait): a first
+        // claim stores none, so it is written now. One write per claim, pipelines only.
+        const step = plan.policy.steps.length > 1 ? plan.policy.steps[snapshot.context.stepIndex]?.name : undefined;
         if (sagaState(snapshot) !== this.task.state) await this.#persist(snapshot);
+        else if (step !== undefined && step !== this.task.step) await this.#persist(snapshot, { record: false });
         this.#inspect(claim);
       } else if (cancelledUnowned) {
         this.#cancel ??= 'cancel requested';
@@ -218,22 +223,27 @@ export class SagaActor {
       await this.#apply({ type: 'task.handback', reason: this.#stop });
       return;
     }
-    let outcome = await this.#invoke(plan, step.name, 'run', step.run);
-    if (outcome.ok && step.gate) {
-      const gate = await this.#invoke(plan, step.name, 'gate', step.gate, { input: this.task.input ?? null, output: outcome.output ?? null });
-      outcome = gate.ok ? { ok: true, output: outcome.output, ...(gate.route ? { route: gate.route } : outcome.route ? { route: outcome.route } : {}) } : gate;
+    const invoked = await this.#invoke(plan, step.name, 'run', step.run);
+    const route = invoked.ok ? stepRoute(invoked.output, invoked.route) : undefined;
+    const ran: RunOutcome = invoked.ok ? { ok: true, output: invoked.output, ...(route ? { route } : {}) } : invoked;
+    let outcome: JudgedStep | RunOutcome = ran;
+    if (ran.ok && step.gate) {
+      const gate = await this.#invoke(plan, step.name, 'gate', step.gate, { input: this.task.input ?? null, output: ran.output ?? null });
+      outcome = gate.ok ? judgeGate(step.name, ran, gate) : gate.aborted ? gate : { ok: false, failure: gateRunFailed(step.name, gate.failure) };
     }
     if (this.#lost) {
       this.deps.onVerdict?.(this.task, 'none');
       throw new LeaseGone();
     }
-    this.deps.onVerdict?.(this.task, outcome.ok ? 'succeeded' : outcome.aborted ? 'none' : verdictOf(countedAs(outcome.failure, plan.policy)));
+    const aborted = !outcome.ok && 'aborted' in outcome ? outcome.aborted : undefined;
+    // A gate's verdict is about the work, not the provider: a step that ran is a success for its breaker.
+    this.deps.onVerdict?.(this.task, outcome.ok || (ran.ok && outcome.failure.code?.startsWith('GATE_')) ? 'succeeded' : aborted ? 'none' : verdictOf(countedAs(outcome.failure, plan.policy)));
     if (outcome.ok) {
-      await this.#apply({ type: 'step.succeeded', ...(outcome.output === undefined ? {} : { output: outcome.output }), ...(outcome.route ? { route: outcome.route } : {}) });
-    } else if (outcome.aborted === 'cancel') {
+      await this.#apply({ type: 'step.succeeded', ...(outcome.output === undefined ? {} : { output: outcome.output }), ...(outcome.route ? { route: outcome.route } : {}), ...('gate' in outcome && outcome.gate ? { gate: outcome.gate } : {}) });
+    } else if (aborted === 'cancel') {
       await this.#apply({ type: 'task.cancel', reason: this.#cancel ?? 'cancelled' });
-    } else if (outcome.aborted === 'drain' || outcome.aborted === 'shutdown') {
-      await this.#apply({ type: 'task.handback', reason: outcome.aborted });
+    } else if (aborted === 'drain' || aborted === 'shutdown') {
+      await this.#apply({ type: 'task.handback', reason: aborted });
     } else {
       this.#log.info({ failure: outcome.failure, step: step.name }, 'attempt failed');
       await this.#apply({ type: 'attempt.failed', failure: outcome.failure, jitter: this.deps.random() });
@@ -270,6 +280,9 @@ export class SagaActor {
         handler,
         input: input ?? this.task.input,
         steps: context.outputs,
+        // Only the step's own runs (and its gate) see why it runs; a compensation does not.
+        ...(phase !== 'compensate' && context.approval ? { approval: context.approval } : {}),
+        ...(phase !== 'compensate' && context.feedback ? { feedback: context.feedback } : {}),
         workspace: await this.deps.workspace(this.id),
         signal: controller.signal,
         killGraceMs: plan.killGraceMs,
@@ -300,12 +313,13 @@ export class SagaActor {
       this.#log.warn({ event: event.type, state: sagaState(current) }, 'saga refused an event');
       throw new ReeveError(ErrorCode.Internal, `task ${this.id}: the saga in ${String(current.value)} refused ${event.type}`);
     }
-    await this.#persist(next);
+    // A step done is always a history entry, even when a goto re-enters the same step.
+    await this.#persist(next, event.type === 'step.succeeded' ? { record: true } : {});
     this.#snapshot = next;
     this.#inspect(event);
   }
 
-  #persist(next: SagaSnapshot, extra: { release?: boolean; reason?: string } = {}): Promise<void> {
+  #persist(next: SagaSnapshot, extra: { release?: boolean; reason?: string; record?: boolean } = {}): Promise<void> {
     const ctx = next.context;
     const to = sagaState(next);
     const request: Omit<TransitionRequest, 'revision'> = {
@@ -321,6 +335,7 @@ export class SagaActor {
       leaseTtlMs: this.deps.leaseTtlMs,
     };
     if (extra.release) request.release = true;
+    if (extra.record !== undefined) request.record = extra.record;
     if (to === 'backoff' && ctx.availableAt !== undefined) request.availableAt = ctx.availableAt;
     if (to === 'queued') request.availableAt = this.deps.clock.now();
     if (to === 'succeeded') Object.assign(request, { result: ctx.result ?? null, error: null });

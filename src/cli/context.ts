@@ -75,3 +75,8 @@ export function withBackend(ctx: CliContext, program: Command, setExit: (code: n
   };
 }
 
+/** The global options this command line was given, as words to repeat in a command we print (`--config FILE`). */
+export function globalArgs(program: Command): string[] {
+  const config = program.opts<GlobalOptions>().config;
+  return config === undefined ? [] : ['--config', config];
+}

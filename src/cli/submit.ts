@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { InvalidInputError } from '../errors.ts';
 import { MAX_TIMER_MS } from '../protocol/patterns.ts';
 import type { SubmitRequest } from '../protocol/task.ts';
-import { parseInputOption, withBackend, type CliContext } from './context.ts';
+import { globalArgs, parseInputOption, withBackend, type CliContext } from './context.ts';
 import { integer } from './arg-shapes.ts';
 import { describeTask, Exit, publicRecord } from './output.ts';
 
@@ -47,11 +47,21 @@ export function registerSubmit(program: Command, ctx: CliContext, setExit: (code
         },
         'task submission',
       ) as SubmitRequest;
+      // Human mode: progress on stderr while waiting (stdout keeps the final record only).
+      const progress = o.wait && !json ? (await import('./wait-progress.ts')).waitProgress(io, backend, { kind, global: globalArgs(program) }) : undefined;
+      // A cluster may reject the submission after accepting the publish: the wait then ends with it.
+      if (o.wait && backend.mode === 'cluster') request.id ??= (await import('../store/task-id.ts')).newTaskId(Date.now());
+      const rejection = o.wait && backend.mode === 'cluster' ? (await import('./rejection-watch.ts')).watchRejection(backend, request.id!) : undefined;
       const { submitted, task } = await submitTask(backend, request, {
         wait: Boolean(o.wait),
+        ...(rejection ? { signal: rejection.signal } : {}),
         onSubmitted: (s) => {
           if (o.wait && !json) io.err(`submitted ${s.id}${s.created ? '' : ' (it already existed)'}; waiting…`);
         },
+        ...(progress ? { follow: { onChange: progress.onChange, onRecord: progress.onRecord } } : {}),
+      }).finally(() => {
+        progress?.stop();
+        rejection?.stop();
       });
       if (!task) {
         if (json) io.out(JSON.stringify({ id: submitted.id, created: submitted.created, ...(submitted.state ? { state: submitted.state } : {}) }));
@@ -59,7 +69,7 @@ export function registerSubmit(program: Command, ctx: CliContext, setExit: (code
         else io.out(`task ${submitted.id} already exists${submitted.state ? ` (${submitted.state})` : ''}; not submitted again`);
         return Exit.Ok;
       }
-      io.out(json ? JSON.stringify(publicRecord(task)) : describeTask(task, Date.now()));
+      io.out(json ? JSON.stringify(publicRecord(task)) : describeTask(publicRecord(task), Date.now()));
       return task.state === 'succeeded' ? Exit.Ok : Exit.TaskNotSucceeded;
     }),
   );

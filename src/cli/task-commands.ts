@@ -5,10 +5,13 @@ import { registerDeadLetters } from './dead-letters.ts';
 import { registerDrain } from './drain.ts';
 import { registerPurge } from './purge.ts';
 import { registerSubmit } from './submit.ts';
-import { systemClock } from '../platform/system-clock.ts';
-import { positiveInt, withBackend, type CliContext } from './context.ts';
-import { ago, describeTask, Exit, publicRecord, table } from './output.ts';
-import { checkArg, kindName, taskId, text } from './arg-shapes.ts';
+import { registerDecisions } from './decide.ts';
+import { globalArgs, positiveInt, withBackend, type CliContext } from './context.ts';
+import { ago, describeTask, Exit, publicRecord, table, type TaskExtras } from './output.ts';
+import type { Config } from '../config/schema.ts';
+import type { TaskRecord } from '../protocol/task.ts';
+import { join } from 'node:path';
+import { checkArg, kindName, taskId } from './arg-shapes.ts';
 import { statusReport } from '../views/status-report.ts';
 
 type SetExit = (code: number) => void;
@@ -55,51 +58,13 @@ function registerReads(program: Command, ctx: CliContext, setExit: SetExit, stat
 
   const show = program.command('show <id>').description('one task: state, attempts, history, compensations').option('--follow', 'print each state change until the task ends');
   show.action(
-    withBackend(ctx, program, setExit, async (store, json, _config, backend) => {
+    withBackend(ctx, program, setExit, async (store, json, config, backend) => {
       const id = checkArg(show.args[0], taskId('id'));
       if (show.opts<{ follow?: boolean }>().follow) return (await import('./watch.ts')).followTask(backend, io, id, json);
       const task = await store.get(id);
       if (!task) throw new TaskNotFoundError(id);
-      io.out(json ? JSON.stringify(publicRecord(task)) : describeTask(task, Date.now()));
-      return Exit.Ok;
-    }),
-  );
-}
-
-/** `reeve cancel`, `retry` and `approve` (`--reject`). */
-function registerDecisions(program: Command, ctx: CliContext, setExit: SetExit): void {
-  const io = ctx.io;
-  const cancel = program.command('cancel <id>').description('cancel a task (its compensations run)').option('--reason <text>', 'recorded in history', text('--reason'), 'cancelled by operator');
-  cancel.action(
-    withBackend(ctx, program, setExit, async (store, json) => {
-      const task = await store.requestCancel(checkArg(cancel.args[0], taskId('id')), cancel.opts<{ reason: string }>().reason);
-      io.out(json ? JSON.stringify({ id: task.id, state: task.state, cancelRequested: true }) : `cancel requested for ${task.id} (now ${task.state})`);
-      return Exit.Ok;
-    }),
-  );
-
-  const retry = program.command('retry <id>').description('re-open a failed, cancelled or quarantined task with fresh budgets').option('--reason <text>', 'recorded in history', text('--reason'), 'retried by operator');
-  retry.action(
-    withBackend(ctx, program, setExit, async (store, json) => {
-      const task = await store.reopen(checkArg(retry.args[0], taskId('id')), retry.opts<{ reason: string }>().reason);
-      io.out(json ? JSON.stringify({ id: task.id, state: task.state }) : `re-opened ${task.id}: queued`);
-      return Exit.Ok;
-    }),
-  );
-
-  const approve = program
-    .command('approve <id>')
-    .description('approve a task waiting for a person (--reject to refuse it)')
-    .option('--by <name>', 'who decides (recorded)', text('--by'), process.env.USER || 'operator')
-    .option('--reject <reason>', 'reject instead: the task compensates and fails', text('--reject'));
-  approve.action(
-    withBackend(ctx, program, setExit, async (store, json) => {
-      const o = approve.opts<{ by: string; reject?: string }>();
-      const decision = o.reject !== undefined ? ({ type: 'task.reject', by: o.by, reason: o.reject } as const) : ({ type: 'task.approve', by: o.by } as const);
-      // Loaded by the commands that use them, so that the others start fast (xstate, the reaper).
-      const { decideWaitingTask } = await import('../actors/operator.ts');
-      const w = await decideWaitingTask(store, systemClock, checkArg(approve.args[0], taskId('id')), decision);
-      io.out(json ? JSON.stringify({ id: w.id, state: w.state }) : `${o.reject !== undefined ? 'rejected' : 'approved'} ${w.id}: now ${w.state}`);
+      if (json) io.out(JSON.stringify(publicRecord(task)));
+      else io.out(describeTask(publicRecord(task), Date.now(), await showExtras(publicRecord(task), config, backend.mode, globalArgs(program))));
       return Exit.Ok;
     }),
   );
@@ -148,4 +113,13 @@ function registerReap(program: Command, ctx: CliContext, setExit: SetExit): void
       return Exit.Ok;
     }),
   );
+}
+
+/** `reeve show`: where the task's run log is, and the commands its state allows. */
+async function showExtras(task: TaskRecord, config: Config, mode: 'embedded' | 'cluster', global: string[]): Promise<TaskExtras> {
+  const [{ latestRunLog }, { nextActions }] = await Promise.all([import('../views/run-log-file.ts'), import('./next-actions.ts')]);
+  const logDir = join(config.node.dataDir, 'logs');
+  const found = await latestRunLog(logDir, task.id);
+  const runLog = found ?? (mode === 'cluster' && task.history.length > 1 ? `${join(logDir, `${task.id}.<run>.log`)} on the node that ran it (command steps only)` : undefined);
+  return { ...(runLog ? { runLog } : {}), actions: nextActions(task, global) };
 }

@@ -2,7 +2,10 @@
  * Validation of the client API's arguments (src/client.ts): every bad value is an
  * INVALID_INPUT naming the field, never a TypeError from deep inside.
  */
+import { z } from 'zod';
 import { InvalidInputError } from '../errors.ts';
+import { decisionFields, decisionIssues } from '../protocol/task-control.ts';
+import type { Json } from '../protocol/task.ts';
 import { TASK_STATES, type TaskState } from '../protocol/task-states.ts';
 
 /** Which tasks `list` returns, newest first. */
@@ -63,9 +66,32 @@ export function text(value: unknown, field: string, fallback: string): string {
   return value;
 }
 
-/** The `{ by }` options of `approve` and `reject`: who decided, default "client". */
-export function by(what: string, options: unknown): string {
-  if (options === undefined) return 'client';
-  if (!isObject(options)) fail(what, 'options', 'must be an object such as { by: "ana" }');
-  return text(options['by'], 'by', 'client');
+/** Options of `approve`: who approves (default "client"), and what the next step sees as `ctx.approval`. */
+export interface ApproveOptions {
+  by?: string;
+  /** Any JSON (at most 64 KiB): `ctx.approval.input` of the next step. */
+  input?: Json;
+  /** Recorded in history; `ctx.approval.reason`. */
+  reason?: string;
+}
+
+/** Options of `reject`: who rejects (default "client"), and the step to send the task back to. */
+export interface RejectOptions {
+  by?: string;
+  /** Back to this step (which sees `ctx.feedback`) instead of failing the task. */
+  goto?: string;
+}
+
+const decisionSchema = z.strictObject({ by: z.string().trim().min(1, 'must be a non-empty string').max(200).optional(), ...decisionFields });
+
+/** The options of `approve` and `reject`, checked by the rules the CLI, HTTP and NATS share. */
+export function decisionOptions(what: 'approve' | 'reject', options: unknown, reason: string | undefined): { by: string; input?: Json; reason?: string; goto?: string } {
+  if (options !== undefined && !isObject(options)) fail(what, 'options', `must be an object such as { by: "ana" }`);
+  const given = { ...(options ?? {}), ...(reason === undefined ? {} : { reason }) };
+  const parsed = decisionSchema.safeParse(given);
+  if (!parsed.success) fail(what, parsed.error.issues[0]!.path.map(String).join('.'), parsed.error.issues[0]!.message);
+  const [issue] = decisionIssues(what, parsed.data);
+  if (issue) fail(what, issue.path, issue.message);
+  const { by, ...rest } = parsed.data;
+  return { by: by ?? 'client', ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) };
 }

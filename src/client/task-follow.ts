@@ -15,6 +15,8 @@ export interface FollowOptions {
   signal?: AbortSignal;
   /** Called with every state change, oldest first (those before the call too), until the task ends. */
   onChange?(change: TaskChange): void;
+  /** Called with the record after each read (after its changes went to `onChange`): progress, step. */
+  onRecord?(task: FullTask): void;
 }
 
 /**
@@ -28,7 +30,7 @@ export async function waitForTask(backend: Pick<Backend, 'store' | 'bus' | 'subj
   let seen = 0;
   const subscription = backend.bus.subscribe(backend.subjects.taskEvent(id), (message) => {
     const state = (message.data as { state?: unknown } | undefined)?.state;
-    if (typeof state === 'string' && (options.onChange || isTerminal(state as never))) wake?.();
+    if (typeof state === 'string' && (options.onChange || options.onRecord || isTerminal(state as never))) wake?.();
   });
   try {
     for (let polls = 0; ; polls++) {
@@ -37,6 +39,7 @@ export async function waitForTask(backend: Pick<Backend, 'store' | 'bus' | 'subj
       const task = await backend.store.get(id);
       // Changes come from the record's history, not from the events: complete and in order.
       if (task && options.onChange) for (; seen < task.history.length; seen++) options.onChange({ id, ...task.history[seen]! });
+      if (task) options.onRecord?.(task);
       if (task && isTerminal(task.state)) return task;
       if (!task && backend.mode === 'embedded') throw new TaskNotFoundError(id);
       await new Promise<void>((resolve) => {
@@ -59,7 +62,11 @@ export async function waitForTask(backend: Pick<Backend, 'store' | 'bus' | 'subj
 }
 
 /** Submits and, with `wait`, follows the task to its end (subscribed before the submit, so no event is missed). */
-export async function submitTask(backend: Backend, request: SubmitRequest, options: { wait?: boolean; signal?: AbortSignal; onSubmitted?(submitted: Submitted): void } = {}): Promise<{ submitted: Submitted; task?: FullTask }> {
+export async function submitTask(
+  backend: Backend,
+  request: SubmitRequest,
+  options: { wait?: boolean; signal?: AbortSignal; onSubmitted?(submitted: Submitted): void; follow?: Pick<FollowOptions, 'onChange' | 'onRecord'> } = {},
+): Promise<{ submitted: Submitted; task?: FullTask }> {
   if (!options.wait) return { submitted: await backend.submit(request) };
   // The id must be known before publishing so the follower can subscribe first.
   const withId = { ...request, id: request.id ?? newTaskId(Date.now()) };
@@ -69,12 +76,12 @@ export async function submitTask(backend: Backend, request: SubmitRequest, optio
   try {
     // Subscribes now; the first store read may find nothing yet (cluster) — that is fine.
     if (backend.mode === 'cluster') {
-      waiting = waitForTask(backend, withId.id, { signal });
+      waiting = waitForTask(backend, withId.id, { ...options.follow, signal });
       waiting.catch(() => undefined); // awaited below; a failure while submitting is reported by the submit
     }
     const submitted = await backend.submit(withId);
     options.onSubmitted?.(submitted);
-    waiting ??= waitForTask(backend, submitted.id, { signal });
+    waiting ??= waitForTask(backend, submitted.id, { ...options.follow, signal });
     return { submitted, task: await waiting };
   } finally {
     controller.abort();

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { backgroundCounts } from '../actors/beacon-counts.ts';
 import type { Dispatcher } from '../actors/dispatcher.ts';
 import { listenForControl } from '../actors/node-control.ts';
+import { listenForTaskControl } from '../actors/task-control.ts';
 import { takeBackPreviousIncarnations } from '../actors/stale-sweeper.ts';
 import type { ReapReport } from '../actors/reaper.ts';
 import { startupSteps } from '../cluster/jetstream-ready.ts';
@@ -86,7 +87,7 @@ export class NodeLifecycle {
     this.deps.releasers.defer('stopped beacon', () => this.#announceStopped());
   }
 
-  /** Answers drain requests over the bus and reports NATS going and coming back. */
+  /** Answers drain requests and operator decisions over the bus, and reports NATS going and coming back. */
   listen(): void {
     const { id, incarnation, store, clock, log, dispatcher, releasers } = this.deps;
     const { bus, subjects } = this.deps.backend;
@@ -112,6 +113,9 @@ export class NodeLifecycle {
       },
     });
     releasers.defer('control listener', () => control.unsubscribe());
+    // Operator decisions on tasks (<prefix>.control.task.<id>), one node per request.
+    const decisions = listenForTaskControl({ bus, subjects, store, clock, log: log.child({ component: 'task-control' }) });
+    releasers.defer('task control listener', () => decisions.unsubscribe());
   }
 
   /** Stop claiming, finish in-flight work up to `deadlineMs`, hand back the rest, stop. */

@@ -114,6 +114,9 @@ export class CommandRunner {
       if (value !== undefined) env[name] = value;
     }
     Object.assign(env, handler.env, { REEVE_TASK_ID: req.taskId, REEVE_STEP: req.step, REEVE_ATTEMPT: String(req.attempt), REEVE_WORKSPACE: req.workspace, REEVE_RUN_ID: runId });
+    // ctx.approval and ctx.feedback of a module agent, as JSON (an approval's input is capped at 64 KiB).
+    if (req.approval) env['REEVE_APPROVAL'] = JSON.stringify(req.approval);
+    if (req.feedback) env['REEVE_FEEDBACK'] = JSON.stringify(req.feedback);
     if (handler.cwd === undefined) await mkdir(req.workspace, { recursive: true });
     return { file, rest, runId, env };
   }

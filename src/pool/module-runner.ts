@@ -209,6 +209,8 @@ export class ModuleRunner {
       attempt: req.attempt,
       workspace: req.workspace,
       steps: { ...req.steps },
+      ...(req.approval ? { approval: req.approval } : {}),
+      ...(req.feedback ? { feedback: req.feedback } : {}),
       runId,
       abortChannel: this.#stopsName,
     };

@@ -3,6 +3,9 @@ import { FAILURE_CLASSES } from './task.ts';
 import { TASK_STATES } from './task-states.ts';
 import { breakerKeySchema, kindNameSchema, submitRequestSchema, taskIdSchema } from './task.ts';
 import { notificationSchema } from './notification.ts';
+import { taskControlReplySchema, taskControlRequestSchema } from './task-control.ts';
+
+export { taskControlReplySchema, taskControlRequestSchema } from './task-control.ts';
 
 /**
  * Every wire message of the external contract (DESIGN.md, "External contract" > NATS), as zod
@@ -97,6 +100,8 @@ export const PROTOCOL_SCHEMAS = {
   'node-control-reply.json': nodeControlReplySchema,
   'node-drained.json': nodeDrainedSchema,
   'breaker-event.json': breakerEventSchema,
+  'task-control.json': taskControlRequestSchema,
+  'task-control-reply.json': taskControlReplySchema,
   // Not a NATS message: what a notify webhook receives (POST body) or a notify command reads on stdin.
   'notification.json': notificationSchema,
 } as const;

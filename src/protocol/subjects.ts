@@ -17,6 +17,10 @@ export interface Subjects {
   drained(node: string): string;
   breaker(key: string): string;
   breakers: string;
+  /** Operator decisions on one task (request/reply): approve, reject, cancel, retry. */
+  taskControl(id: string): string;
+  /** Wildcard over every task's control subject (nodes listen in one queue group). */
+  taskControls: string;
 }
 
 export function subjects(prefix = 'reeve'): Subjects {
@@ -31,5 +35,7 @@ export function subjects(prefix = 'reeve'): Subjects {
     drained: (node) => `${prefix}.nodes.drained.${node}`,
     breaker: (key) => `${prefix}.breaker.${key}`,
     breakers: `${prefix}.breaker.*`,
+    taskControl: (id) => `${prefix}.control.task.${id}`,
+    taskControls: `${prefix}.control.task.*`,
   };
 }

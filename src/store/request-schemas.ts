@@ -61,6 +61,7 @@ export const transitionRequestSchema = z.strictObject({
   snapshot: z.unknown().optional(),
   leaseTtlMs: positiveMs('leaseTtlMs').optional(),
   release: z.boolean().optional(),
+  record: z.boolean().optional(),
 });
 
 export const staleOptionsSchema = z.strictObject({

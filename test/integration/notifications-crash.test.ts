@@ -101,13 +101,18 @@ describe('notifications survive kill -9 of the node', () => {
     await waitFor(() => receiver!.unique().filter((d) => d.body.event === 'task.failed').length, (n) => n === ids.length, 60_000);
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const failed = receiver.requests.filter((d) => d.body.event === 'task.failed');
-    expect(failed.map((d) => d.body.task!.id).sort()).toEqual([...ids].sort());
+    const why = () => `requests: ${JSON.stringify(failed.map((d) => d.body.task!.id))}\nalpha: ${nodes[0]!.stderrText().slice(-2000)}\nbeta: ${nodes[1]!.stderrText().slice(-2000)}`;
+    expect(failed.map((d) => d.body.task!.id).sort(), why()).toEqual([...ids].sort());
 
+    // A node that misses three beacons counts as dead, so on a loaded machine a slow beta may be
+    // reported before the kill too (another death: another id); the kill itself is reported once.
+    const before = receiver.requests.filter((d) => d.body.event === 'node.dead').length;
     nodes[1]!.kill('SIGKILL');
     await nodes[1]!.exited;
-    const dead = await waitFor(() => receiver!.requests.filter((d) => d.body.event === 'node.dead'), (r) => r.length >= 1, 30_000);
+    await waitFor(() => receiver!.requests.filter((d) => d.body.event === 'node.dead').length, (n) => n > before, 30_000);
     await new Promise((resolve) => setTimeout(resolve, 1000));
-    expect(receiver.requests.filter((d) => d.body.event === 'node.dead')).toHaveLength(1);
-    expect(dead[0]!.body).toMatchObject({ node: 'beta', deadNode: { detectedBy: 'alpha' } });
+    const dead = receiver.requests.filter((d) => d.body.event === 'node.dead');
+    expect(dead.slice(before).map((d) => d.body), JSON.stringify(dead.map((d) => d.body))).toMatchObject([{ node: 'beta', deadNode: { detectedBy: 'alpha' } }]);
+    expect(new Set(dead.map((d) => d.body.id)).size).toBe(dead.length);
   });
 });

@@ -11,7 +11,9 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { decideWaitingTask } from '../../src/actors/operator.ts';
+import { operateOnTask } from '../../src/actors/operator.ts';
+import { publicRecord } from '../../src/protocol/public-record.ts';
+import type { Json } from '../../src/protocol/task.ts';
 import { statusReport } from '../../src/views/status-report.ts';
 import { ErrorCode, InvalidInputError, ReeveError, TaskNotFoundError } from '../../src/errors.ts';
 import { serveDashboard } from '../../src/http/dashboard/index.ts';
@@ -33,11 +35,9 @@ const STATUS: Record<string, number> = {
   [ErrorCode.TaskTerminal]: 409,
 };
 
-/** The `show --json` record; `outputs` (each finished step's output, from the saga) is an addition the task page shows. */
+/** The `show --json` record, with its `steps` (each step's visits and latest output), as the node serves it. */
 function record(task: FullTask) {
-  const { snapshot, cancelRequested: _c, ...rest } = task;
-  const outputs = (snapshot as { context?: { outputs?: Record<string, unknown> } } | undefined)?.context?.outputs;
-  return { ...rest, ...(outputs && Object.keys(outputs).length ? { outputs } : {}) };
+  return publicRecord(task);
 }
 
 async function body(req: IncomingMessage): Promise<Record<string, unknown>> {
@@ -77,10 +77,10 @@ export async function startApiStub(node: ReeveNode, options: { token: string; lo
     const reason = typeof input.reason === 'string' ? input.reason : undefined;
     if (op === 'cancel') await store.requestCancel(id, reason ?? 'cancelled from the dashboard');
     else if (op === 'retry') await store.reopen(id, reason ?? 'retried from the dashboard');
-    else if (op === 'approve') await decideWaitingTask(store, systemClock, id, { type: 'task.approve', by: 'dashboard' });
+    else if (op === 'approve') await operateOnTask(store, systemClock, id, { op: 'approve', by: 'dashboard', ...(input.input === undefined ? {} : { input: input.input as Json }), ...(reason ? { reason } : {}) });
     else {
       if (!reason) throw new InvalidInputError('reject', [{ path: 'reason', message: 'is required to reject a task' }]);
-      await decideWaitingTask(store, systemClock, id, { type: 'task.reject', by: 'dashboard', reason });
+      await operateOnTask(store, systemClock, id, { op: 'reject', by: 'dashboard', reason, ...(typeof input.goto === 'string' ? { goto: input.goto } : {}) });
     }
     node.dispatcher.wake();
     return { task: await getTask(id) };

@@ -13,7 +13,7 @@
 import { createInspector, type StatelyInspectionEvent } from '@statelyai/inspect';
 import type { Inspection, InspectedEvent, InspectedMachine, InspectedSnapshot, InspectedSource } from '../../ports/inspection.ts';
 import type { Logger } from '../../ports/logger.ts';
-import { redact } from '../log-tail.ts';
+import { createSecretRedactor } from '../../protocol/secret-redactor.ts';
 import { definitionOf } from '../machine-definition.ts';
 import type { InspectionHub } from './hub.ts';
 import { capJson, eventView, sagaContextView } from './sanitize.ts';
@@ -50,8 +50,8 @@ export function createNodeInspection(options: NodeInspectionOptions): Inspection
   /** Current session id of each child of the root, by name (sources: `dispatcher`). */
   const roles = new Map<string, string>();
   let rootId: string | undefined;
-  // Secrets as they appear inside JSON strings.
-  const secrets = options.secrets.map((s) => JSON.stringify(s).slice(1, -1));
+  // The node's one definition of a secret, in its JSON form (the message stays valid JSON).
+  const redactor = createSecretRedactor(options.secrets);
   let failures = 0;
 
   const rootOf = (sessionId: string): string => {
@@ -77,7 +77,7 @@ export function createNodeInspection(options: NodeInspectionOptions): Inspection
       if (failures++ === 0) log.warn({ err, sessionId: event.sessionId }, 'inspection event is not JSON; skipped');
       return;
     }
-    if (secrets.length > 0) text = redact(text, secrets);
+    if (redactor) text = redactor.json(text);
     const status = event.type === '@xstate.event' ? undefined : (event.snapshot as { status?: string } | undefined)?.status;
     hub.publish({ type: event.type, sessionId: event.sessionId, ...(status === undefined ? {} : { status }) }, text);
   };

@@ -97,7 +97,8 @@ export function transitionDoc({ doc, revision }: Versioned, req: ParsedTransitio
   if (req.error !== undefined) setOptional(next, 'error', (req.error ?? undefined) as TaskError | undefined);
   if (req.compensations !== undefined) next.compensations = req.compensations as TaskDoc['compensations'];
   if (req.snapshot !== undefined) next.snapshot = req.snapshot;
-  if (req.to !== doc.state || step !== doc.step) {
+  // A change of state is always recorded; `record` decides for the rest (see TransitionRequest).
+  if (req.to !== doc.state || (req.record ?? step !== doc.step)) {
     const reason = step && step !== doc.step ? `${req.reason} [step ${step}]` : req.reason;
     next.history = withHistory(doc, doc.state, req.to, reason, now);
   }

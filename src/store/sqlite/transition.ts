@@ -75,7 +75,8 @@ export class TransitionWriter {
     rules.checkTransition(target, req, now);
     const lease = rules.leaseAfter(target, req, now);
     const step = req.step === undefined ? row.step : req.step;
-    const recorded = req.to !== row.state || step !== row.step;
+    // A change of state is always recorded; `record` decides for the rest (see TransitionRequest).
+    const recorded = req.to !== row.state || (req.record ?? step !== row.step);
     const next: LeaseRow = {
       ...row,
       state: req.to,

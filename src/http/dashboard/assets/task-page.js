@@ -127,9 +127,14 @@ function renderHistory(history) {
   $('#history').replaceChildren(h('table', { class: 'mini history' }, h('thead', {}, h('tr', {}, h('th', {}, 'At'), h('th', {}, 'From'), h('th', {}, 'To'), h('th', {}, 'After'), h('th', {}, 'Reason'))), h('tbody', {}, rows.reverse())));
 }
 
+/** Each finished step's latest output: the record's `steps` ([{ name, visits, output? | outputExcerpt? }]). */
+function stepOutputs(t) {
+  if (!Array.isArray(t.steps)) return [];
+  return t.steps.filter((s) => 'output' in s || 'outputExcerpt' in s).map((s) => [s.visits > 1 ? `${s.name} (visit ${s.visits})` : s.name, s.output ?? s.outputExcerpt]);
+}
+
 function renderOutputs(t) {
-  const outputs = t.outputs ?? t.steps;
-  const entries = outputs && typeof outputs === 'object' ? Object.entries(outputs) : [];
+  const entries = stepOutputs(t);
   if (!entries.length && t.result === undefined) return $('#outputs').replaceChildren(h('p', { class: 'muted' }, 'No step has finished yet.'));
   const blocks = entries.length ? entries : [['result', t.result]];
   $('#outputs').replaceChildren(...blocks.map(([step, out]) => h('details', { open: true }, h('summary', { class: 'mono' }, step), h('pre', { class: 'json' }, JSON.stringify(out, null, 2)))));
