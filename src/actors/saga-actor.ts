@@ -155,17 +155,19 @@ export class SagaActor {
       // stopped (queued, backoff, waiting, or running before a crash): the loop below sends it
       // `task.cancel` first. Claiming it would move it to `running`, which `cancelling` refuses.
       const cancelledUnowned = this.task.state === 'cancelling' && sagaState(snapshot) !== 'cancelling' && sagaState(snapshot) !== 'compensating';
-      if (!cancelledUnowned && !fresh) {
-        const claim = { type: 'task.claimed', now: this.deps.clock.now(), policy: plan.policy, attempts: this.task.attempts } as const;
-        snapshot = stepSaga(snapshot, claim);
-        this.#snapshot = snapshot;
+      if (!cancelledUnowned) {
+        const claim = fresh ? undefined : ({ type: 'task.claimed', now: this.deps.clock.now(), policy: plan.policy, attempts: this.task.attempts } as const);
+        if (claim) {
+          snapshot = stepSaga(snapshot, claim);
+          this.#snapshot = snapshot;
+        }
         // A pipeline's record names its step from the start (show, tasks, submit --wait): a first
         // claim stores none, so it is written now. One write per claim, pipelines only.
         const step = plan.policy.steps.length > 1 ? plan.policy.steps[snapshot.context.stepIndex]?.name : undefined;
         if (sagaState(snapshot) !== this.task.state) await this.#persist(snapshot);
         else if (step !== undefined && step !== this.task.step) await this.#persist(snapshot, { record: false });
-        this.#inspect(claim);
-      } else if (cancelledUnowned) {
+        if (claim) this.#inspect(claim);
+      } else {
         this.#cancel ??= 'cancel requested';
       }
       for (;;) {
