@@ -1,5 +1,5 @@
 import { ErrorCode, ReeveError, toError } from '../errors.ts';
-import { claimedSaga, initialSaga, persistSaga, restoreSaga, sagaState, stepSaga, type SagaSnapshot } from '../machines/task-saga-snapshot.ts';
+import { claimedSaga, initialSaga, persistSaga, restoreSaga, sagaState, stepSaga, succeededSaga, type SagaSnapshot } from '../machines/task-saga-snapshot.ts';
 import { countedAs, type CountedAs } from '../machines/task-saga-logic.ts';
 import { gateRunFailed, judgeGate, stepRoute, type JudgedStep } from '../machines/gate-verdict.ts';
 import type { SagaEvent } from '../machines/task-saga-types.ts';
@@ -310,7 +310,8 @@ export class SagaActor {
 
   async #apply(event: DistributiveOmit<SagaEvent, 'now'>): Promise<void> {
     const current = this.#snapshot!;
-    const next = stepSaga(current, { ...event, now: this.deps.clock.now() } as SagaEvent);
+    // A last step done with no route or gate (most tasks' end) skips the machine's transition.
+    const next = (event.type === 'step.succeeded' ? succeededSaga(current, event) : undefined) ?? stepSaga(current, { ...event, now: this.deps.clock.now() } as SagaEvent);
     if (next === current) {
       this.#log.warn({ event: event.type, state: sagaState(current) }, 'saga refused an event');
       throw new ReeveError(ErrorCode.Internal, `task ${this.id}: the saga in ${String(current.value)} refused ${event.type}`);

@@ -1,7 +1,7 @@
 import { createActor, initialTransition, transition, type SnapshotFrom } from 'xstate';
 import { TASK_STATES, type TaskState } from '../protocol/task-states.ts';
 import { initialSagaContext, taskSagaMachine } from './task-saga.ts';
-import { enterStep } from './task-saga-logic.ts';
+import { completeCurrent, currentStep, enterStep, isLastStep } from './task-saga-logic.ts';
 import type { Attempts } from '../protocol/task.ts';
 import type { SagaEvent, SagaInput } from './task-saga-types.ts';
 
@@ -29,6 +29,31 @@ export function claimedSaga(taskId: string, claim: { policy: SagaInput['policy']
   return taskSagaMachine.resolveState({
     value: 'running',
     context: { ...initialSagaContext({ taskId, policy: claim.policy }), attempts: claim.attempts, visits: enterStep({}, step), note: `claimed to run step ${step ?? '?'}` },
+  });
+}
+
+/**
+ * The common end of a run: the last step of a `running` saga succeeded with no route and no
+ * gate, so the machine takes its `isLastStep` branch (`completeStep` then `finish`) to
+ * `succeeded`. Built by `resolveState` (~8 µs) instead of a transition (~40 µs on a busy node);
+ * undefined for every other case, which goes through `stepSaga` (a test checks the two agree).
+ */
+export function succeededSaga(snapshot: SagaSnapshot, event: Omit<Extract<SagaEvent, { type: 'step.succeeded' }>, 'now'>): SagaSnapshot | undefined {
+  const context = snapshot.context;
+  if (snapshot.value !== 'running' || event.route !== undefined || event.gate !== undefined || !isLastStep(context)) return undefined;
+  const name = currentStep(context)?.name ?? '?';
+  const outputs = event.output === undefined ? context.outputs : { ...context.outputs, [name]: event.output };
+  return taskSagaMachine.resolveState({
+    value: 'succeeded',
+    context: {
+      ...context,
+      completed: completeCurrent(context),
+      outputs,
+      approval: undefined,
+      feedback: undefined,
+      note: `step ${name} done; task succeeded`,
+      ...(event.output === undefined ? {} : { result: event.output }),
+    },
   });
 }
 

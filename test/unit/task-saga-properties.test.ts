@@ -137,6 +137,49 @@ describe('task saga: persisted snapshots', () => {
     expect(persistSaga(fast)).toEqual(persistSaga(reference));
   });
 
+  it('builds the succeeded snapshot of a last step done (no route, no gate) as the transition does, over random sequences', async () => {
+    const { stepSagaByTransition, succeededSaga } = await import('../../src/machines/task-saga-snapshot.ts');
+    let built = 0;
+    for (let seed = 1; seed <= 300; seed++) {
+      const rand = prng(seed);
+      let snapshot = new SagaDriver(policy).snapshot;
+      let now = T0;
+      for (let i = 0; i < 60; i++) {
+        now += 1 + Math.floor(rand() * 1000);
+        const event = randomEvent(rand, snapshot, now);
+        const reference = stepSagaByTransition(snapshot, event);
+        const direct = event.type === 'step.succeeded' ? succeededSaga(snapshot, event) : undefined;
+        if (direct) {
+          const context = `seed ${seed}, event ${i}`;
+          built++;
+          expect(direct.value, context).toBe('succeeded');
+          expect(direct.value, context).toEqual(reference.value);
+          expect(direct.context, context).toEqual(reference.context);
+          expect(persistSaga(direct), context).toEqual(persistSaga(reference));
+        } else if (event.type === 'step.succeeded' && sagaState(snapshot) === 'running' && !event.route && !event.gate) {
+          expect(sagaState(reference)).not.toBe('succeeded');
+        }
+        snapshot = reference;
+      }
+    }
+    expect(built).toBeGreaterThan(5);
+  });
+
+  it('builds the succeeded snapshot of a one-step kind, with and without an output, and after an approval', async () => {
+    const { succeededSaga, stepSagaByTransition } = await import('../../src/machines/task-saga-snapshot.ts');
+    const one = sagaPolicy({ steps: [step('only')] });
+    const cases = [new SagaDriver(one).claim(), new SagaDriver(one).claim().ok(1, { wait: 'approval' }).send({ type: 'task.reject', by: 'ana', reason: 'again', goto: 'only' }).claim()];
+    for (const driver of cases) {
+      for (const output of [undefined, null, { n: 1 }]) {
+        const event = { type: 'step.succeeded', now: T0, ...(output === undefined ? {} : { output }) } as const;
+        const direct = succeededSaga(driver.snapshot, event)!;
+        const reference = stepSagaByTransition(driver.snapshot, event);
+        expect(direct.context).toEqual(reference.context);
+        expect(persistSaga(direct)).toEqual(persistSaga(reference));
+      }
+    }
+  });
+
   const reach: Record<TaskState, () => SagaDriver> = {
     queued: () => new SagaDriver(policy),
     running: () => new SagaDriver(policy).claim().ok(),
