@@ -1,11 +1,11 @@
 import { BroadcastChannel } from 'node:worker_threads';
-import { Piscina } from 'piscina';
 import { classifyFailure } from '../machines/failure-classifier.ts';
 import type { Clock } from '../ports/clock.ts';
 import { silentLogger, type Logger } from '../ports/logger.ts';
 import type { AbortReason, RunOutcome, RunRequest } from '../ports/runner.ts';
 import type { Json } from '../protocol/task.ts';
 import type { ModuleTask, ModuleTaskResult } from './module-worker.ts';
+import { ThreadPool } from './thread-pool.ts';
 
 export interface ModuleRunnerOptions {
   /** Worker threads at most. */
@@ -22,11 +22,11 @@ export interface ModuleRunnerOptions {
  * (tests), worker-entry.mjs loads module-worker.ts through tsx: Node 20 cannot strip types and
  * does not apply `--import` hooks inside worker threads.
  */
-const workerFile = new URL(import.meta.url.endsWith('.ts') ? './worker-entry.mjs' : './module-worker.js', import.meta.url).href;
+const workerFile = new URL(import.meta.url.endsWith('.ts') ? './worker-entry.mjs' : './module-worker.js', import.meta.url);
 
 type Stop = { kind: 'abort'; reason: AbortReason } | { kind: 'timeout'; message: string };
 
-type RunMessage = { reeveRun?: string; type: string; threadId?: number; details?: Json; level?: string; fields?: Record<string, unknown>; msg?: string };
+type RunMessage = { type: string; threadId?: number; details?: Json; level?: string; fields?: Record<string, unknown>; msg?: string };
 
 /** An agent's `ctx.log` line, relayed from its worker thread to the run's logger. */
 function agentLog(log: Logger, m: RunMessage): void {
@@ -34,47 +34,23 @@ function agentLog(log: Logger, m: RunMessage): void {
   log[level]({ ...m.fields, agent: true }, m.msg ?? 'agent log');
 }
 
-/** Counts a run's messages on the runner's channel, so the wait for the last few knows when they are in. */
-class Arrivals {
-  #received = 0;
-  #expected = Number.POSITIVE_INFINITY;
-  #delivered: () => void = () => {};
-
-  arrived(): void {
-    if (++this.#received >= this.#expected) this.#delivered();
-  }
-
-  /** Resolves once `sent` messages have arrived, or after 200 ms. */
-  async all(sent: number | undefined): Promise<void> {
-    if (sent === undefined || this.#received >= sent) return;
-    this.#expected = sent;
-    let bound: NodeJS.Timeout | undefined;
-    await Promise.race([new Promise<void>((resolve) => (this.#delivered = resolve)), new Promise((resolve) => (bound = setTimeout(resolve, 200)))]);
-    clearTimeout(bound);
-  }
-}
-
 /** Distinct per runner in a process (tests run several), so stops never cross runners. */
 let runners = 0;
 
 /**
- * Runs module agents on a piscina pool, up to `tasksPerThread` interleaved on each thread. A
- * stop (abort, timeout, missed heartbeat) first fires the agent's `ctx.signal`; if it has not
- * returned after `killGraceMs`, its worker thread is ended (piscina replaces it), so a
- * CPU-bound hang cannot hold a slot.
- *
- * Runs are NOT given to piscina with an abort signal: piscina never puts a second task on the
- * thread of an abortable one, which capped a node at `threads` module runs at once whatever
- * `tasksPerThread` said. Instead each run's worker reports its `threadId` first thing, and a
- * hard kill terminates that thread. Runs that shared it fail with a transient THREAD_RECYCLED
- * (retried like any transient failure); the hung run itself ends as timed out or stopped.
+ * Runs module agents on a thread pool (thread-pool.ts), up to `tasksPerThread` interleaved on
+ * each thread. A stop (abort, timeout, missed heartbeat) first fires the agent's `ctx.signal`;
+ * if it has not returned after `killGraceMs`, the thread the run was given to is ended (the
+ * pool replaces it), so a CPU-bound hang cannot hold a slot. Runs that shared it fail with a
+ * transient THREAD_RECYCLED (retried like any transient failure); the hung run itself ends as
+ * timed out or stopped.
  */
 export class ModuleRunner {
-  readonly #pool: Piscina;
+  readonly #pool: ThreadPool;
   readonly #clock: Clock;
   /** Threads this runner ended (thread ids are never reused in a process). */
   readonly #ended = new Set<number>();
-  /** Runs started on each thread and not settled yet. */
+  /** Runs given to each thread and not settled yet. */
   readonly #onThread = new Map<number, number>();
   /** Runs in flight by runId: where their messages go (see module-worker.ts). */
   readonly #runs = new Map<string, (message: RunMessage) => void>();
@@ -84,24 +60,18 @@ export class ModuleRunner {
 
   constructor(options: ModuleRunnerOptions) {
     this.#clock = options.clock;
-    this.#pool = new Piscina({
+    const log = options.log ?? silentLogger;
+    this.#pool = new ThreadPool({
       filename: workerFile,
       maxThreads: options.maxThreads,
       minThreads: 1,
-      idleTimeout: 30_000,
-      concurrentTasksPerWorker: options.tasksPerThread ?? 1,
-      // piscina's default ('sync') parks an idle worker in Atomics.wait, which freezes whatever
-      // async work an agent left running on that thread (piscina says so). With threads shared
-      // by runs that does matter; the cost was within bench:cluster's noise either way.
-      atomics: 'disabled',
-    });
-    // A thread's error outside any run (a throw in a timer an agent left behind) is emitted on
-    // the pool; unheard, it would be an uncaught exception of the node itself. piscina replaces
-    // the thread.
-    const log = options.log ?? silentLogger;
-    this.#pool.on('error', (err: unknown) => log.warn({ err }, 'a module worker thread failed outside any run; it is replaced'));
-    this.#pool.on('message', (message: RunMessage) => {
-      if (typeof message?.reeveRun === 'string') this.#runs.get(message.reeveRun)?.(message);
+      idleTimeoutMs: 30_000,
+      tasksPerThread: options.tasksPerThread ?? 1,
+      // Each thread listens for stops from its start (see earlyStops in module-worker.ts).
+      workerData: { abortChannel: this.#stopsName },
+      // A thread's error outside any run (a throw in a timer an agent left behind); the pool
+      // replaces the thread.
+      onError: (err: unknown) => log.warn({ err }, 'a module worker thread failed outside any run; it is replaced'),
     });
     this.#stops = new BroadcastChannel(this.#stopsName);
     this.#stops.unref();
@@ -116,7 +86,7 @@ export class ModuleRunner {
     let heartbeatWatch: NodeJS.Timeout | undefined;
     /** The worker thread running this run, once it has started there. */
     let threadId: number | undefined;
-    /** The grace ran out before the run had started on a thread. */
+    /** The grace ran out before the pool had given the run to a thread (all were full). */
     let killPending = false;
     /** Resolves the wait for a run that never started (see the grace timer). */
     let giveUp: () => void = () => {};
@@ -145,9 +115,7 @@ export class ModuleRunner {
         req.heartbeatTimeoutMs,
       );
     };
-    const arrivals = new Arrivals();
     this.#runs.set(runId, (m) => {
-      arrivals.arrived();
       if (m.type === 'thread') {
         threadId = m.threadId;
         if (threadId !== undefined) this.#onThread.set(threadId, (this.#onThread.get(threadId) ?? 0) + 1);
@@ -176,16 +144,18 @@ export class ModuleRunner {
     armHeartbeatWatch();
 
     try {
-      const running = this.#pool.run(this.#moduleTask(req, req.handler, runId)) as Promise<ModuleTaskResult>;
+      // A run's messages arrive before its result (one channel, in order); its thread is known
+      // when the pool hands it over.
+      const running = this.#pool.run(this.#moduleTask(req, req.handler, runId), {
+        onNote: (note) => this.#runs.get(runId)?.(note as RunMessage),
+        onThread: (id) => this.#runs.get(runId)?.({ type: 'thread', threadId: id }),
+      }) as Promise<ModuleTaskResult>;
       const first = await Promise.race([running, gaveUp]);
       if (first === 'gave-up') {
         orphaned = true;
         this.#orphan(runId, running, req.killGraceMs, stop!);
         return this.#stopped(stop!);
       }
-      // The result travels on piscina's channel, heartbeats and logs on ours: the last few may
-      // still be in flight. The worker says how many it sent; wait for those (bounded).
-      await arrivals.all(first.sent);
       return stop ? this.#stopped(stop) : this.#outcome(first, req);
     } catch (err) {
       return stop ? this.#stopped(stop) : this.#threadLost(err, threadId, req.handler.file);
@@ -232,10 +202,10 @@ export class ModuleRunner {
     };
   }
 
-  /** The run's worker thread went away under it (piscina rejected the run). */
+  /** The run's worker thread went away under it (the pool failed the run). */
   #threadLost(err: unknown, threadId: number | undefined, file: string): RunOutcome {
     const message = (err as Error).message;
-    // Ended by this runner for a hung threadmate, or gone before this run had started on it
+    // Ended by this runner for a hung threadmate, or gone before this run was given to it
     // (its first message never arrived): nothing of this agent ran wrong, so run it again.
     if (threadId === undefined || this.#ended.has(threadId)) {
       const why = threadId === undefined ? 'its worker thread ended before the run started' : 'its worker thread was ended because another run on it hung';
@@ -258,8 +228,9 @@ export class ModuleRunner {
   }
 
   /**
-   * A stopped run that never started on a thread within its grace (its thread stuck in another
-   * run's synchronous loop): its caller is answered, but piscina may still start it later.
+   * A stopped run that the pool did not give to a thread within its grace (every thread full,
+   * one stuck in another run's synchronous loop): its caller is answered, but the pool may
+   * still start it later.
    * Should it, it gets the stop at once, and its thread is ended if it ignores it.
    */
   #orphan(runId: string, running: Promise<ModuleTaskResult>, graceMs: number, stop: Stop): void {
@@ -287,12 +258,11 @@ export class ModuleRunner {
     this.#stops.postMessage({ runId, reason: stop.kind === 'abort' ? stop.reason : 'timeout' });
   }
 
-  /** Terminates a worker thread; piscina fails the runs on it and starts a replacement. */
+  /** Terminates a worker thread; the pool fails the runs on it and starts a replacement. */
   #endThread(threadId: number): void {
-    const worker = this.#pool.threads.find((w) => w.threadId === threadId);
-    if (!worker) return;
+    if (!this.#pool.threadIds.includes(threadId)) return;
     this.#ended.add(threadId);
-    void worker.terminate().catch(() => undefined); // only fails for a thread already gone: nothing left to end
+    this.#pool.terminate(threadId);
   }
 
   #stopped(stop: Stop): RunOutcome {
@@ -301,7 +271,7 @@ export class ModuleRunner {
   }
 
   get threads(): number {
-    return this.#pool.threads.length;
+    return this.#pool.threadIds.length;
   }
 
   async close(): Promise<void> {

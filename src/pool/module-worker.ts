@@ -1,15 +1,16 @@
 /**
- * The piscina worker entry: loads a module agent and calls it with `(input, ctx)`.
+ * The module runner's worker thread: loads a module agent and calls it with `(input, ctx)`.
  * Everything crossing back to the main thread is plain data: structured clone drops error
  * classes, so failures travel as `{ class?, code?, message, retryAfterMs? }`.
  */
 import { mkdirSync } from 'node:fs';
-import { BroadcastChannel, parentPort, threadId } from 'node:worker_threads';
+import { BroadcastChannel, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import type { AgentContext, AgentLog } from '../agent.ts';
 import type { StepRoute } from '../machines/task-saga-types.ts';
 import type { Approval, Feedback, Json } from '../protocol/task.ts';
 import { moduleExports } from '../platform/module-exports.ts';
+import { serveBatches } from './thread-pool.ts';
 
 export interface ModuleTask {
   file: string;
@@ -23,7 +24,7 @@ export interface ModuleTask {
   steps: Record<string, Json>;
   approval?: Approval;
   feedback?: Feedback;
-  /** Tags this run's messages to the main thread (heartbeats, logs, its thread id). */
+  /** Names this run for the stops broadcast on `abortChannel`. */
   runId: string;
   /** The BroadcastChannel on which the runner sends `{ runId, reason }` to stop a run. */
   abortChannel: string;
@@ -31,20 +32,30 @@ export interface ModuleTask {
 
 /**
  * The runner talks to runs without a MessageChannel each: transferring a port with every task
- * cost ~70-125 µs of CPU per run (measured against a bare piscina run). Runs post on the
- * thread's `parentPort`, which piscina hands to the pool as a 'message' event, tagged with
- * their runId; stops come on a BroadcastChannel shared by the runner's threads (rare, tiny).
+ * cost ~70-125 µs of CPU per run (measured against a bare piscina run). A run's messages
+ * (heartbeats, logs) go back with the results of the thread's batch (thread-pool.ts), tagged
+ * with the run; stops come on a BroadcastChannel shared by the runner's threads (rare, tiny).
  */
 const running = new Map<string, AbortController>();
+/**
+ * Stops of runs not (yet) on this thread. The stop channel and the batches are two ports, so a
+ * stop sent just after its run was given to this thread may arrive before the run: it is kept
+ * here and applied when the run starts. Every thread hears every stop, so this is bounded.
+ */
+const earlyStops = new Map<string, string | undefined>();
 const abortChannels = new Map<string, BroadcastChannel>();
 function listenForStops(name: string): void {
   if (abortChannels.has(name)) return;
   const channel = new BroadcastChannel(name);
   channel.onmessage = (event) => {
     const { runId, reason } = ((event as { data?: unknown }).data ?? {}) as { runId?: string; reason?: string };
-    if (runId !== undefined) running.get(runId)?.abort(reason);
+    if (runId === undefined) return;
+    const run = running.get(runId);
+    if (run) return run.abort(reason);
+    earlyStops.set(runId, reason);
+    if (earlyStops.size > 1000) earlyStops.delete(earlyStops.keys().next().value!);
   };
-  // piscina decides when a thread ends; a listener must not keep it alive.
+  // The pool decides when a thread ends; a listener must not keep it alive.
   channel.unref();
   abortChannels.set(name, channel);
 }
@@ -56,11 +67,7 @@ export interface WorkerFailure {
   retryAfterMs?: number;
 }
 
-/** `sent`: messages posted for this run, so the main thread knows when it has them all. */
-export type ModuleTaskResult = (
-  | { ok: true; output: Json | undefined; route?: StepRoute }
-  | { ok: false; error: WorkerFailure }
-) & { sent?: number };
+export type ModuleTaskResult = { ok: true; output: Json | undefined; route?: StepRoute } | { ok: false; error: WorkerFailure };
 
 function describe(thrown: unknown): WorkerFailure {
   if (thrown instanceof Error || (typeof thrown === 'object' && thrown !== null && 'message' in thrown)) {
@@ -155,22 +162,26 @@ process.exit = ((code?: number | string | null) => {
   });
 }) as typeof process.exit;
 
-export default async function runModuleTask(task: ModuleTask): Promise<ModuleTaskResult> {
-  let sent = 0;
-  const post = (message: object) => {
-    sent++;
-    parentPort!.postMessage({ ...message, reeveRun: task.runId });
-  };
+/** One run; `post` sends the run's own messages (heartbeats, logs) back before its result. */
+export default async function runModuleTask(task: ModuleTask, post: (message: object) => void): Promise<ModuleTaskResult> {
   listenForStops(task.abortChannel);
-  // First of all: the main thread ends this thread by its id if this run hangs (module-runner.ts).
-  post({ type: 'thread', threadId });
-  const result = await runAgent(task, post);
-  return { ...result, sent };
+  return runAgent(task, post);
+}
+
+// Loaded in a pool's thread (directly, or through worker-entry.mjs): serve the runner's batches.
+if (!isMainThread && parentPort) {
+  const channel = (workerData as { abortChannel?: unknown } | null)?.abortChannel;
+  if (typeof channel === 'string') listenForStops(channel);
+  serveBatches(parentPort, (task, post) => runModuleTask(task as ModuleTask, post));
 }
 
 async function runAgent(task: ModuleTask, post: (message: object) => void): Promise<ModuleTaskResult> {
   const controller = new AbortController();
   running.set(task.runId, controller);
+  if (earlyStops.has(task.runId)) {
+    controller.abort(earlyStops.get(task.runId));
+    earlyStops.delete(task.runId);
+  }
   let route: StepRoute | undefined;
   try {
     const loaded = await loadAgent(task.file);
