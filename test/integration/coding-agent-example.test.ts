@@ -131,7 +131,7 @@ describe('the coding-agent example, as docs/pipelines.md walks through it', () =
     await until(() => show(dir.path, 'strict-1'), (r) => r.state === 'waiting', 30_000, (r) => JSON.stringify(r.history.at(-1)));
     let record = await show(dir.path, 'strict-1');
     expect(record.step).toBe('review');
-    expect(record.history.at(-1)!.reason).toMatch(/gate review: fail — "still not convinced: more edge cases" → develop, which has had .*3 of 3.* visits \(maxVisits\); waiting for a person/);
+    expect(record.history.at(-1)!.reason).toMatch(/gate review: fail — "still not convinced: more edge cases" → develop, which has had 3 of 3 visits \(maxVisits\); waiting for a person/);
     await receiver.has('stdout', /task\.waiting {2}task strict-1 \(coding\) waiting at step review {2}\[n_\S+, signature ok\]/);
 
     expect((await reeve(dir.path, ['reject', 'strict-1', '--reason', 'dropping it'])).code).toBe(0);
