@@ -84,6 +84,8 @@ describe('the coding-agent example, as docs/pipelines.md walks through it', () =
   });
 
   it('runs analysis → develop (rate-limited once) → review (back to develop once) → test → approval → merge, rejected back to develop once, with signed notifications', async () => {
+    // The node suggests a submit command whose input has what the kind's commands need.
+    expect(node.stderrText()).toContain(`npx reeve submit coding --input '{"issue":"…"}' --wait`);
     const wait = watched(dir.path, [reeveBin, 'submit', 'coding', '--id', 'slugify-1', '--input', '{"issue":"Add a slugify helper"}', '--wait']);
     try {
       await wait.has('stderr', 'decide with:');
