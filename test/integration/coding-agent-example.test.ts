@@ -35,6 +35,8 @@ function watched(cwd: string, argv: string[], env: Record<string, string> = {}) 
 }
 
 const git = async (repo: string, ...args: string[]) => (await execa('git', ['-C', repo, ...args], { reject: false })).stdout;
+/** Who decides: `--by` defaults to $USER, set here so the test does not depend on the host's. */
+const AS_ANA = { USER: 'ana' };
 const show = async (dir: string, id: string) => JSON.parse((await reeve(dir, ['show', id, '--json'])).stdout) as { state: string; step?: string; result?: unknown; history: Array<{ at: number; to: string; reason: string }>; steps: Array<{ name: string; visits: number; output?: Record<string, unknown> }>; compensations: Array<{ step: string; status: string }> };
 
 /** POSTs `body` to the receiver with `signature`; resolves to the status code. */
@@ -103,22 +105,22 @@ describe('the coding-agent example, as docs/pipelines.md walks through it', () =
       await receiver.has('stdout', /task\.waiting {2}task slugify-1 \(coding\) waiting at step test {2}\[n_\S+, signature ok\]/);
 
       // A person sends it back to develop, which sees the reason as feedback (REEVE_FEEDBACK).
-      const rejected = await reeve(dir.path, ['reject', 'slugify-1', '--reason', 'also handle empty titles', '--goto', 'develop']);
-      expect(rejected).toMatchObject({ code: 0, stdout: expect.stringContaining('rejected by operator: "also handle empty titles" → develop (visit 3 of 3)') });
+      const rejected = await reeve(dir.path, ['reject', 'slugify-1', '--reason', 'also handle empty titles', '--goto', 'develop'], AS_ANA);
+      expect(rejected).toMatchObject({ code: 0, stdout: expect.stringContaining('rejected by ana: "also handle empty titles" → develop (visit 3 of 3)') });
       await wait.has('stderr', 'decide with:', 2);
       record = await show(dir.path, 'slugify-1');
       expect(record.steps.find((s) => s.name === 'develop')).toMatchObject({ visits: 3, output: { addressed: 'also handle empty titles' } });
       await receiver.has('stdout', /task\.waiting {2}task slugify-1 \(coding\) waiting at step test/, 2);
 
       // The approval's input reaches merge (REEVE_APPROVAL) as the merge message.
-      const approved = await reeve(dir.path, ['approve', 'slugify-1', '--input', '{"message":"Add slugify (closes #1)"}', '--reason', 'LGTM']);
-      expect(approved).toMatchObject({ code: 0, stdout: expect.stringContaining('approved by operator: "LGTM" (with input); next merge') });
+      const approved = await reeve(dir.path, ['approve', 'slugify-1', '--input', '{"message":"Add slugify (closes #1)"}', '--reason', 'LGTM'], AS_ANA);
+      expect(approved).toMatchObject({ code: 0, stdout: expect.stringContaining('approved by ana: "LGTM" (with input); next merge') });
       expect(await wait.exited).toBe(0);
       expect(wait.out.stdout).toMatch(/^state {6}succeeded {2}step merge$/m);
       record = await show(dir.path, 'slugify-1');
       expect(record.result).toMatchObject({ merged: 'reeve/slugify-1', into: 'main', message: 'Add slugify (closes #1)' });
 
-      expect((await git(repo, 'log', '-1', '--format=%B', 'main')).trim()).toBe('Add slugify (closes #1)\n\nApproved-by: operator (LGTM)');
+      expect((await git(repo, 'log', '-1', '--format=%B', 'main')).trim()).toBe('Add slugify (closes #1)\n\nApproved-by: ana (LGTM)');
       expect((await execa('git', ['-C', repo, 'merge-base', '--is-ancestor', 'reeve/slugify-1', 'main'], { reject: false })).exitCode).toBe(0);
       expect(await git(repo, 'log', '--format=%s', 'main')).toContain('develop: address "also handle empty titles"');
       expect(await git(repo, 'ls-tree', '-r', '--name-only', 'main')).toContain('test/slugify-slugify-1.test.mjs');
@@ -136,13 +138,13 @@ describe('the coding-agent example, as docs/pipelines.md walks through it', () =
     expect(record.history.at(-1)!.reason).toMatch(/gate review: fail — "still not convinced: more edge cases" → develop, which has had 3 of 3 visits \(maxVisits\); waiting for a person/);
     await receiver.has('stdout', /task\.waiting {2}task strict-1 \(coding\) waiting at step review {2}\[n_\S+, signature ok\]/);
 
-    expect((await reeve(dir.path, ['reject', 'strict-1', '--reason', 'dropping it'])).code).toBe(0);
+    expect((await reeve(dir.path, ['reject', 'strict-1', '--reason', 'dropping it'], AS_ANA)).code).toBe(0);
     record = await until(() => show(dir.path, 'strict-1'), (r) => r.state === 'failed', 30_000, (r) => r.state);
     expect(record.compensations).toEqual([expect.objectContaining({ step: 'develop', status: 'done' }), expect.objectContaining({ step: 'workspace', status: 'done' })]);
     expect(await git(repo, 'tag', '--list', 'abandoned/*')).toBe('abandoned/strict-1');
     expect(await git(repo, 'log', '--format=%s', 'abandoned/strict-1')).toContain('develop: address "still not convinced: more edge cases"');
     expect(await git(repo, 'branch', '--list', 'reeve/strict-1')).toBe('');
-    await receiver.has('stdout', /task\.failed {2}task strict-1 \(coding\) failed at step review: rejected by operator: dropping it {2}\[n_\S+, signature ok\]/);
+    await receiver.has('stdout', /task\.failed {2}task strict-1 \(coding\) failed at step review: rejected by ana: dropping it {2}\[n_\S+, signature ok\]/);
   }, 60_000);
 
   it('has a receiver that refuses a request whose signature is wrong', async () => {
