@@ -12,7 +12,7 @@ if (existsSync(join(dir, '.git'))) {
   console.log(`${dir} is already a git repository; leaving it as it is`);
   process.exit(0);
 }
-const git = (...args) => execFileSync('git', ['-c', 'user.name=Example', '-c', 'user.email=example@example.invalid', ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] });
+const git = (...args) => execFileSync('git', ['-c', 'user.name=Example', '-c', 'user.email=example@example.invalid', '-c', 'commit.gpgsign=false', ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] });
 mkdirSync(dir, { recursive: true });
 git('init', '--quiet');
 // `git init -b` needs git 2.28; this names the first branch on any version.

@@ -2,8 +2,8 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
-/** Who the stand-ins commit as (a real agent CLI brings its own identity or uses yours). */
-const IDENTITY = ['-c', 'user.name=Example Agent', '-c', 'user.email=agent@example.invalid'];
+/** Who the stand-ins commit as (a real agent CLI brings its own identity or uses yours); unsigned, whatever your git config says. */
+const IDENTITY = ['-c', 'user.name=Example Agent', '-c', 'user.email=agent@example.invalid', '-c', 'commit.gpgsign=false', '-c', 'tag.gpgsign=false'];
 
 /** Runs git in `cwd` (default: the working directory, which Reeve makes the task's worktree). */
 export function git(args, cwd = process.cwd()) {
