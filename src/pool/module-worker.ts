@@ -4,6 +4,7 @@
  * classes, so failures travel as `{ class?, code?, message, retryAfterMs? }`.
  */
 import { mkdirSync } from 'node:fs';
+import { inspect } from 'node:util';
 import { BroadcastChannel, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import type { AgentContext, AgentLog } from '../agent.ts';
@@ -37,6 +38,10 @@ export interface ModuleTask {
  * with the run; stops come on a BroadcastChannel shared by the runner's threads (rare, tiny).
  */
 const running = new Map<string, AbortController>();
+/** How each running run sends its own messages to the main thread. */
+const posts = new Map<string, (message: object) => void>();
+/** How this thread sends a message that is no run's (set once it serves batches). */
+let threadNote: ((message: unknown) => void) | undefined;
 /**
  * Stops of runs not (yet) on this thread. The stop channel and the batches are two ports, so a
  * stop sent just after its run was given to this thread may arrive before the run: it is kept
@@ -162,17 +167,48 @@ process.exit = ((code?: number | string | null) => {
   });
 }) as typeof process.exit;
 
+/**
+ * What an agent prints with `console.*` becomes a log line of the node (redacted like `ctx.log`,
+ * tagged `console: true`), not raw text on the node's stdout: a secret printed there would
+ * escape the redaction, and an operator could not tell which task printed it. A line is the
+ * run's own when one run is on this thread; with several interleaved, it cannot be told whose,
+ * so it goes to the pool's logger. The arguments travel as they are (the main thread redacts,
+ * then formats them: formatted here, a secret inside an object would arrive escaped by
+ * `inspect` where the redactor cannot find it); what cannot be cloned travels inspected.
+ */
+function cloneable(arg: unknown): unknown {
+  try {
+    return structuredClone(arg);
+  } catch {
+    return inspect(arg);
+  }
+}
+const CONSOLE_LEVELS = { debug: 'debug', trace: 'debug', log: 'info', info: 'info', warn: 'warn', error: 'error' } as const;
+for (const [method, level] of Object.entries(CONSOLE_LEVELS)) {
+  (console as unknown as Record<string, (...args: unknown[]) => void>)[method] = (...args: unknown[]) => {
+    const message = { type: 'log', level, fields: { console: true }, args: args.map(cloneable) };
+    const only = posts.size === 1 ? posts.values().next().value : undefined;
+    if (only) only(message);
+    else threadNote?.(message);
+  };
+}
+
 /** One run; `post` sends the run's own messages (heartbeats, logs) back before its result. */
 export default async function runModuleTask(task: ModuleTask, post: (message: object) => void): Promise<ModuleTaskResult> {
   listenForStops(task.abortChannel);
-  return runAgent(task, post);
+  posts.set(task.runId, post);
+  try {
+    return await runAgent(task, post);
+  } finally {
+    posts.delete(task.runId);
+  }
 }
 
 // Loaded in a pool's thread (directly, or through worker-entry.mjs): serve the runner's batches.
 if (!isMainThread && parentPort) {
   const channel = (workerData as { abortChannel?: unknown } | null)?.abortChannel;
   if (typeof channel === 'string') listenForStops(channel);
-  serveBatches(parentPort, (task, post) => runModuleTask(task as ModuleTask, post));
+  threadNote = serveBatches(parentPort, (task, post) => runModuleTask(task as ModuleTask, post));
 }
 
 async function runAgent(task: ModuleTask, post: (message: object) => void): Promise<ModuleTaskResult> {

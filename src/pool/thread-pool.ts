@@ -27,10 +27,12 @@ export interface ThreadPoolOptions {
   workerData?: unknown;
   /** A thread's error while it held no run (e.g. thrown by a timer an agent left behind). */
   onError(err: unknown): void;
+  /** A thread's message that belongs to no run (`threadNote` of `serveBatches`). */
+  onThreadNote?(note: unknown): void;
 }
 
 /** What a run in a thread sends back: its result, its failure, or one of its own messages. */
-type Out = { id: number; note: unknown } | { id: number; value: unknown } | { id: number; error: string };
+type Out = { id: number; note: unknown } | { id: number; value: unknown } | { id: number; error: string } | { thread: unknown };
 
 /** A run's callbacks: its own messages, in order, before it settles; the thread it was given to. */
 export interface RunListener {
@@ -160,6 +162,10 @@ export class ThreadPool {
 
   #receive(thread: Thread, outs: Out[]): void {
     for (const out of outs) {
+      if ('thread' in out) {
+        this.options.onThreadNote?.(out.thread);
+        continue;
+      }
       const run = thread.runs.get(out.id);
       if (!run) continue;
       if ('note' in out) run.listener.onNote(out.note);
@@ -184,9 +190,10 @@ export class ThreadPool {
 
 /**
  * The thread's side: runs each task of a batch with `handler(task, note)` at once, and sends
- * back what they produce in one message per turn of the thread's event loop.
+ * back what they produce in one message per turn of the thread's event loop. Returns the way
+ * to send a message of the thread's own (the pool's `onThreadNote`).
  */
-export function serveBatches(port: MessagePort, handler: (task: unknown, note: (message: unknown) => void) => Promise<unknown>): void {
+export function serveBatches(port: MessagePort, handler: (task: unknown, note: (message: unknown) => void) => Promise<unknown>): (message: unknown) => void {
   let out: Out[] = [];
   let scheduled = false;
   const flush = () => {
@@ -210,4 +217,5 @@ export function serveBatches(port: MessagePort, handler: (task: unknown, note: (
       );
     }
   });
+  return (message) => send({ thread: message });
 }
