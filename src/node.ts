@@ -385,7 +385,9 @@ export async function startNode(options: NodeOptions): Promise<ReeveNode> {
       offStatus();
       await root.stop().catch((err: unknown) => log.error({ err: toError(err) }, 'error while stopping'));
       if (drained) bus.publish(subjects.drained(id), { id, incarnation, ...drained, at: clock.now() });
-      await beacon('stopped').catch(() => undefined);
+      // `stopped` reads as drained in `reeve status`; a node whose supervision tree gave up
+      // leaves its last beacon, so it shows as dead once that is stale.
+      if (exitCode === 0) await beacon('stopped').catch(() => undefined);
       await surface.close();
       await runner.close().catch(() => undefined);
       await janitor.close();
