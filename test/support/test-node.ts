@@ -18,7 +18,7 @@ export interface TestNode {
 }
 
 /** A real embedded node on a fresh data dir, configured in code. */
-export async function startTestNode(raw: { node?: Record<string, unknown>; agents: Record<string, unknown>; secrets?: string[] }): Promise<TestNode> {
+export async function startTestNode(raw: { node?: Record<string, unknown>; agents: Record<string, unknown>; secrets?: string[]; http?: Record<string, unknown> }): Promise<TestNode> {
   const dir = tempDir('reeve-node-');
   const config = parseConfig({ ...raw, node: { dataDir: join(dir.path, 'data'), pollIntervalMs: 50, ...raw.node } }, { baseDir: dir.path });
   const log = recordingLogger();

@@ -98,20 +98,29 @@ function render(t) {
     ...fact('Step', t.step ?? '–'),
     ...fact('Created', `${age(t.createdAt)} ago`, time(t.createdAt)),
     ...fact('Changed', `${age(t.updatedAt)} ago`, time(t.updatedAt)),
-    ...fact('Owner', t.owner ?? '–'),
+    // `node:incarnation`: the node is what an operator looks for; the whole owner is in the title.
+    ...fact('Owner', t.owner ? t.owner.split(':')[0] : '–', t.owner),
     ...fact('Lease', t.leaseExpiresAt && !TERMINAL.has(t.state) ? `expires ${time(t.leaseExpiresAt)}` : '–'),
     ...fact('Priority', String(t.priority ?? 0)),
     ...fact('Breaker', t.breakerKey ?? t.kind),
-    ...(t.error ? fact('Error', `${t.error.class}${t.error.code ? ` ${t.error.code}` : ''}: ${t.error.message}`, undefined, true) : []),
+    ...(t.error ? fact('Error', h('span', { class: 'error-text' }, `${t.error.class}${t.error.code ? ` ${t.error.code}` : ''}: ${t.error.message}`), undefined, true) : []),
     ...(t.result !== undefined ? fact('Result', h('code', {}, short(t.result)), undefined, true) : []),
   );
   renderActions();
   const a = t.attempts ?? {};
   $('#attempts').replaceChildren(h('div', { class: 'stats' }, ...['transient', 'permanent', 'crashes'].map((k) => h('div', { class: 'stat' }, h('span', { class: 'big' }, String(a[k] ?? 0)), h('span', { class: 'muted' }, k)))));
-  $('#progress').replaceChildren(t.progress !== undefined ? progressView(t.progress) : h('span', { class: 'muted' }, t.state === 'running' ? 'no heartbeat details yet' : '–'), t.heartbeatAt ? h('span', { class: 'muted small' }, ` ${age(t.heartbeatAt)} ago`) : '');
+  renderProgress(t);
   renderHistory(t.history ?? []);
   renderOutputs(t);
   renderCompensations(t.compensations ?? []);
+}
+
+/** The last heartbeat's details; once the task is no longer in flight they are history, and say so. */
+function renderProgress(t) {
+  const done = TERMINAL.has(t.state);
+  const when = t.heartbeatAt ? h('span', { class: 'muted small' }, done ? ` reported ${age(t.heartbeatAt)} ago, before it ended` : ` ${age(t.heartbeatAt)} ago`) : '';
+  if (t.progress === undefined) return $('#progress').replaceChildren(h('span', { class: 'muted' }, t.state === 'running' ? 'no heartbeat details yet' : '–'), t.state === 'running' ? when : '');
+  $('#progress').replaceChildren(h('span', { class: done ? 'faded' : '' }, progressView(t.progress)), when);
 }
 
 function short(value) {
@@ -127,12 +136,33 @@ function renderHistory(history) {
   $('#history').replaceChildren(h('table', { class: 'mini history' }, h('thead', {}, h('tr', {}, h('th', {}, 'At'), h('th', {}, 'From'), h('th', {}, 'To'), h('th', {}, 'After'), h('th', {}, 'Reason'))), h('tbody', {}, rows.reverse())));
 }
 
+/** At most this much of one output is put in the page (an output may be up to 1 MiB of JSON). */
+const MAX_OUTPUT_CHARS = 20000;
+
+function outputBlock(title, value, extra = []) {
+  let text = JSON.stringify(value, null, 2) ?? 'undefined';
+  if (text.length > MAX_OUTPUT_CHARS) text = `${text.slice(0, MAX_OUTPUT_CHARS)}\n… ${text.length - MAX_OUTPUT_CHARS} more characters (GET /api/v1/tasks/${id} has it whole)`;
+  return h('details', { open: true }, h('summary', {}, h('span', { class: 'mono' }, title), ...extra), h('pre', { class: 'json' }, text));
+}
+
+/**
+ * Each step's output when the record lists its steps (`steps: [{ name, output, … }]`), else the
+ * latest result: a task that has not finished shows what its last finished step returned.
+ */
 function renderOutputs(t) {
-  const outputs = t.outputs ?? t.steps;
-  const entries = outputs && typeof outputs === 'object' ? Object.entries(outputs) : [];
-  if (!entries.length && t.result === undefined) return $('#outputs').replaceChildren(h('p', { class: 'muted' }, 'No step has finished yet.'));
-  const blocks = entries.length ? entries : [['result', t.result]];
-  $('#outputs').replaceChildren(...blocks.map(([step, out]) => h('details', { open: true }, h('summary', { class: 'mono' }, step), h('pre', { class: 'json' }, JSON.stringify(out, null, 2)))));
+  const steps = Array.isArray(t.steps) ? t.steps.filter((s) => s && typeof s === 'object') : [];
+  if (steps.length) {
+    const blocks = steps.map((s, i) => {
+      const name = s.name ?? s.step ?? `step ${i + 1}`;
+      const status = s.status ?? s.state;
+      const extra = [status ? badge(status) : '', s.visits > 1 ? h('span', { class: 'muted small' }, `visit ${s.visits}`) : ''];
+      const output = 'output' in s ? s.output : s.result;
+      return output === undefined ? h('div', { class: 'step-line' }, h('span', { class: 'mono' }, name), ...extra) : outputBlock(name, output, extra);
+    });
+    return $('#outputs').replaceChildren(...blocks);
+  }
+  if (t.result === undefined) return $('#outputs').replaceChildren(h('p', { class: 'muted' }, TERMINAL.has(t.state) ? `No result: the task ${t.state === 'succeeded' ? 'returned nothing' : 'did not succeed'}.` : 'No result yet.'));
+  $('#outputs').replaceChildren(outputBlock(t.step ? `${t.step} (latest result)` : 'result', t.result));
 }
 
 function renderCompensations(list) {
