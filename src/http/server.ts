@@ -123,9 +123,15 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   };
 }
 
+/** The query as one value per key: a repeated key (`?state=a&state=b`) is refused, not read as its last value or as an OR. */
 function queryOf(url: URL): Record<string, string> {
-  const query: Record<string, string> = {};
-  for (const [k, v] of url.searchParams) if (k !== 'token') query[k] = v;
+  // No prototype: `?__proto__=x` is an unknown key like any other, not a prototype write.
+  const query = Object.create(null) as Record<string, string>;
+  for (const [k, v] of url.searchParams) {
+    if (k === 'token') continue;
+    if (Object.hasOwn(query, k)) throw new InvalidInputError('query', [{ path: k, message: 'is given more than once; give it once' }]);
+    query[k] = v;
+  }
   return query;
 }
 
