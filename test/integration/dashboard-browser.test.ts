@@ -171,6 +171,33 @@ describe('dashboard in a browser, on a real node', () => {
     await page.close();
   }, 60_000);
 
+  it("renders each step's output, status and visits when the record lists its steps", async () => {
+    // The record gains a `steps` list (the human-steps work); until every node writes it, the
+    // real record of a finished task is given one on its way to the page.
+    const page = await browser.context.newPage();
+    await page.route(`${base}/api/v1/tasks/needs-ok`, async (route) => {
+      const record = (await (await route.fetch()).json()) as Record<string, unknown>;
+      const steps = [
+        { name: 'prepare', status: 'done', output: { prepared: true } },
+        { name: 'draft', status: 'done', visits: 2, output: 'routed' },
+        { name: 'publish', status: 'done', output: { echo: { title: 'release notes' }, long: 'z'.repeat(30_000) } },
+        { name: 'notify', status: 'skipped' },
+      ];
+      await route.fulfill({ json: { ...record, steps } });
+    });
+    await page.goto(`${base}/tasks/needs-ok#token=${TOKEN}`);
+    await taskState(page, 'succeeded');
+    await expect.poll(() => page.locator('#outputs details summary').allTextContents()).toEqual(['preparedone', 'draftdonevisit 2', 'publishdone']);
+    expect(await page.locator('#outputs .step-line').textContent()).toBe('notifyskipped');
+    // A long output is cut in the page, not sent whole into the DOM, and scrolls inside its card
+    // rather than widening the page.
+    expect((await page.locator('#outputs pre').nth(2).textContent())!.length).toBeLessThan(21_000);
+    expect(await page.locator('#outputs pre').nth(2).textContent()).toContain('more characters');
+    expect(await page.evaluate('document.documentElement.scrollWidth <= innerWidth')).toBe(true);
+    await shot(page, 'task-steps');
+    await page.close();
+  }, 30_000);
+
   it('shows a failed command run with its log tail and attempts by class, and retries it from the page', async () => {
     const page = await newPage();
     await submit({ id: 'noisy-1', kind: 'noisy' });
