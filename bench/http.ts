@@ -4,10 +4,13 @@
  *  2. end-to-end no-op throughput (N tasks submitted, until all succeeded) with no SSE client,
  *     then with 10 SSE clients on /api/v1/events (in a child process, reading every event),
  *     alternated over rounds in the same run. Target: the clients cost at most 5 %.
- * Run: npm run bench:http [-- N ROUNDS]
+ * Run: npm run bench:http [-- N ROUNDS] [--cpu-prof DIR]
+ * --cpu-prof writes a V8 CPU profile of each measured round (without-R / with-R .cpuprofile);
+ * `node bench/peers/profile-summary.mjs FILE` sums their self time per module and function.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +18,8 @@ import pino from 'pino';
 import { parseConfig } from '../src/config/load.ts';
 import { startNode } from '../src/node.ts';
 
+const profIndex = process.argv.indexOf('--cpu-prof');
+const profDir = profIndex === -1 ? undefined : process.argv.splice(profIndex, 2)[1];
 const N = Number(process.argv[2] ?? 5_000);
 const ROUNDS = Number(process.argv[3] ?? 3);
 const dir = mkdtempSync(join(tmpdir(), 'reeve-bench-http-'));
@@ -82,6 +87,26 @@ async function sseClients(count: number): Promise<{ stop(): Promise<number> }> {
   };
 }
 
+let session: Session | undefined;
+if (profDir) {
+  mkdirSync(profDir, { recursive: true });
+  session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+}
+
+/** Runs `measure` under the CPU profiler when --cpu-prof is given. */
+async function profiled<T>(name: string, measure: () => Promise<T>): Promise<T> {
+  if (!session || !profDir) return measure();
+  await session.post('Profiler.start');
+  try {
+    return await measure();
+  } finally {
+    const { profile } = await session.post('Profiler.stop');
+    writeFileSync(join(profDir, `${name}.cpuprofile`), JSON.stringify(profile));
+  }
+}
+
 let round = 0;
 /** Tasks per second (wall clock) and CPU microseconds of this process (the node) per task. */
 async function throughput(): Promise<{ rate: number; cpuUs: number }> {
@@ -108,11 +133,17 @@ try {
   const without: Array<{ rate: number; cpuUs: number }> = [];
   const withClients: Array<{ rate: number; cpuUs: number }> = [];
   let frames = 0;
+  // ABBA: odd rounds measure with clients first, so drift over the run (JIT, the store growing,
+  // other load) falls on both sides alike.
   for (let r = 0; r < ROUNDS; r++) {
-    without.push(await throughput());
-    const clients = await sseClients(10);
-    withClients.push(await throughput());
-    frames += await clients.stop();
+    const measureWith = async () => {
+      const clients = await sseClients(10);
+      withClients.push(await profiled(`with-${r}`, throughput));
+      frames += await clients.stop();
+    };
+    if (r % 2 === 1) await measureWith();
+    without.push(await profiled(`without-${r}`, throughput));
+    if (r % 2 === 0) await measureWith();
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const a = median(without.map((x) => x.rate));

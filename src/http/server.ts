@@ -12,7 +12,7 @@ import { redact } from './log-tail.ts';
 import type { NodeMetrics } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
 import { noQuerySchema } from './schemas.ts';
-import { serveEvents } from './sse.ts';
+import { SseHub } from './sse.ts';
 
 export type Readiness = { ready: true } | { ready: false; reason: string };
 
@@ -54,7 +54,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   const openapi = JSON.stringify(openApiDocument(API_ROUTES, options.version));
   const secrets = options.api.config.secrets;
   const redactText = secrets.length === 0 ? (t: string) => t : (t: string) => redact(t, secrets);
-  const streams = new Set<ServerResponse>();
+  const events = new SseHub(options.feed, redactText);
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://reeve.invalid');
@@ -75,7 +75,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     }
     if (method === 'GET' && path === '/metrics') return sendText(res, 200, await options.metrics.render(), options.metrics.contentType);
     if (method === 'GET' && path === '/api/v1/openapi.json') return sendText(res, 200, openapi, 'application/json; charset=utf-8');
-    if (method === 'GET' && path === '/api/v1/events') return serveEvents(req, res, options.feed, redactText, streams);
+    if (method === 'GET' && path === '/api/v1/events') return events.serve(req, res);
     if ((method === 'GET' || method === 'HEAD') && DASHBOARD.test(path) && (await serveDashboard(req, res, path))) return;
     const found = routes.map((r) => ({ r, m: r.pattern.exec(path) })).filter((x) => x.m !== null);
     const match = found.find((x) => x.r.route.method === method);
@@ -114,8 +114,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     host: options.host,
     port: address.port,
     close: async () => {
+      events.close();
       options.feed.close();
-      for (const res of streams) res.end();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await closed;
