@@ -20,10 +20,11 @@ export interface FeedEvent {
 export interface EventFeedOptions {
   bus: Pick<Bus, 'subscribe'>;
   subjects: Pick<Subjects, 'taskEvents' | 'heartbeats' | 'breakers'>;
-  store: Pick<TaskStore, 'query'>;
+  store: Pick<TaskStore, 'query' | 'externalWriteMark'>;
   /**
    * Embedded mode: the in-process bus hears only this process's writes, so tasks submitted or
-   * changed by another process (the CLI) are found by re-reading the newest tasks this often.
+   * changed by another process (the CLI) are found by re-reading the newest tasks this often,
+   * when the store says another process wrote (`externalWriteMark`; every round without it).
    */
   followStoreMs?: number;
   log: Logger;
@@ -49,6 +50,7 @@ export class EventFeed {
   #timer: NodeJS.Timeout | undefined;
   #seeded = false;
   #polling = false;
+  #mark: number | undefined;
 
   constructor(private readonly options: EventFeedOptions) {}
 
@@ -110,12 +112,16 @@ export class EventFeed {
     if (this.#polling) return;
     this.#polling = true;
     try {
+      // Read before the query, so a write that lands during it moves the mark for the next round.
+      const mark = this.options.store.externalWriteMark?.();
+      if (this.#seeded && mark !== undefined && mark === this.#mark) return;
       const tasks = await this.options.store.query({ limit: FOLLOW_WINDOW });
       // Oldest first, so a listener sees a burst of submissions in order.
       for (const task of tasks.reverse()) {
         if (this.#isNew(task.id, task.state) && this.#seeded) this.#emit('task', eventOf(task));
       }
       this.#seeded = true;
+      this.#mark = mark;
     } catch (err) {
       this.options.log.debug({ err: toError(err) }, 'event feed: could not read the newest tasks; trying again');
     } finally {

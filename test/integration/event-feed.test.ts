@@ -1,0 +1,64 @@
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { EventFeed, type FeedEvent } from '../../src/http/event-feed.ts';
+import { openSqliteTaskStore } from '../../src/store/sqlite/sqlite-task-store.ts';
+import { InProcessBus } from '../../src/transport/in-process-bus.ts';
+import { subjects } from '../../src/transport/subjects.ts';
+import { recordingLogger } from '../support/recording-logger.ts';
+import { tempDir } from '../support/temp-dir.ts';
+
+/**
+ * The embedded event feed following a real SQLite file that two connections share, as a node
+ * and the CLI do (two processes; here two connections of one process, which SQLite treats alike).
+ */
+const cleanup: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const undo of cleanup.splice(0).reverse()) await undo();
+});
+
+function twoConnections() {
+  const dir = tempDir('reeve-feed-');
+  const path = join(dir.path, 'reeve.db');
+  const node = openSqliteTaskStore({ path });
+  const cli = openSqliteTaskStore({ path });
+  cleanup.push(async () => {
+    await cli.close();
+    await node.close();
+    dir.remove();
+  });
+  return { node, cli };
+}
+
+describe('embedded event feed', () => {
+  it("SQLite's external write mark moves on another connection's commit, not on this connection's own", async () => {
+    const { node, cli } = twoConnections();
+    const start = node.externalWriteMark();
+    await node.submit({ id: 'own', kind: 'k' });
+    expect(node.externalWriteMark()).toBe(start);
+    await cli.submit({ id: 'other', kind: 'k' });
+    const moved = node.externalWriteMark();
+    expect(moved).not.toBe(start);
+    expect(node.externalWriteMark()).toBe(moved);
+  });
+
+  it("re-reads the newest tasks only after another process wrote, and announces that process's tasks", async () => {
+    const { node, cli } = twoConnections();
+    const log = recordingLogger();
+    const bus = new InProcessBus({ log });
+    cleanup.push(() => bus.close());
+    let queries = 0;
+    const store = { query: (q?: Parameters<typeof node.query>[0]) => (queries++, node.query(q)), externalWriteMark: () => node.externalWriteMark() };
+    const feed = new EventFeed({ bus, subjects: subjects('reeve'), store, followStoreMs: 20, log });
+    const seen: FeedEvent[] = [];
+    cleanup.push(feed.subscribe((e) => seen.push(e)));
+    await expect.poll(() => queries).toBe(1); // the first round seeds what is known
+    // Only this process writes (its own events come over the bus): nothing to re-read.
+    for (let i = 0; i < 5; i++) await node.submit({ id: `own-${i}`, kind: 'k' });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(queries).toBe(1);
+    await cli.submit({ id: 'from-the-cli', kind: 'k' });
+    await expect.poll(() => seen.map((e) => (e.data as { id: string }).id)).toContain('from-the-cli');
+    expect(queries).toBe(2);
+    expect(seen.find((e) => (e.data as { id: string }).id === 'from-the-cli')).toMatchObject({ type: 'task', data: { state: 'queued', kind: 'k' } });
+  });
+});
