@@ -13,6 +13,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { Agent, request } from 'node:http';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -92,9 +93,15 @@ async function profiled<T>(name: string, measure: () => Promise<T>): Promise<T> 
   }
 }
 
+/** Milliseconds this process spent in garbage collection so far (every kind of pause). */
+let gcMs = 0;
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) gcMs += entry.duration;
+}).observe({ entryTypes: ['gc'] });
+
 let round = 0;
-/** Tasks per second (wall clock) and CPU microseconds of this process (the node) per task. */
-async function throughput(): Promise<{ rate: number; cpuUs: number }> {
+/** Tasks per second (wall clock), CPU and GC microseconds of this process (the node) per task. */
+async function throughput(): Promise<{ rate: number; cpuUs: number; gcUs: number }> {
   const prefix = `r${round++}`;
   let done = 0;
   let finished!: () => void;
@@ -104,12 +111,13 @@ async function throughput(): Promise<{ rate: number; cpuUs: number }> {
   });
   const start = performance.now();
   const cpu = process.cpuUsage();
+  const gcBefore = gcMs;
   for (let i = 0; i < N; i++) await node.store.submit({ id: `${prefix}-${i}`, kind: 'noop' });
   await all;
   const rate = (N / (performance.now() - start)) * 1000;
   const used = process.cpuUsage(cpu);
   sub.unsubscribe();
-  return { rate, cpuUs: (used.user + used.system) / N };
+  return { rate, cpuUs: (used.user + used.system) / N, gcUs: ((gcMs - gcBefore) * 1000) / N };
 }
 
 let stopped = false;
@@ -120,13 +128,13 @@ async function stopNode(): Promise<void> {
   await node.drain(0);
   await node.done;
 }
-const show = (xs: Array<{ rate: number; cpuUs: number }>) => xs.map((x) => `${x.rate.toFixed(0)}/s ${x.cpuUs.toFixed(0)}µs`).join(', ');
+const show = (xs: Array<{ rate: number; cpuUs: number; gcUs: number }>) => xs.map((x) => `${x.rate.toFixed(0)}/s ${x.cpuUs.toFixed(0)}µs (gc ${x.gcUs.toFixed(0)})`).join(', ');
 
 try {
   if (!flags['skip-latency']) await latency();
   await throughput(); // warm-up: worker threads, JIT
-  const without: Array<{ rate: number; cpuUs: number }> = [];
-  const withClients: Array<{ rate: number; cpuUs: number }> = [];
+  const without: Array<{ rate: number; cpuUs: number; gcUs: number }> = [];
+  const withClients: Array<{ rate: number; cpuUs: number; gcUs: number }> = [];
   let frames = 0;
   // ABBA: odd rounds measure with clients first, so drift over the run (JIT, the store growing,
   // other load) falls on both sides alike.
@@ -146,6 +154,11 @@ try {
   const cb = median(withClients.map((x) => x.cpuUs));
   console.log(`no-op throughput, ${N} tasks, median of ${ROUNDS} rounds: ${a.toFixed(0)}/s without SSE clients, ${b.toFixed(0)}/s with ${CLIENTS} (${frames} frames read): ${(((a - b) / a) * 100).toFixed(1)} % fewer tasks/s`);
   console.log(`node CPU per task (this process): ${ca.toFixed(0)} µs without, ${cb.toFixed(0)} µs with ${CLIENTS} clients: ${(((cb - ca) / ca) * 100).toFixed(1)} % more`);
+  // Each round's pair ran back to back: the median of the per-round ratios shrugs off the drift
+  // that moves whole rounds on a busy machine.
+  const pairRate = median(without.map((x, i) => 1 - withClients[i]!.rate / x.rate)) * 100;
+  const pairCpu = median(without.map((x, i) => withClients[i]!.cpuUs / x.cpuUs - 1)) * 100;
+  console.log(`per-round pairs, median: ${pairRate.toFixed(1)} % fewer tasks/s, ${pairCpu.toFixed(1)} % more node CPU per task`);
   console.log(`  rounds without: ${show(without)}`);
   console.log(`  rounds with:    ${show(withClients)}`);
   await stopNode();

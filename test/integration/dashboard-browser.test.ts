@@ -73,9 +73,10 @@ describe('dashboard in a browser, on a real node', () => {
     expect(page.url()).toBe(`${base}/`);
     expect(await page.evaluate('sessionStorage.getItem("reeve.token")')).toBe(TOKEN);
 
-    const slow = await submit({ id: 'live-sleepy', kind: 'sleepy', input: { ms: 3000 } });
+    // 6 s: the table re-reads a running page every 3 s, and progress is written once a second.
+    const slow = await submit({ id: 'live-sleepy', kind: 'sleepy', input: { ms: 6000 } });
     await rowIn(page, slow.id, 'running');
-    // Heartbeat progress ({ pct }) shows as a bar while it runs.
+    // Heartbeat progress ({ pct }) shows as a bar while it runs, and moves.
     await expect.poll(() => row(page, slow.id).locator('.bar-label').textContent(), { timeout: 10_000 }).toMatch(/^[1-9]\d*%$/);
     await shot(page, 'overview-running');
     for (let i = 0; i < 3; i++) await submit({ id: `live-echo-${i}`, kind: 'echo', input: { i } });
@@ -118,13 +119,13 @@ describe('dashboard in a browser, on a real node', () => {
     expect(await page.locator('#actions button').allTextContents()).toEqual(['Retry']);
     await shot(page, 'task-cancelled');
 
-    await submit({ id: 'progress-1', kind: 'sleepy', input: { ms: 4000 } });
+    await submit({ id: 'progress-1', kind: 'sleepy', input: { ms: 5000 } });
     await page.goto(`${base}/tasks/progress-1`);
     await taskState(page, 'running');
     await expect.poll(() => page.locator('#progress .bar-label').textContent(), { timeout: 10_000 }).toMatch(/^[1-9]\d*%$/);
     await shot(page, 'task-running');
     await taskState(page, 'succeeded');
-    expect(await page.locator('#outputs pre').first().textContent()).toContain('"ran": 4000');
+    expect(await page.locator('#outputs pre').first().textContent()).toContain('"ran": 5000');
     await page.close();
   }, 60_000);
 
