@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { parseConfig } from '../src/config/load.ts';
-import { startNode } from '../src/node.ts';
+import { startNode } from '../src/node/start-node.ts';
 import { median, ssePathCost, sseClients } from './sse-path.ts';
 
 const { values: flags, positionals } = parseArgs({

@@ -22,7 +22,7 @@ import { isLiveStat, listPids, processesIn, readProcStat } from '../src/pool/pro
 import { openRunLog } from '../src/pool/run-log.ts';
 import type { Logger } from '../src/ports/logger.ts';
 import type { RunRequest } from '../src/ports/runner.ts';
-import { systemClock } from '../src/system-clock.ts';
+import { systemClock } from '../src/platform/system-clock.ts';
 
 const N = Number(process.argv[2] ?? 300);
 const WARMUP = 20;

@@ -12,7 +12,7 @@ import type { Logger } from '../src/ports/logger.ts';
 import { EventFeed } from '../src/http/event-feed.ts';
 import { SseHub } from '../src/http/sse.ts';
 import { InProcessBus } from '../src/transport/in-process-bus.ts';
-import { subjects } from '../src/transport/subjects.ts';
+import { subjects } from '../src/protocol/subjects.ts';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

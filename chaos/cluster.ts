@@ -19,6 +19,7 @@ export interface ClusterSize {
   upMs: [number, number];
   /** How long a killed node or server stays down: [min, max] ms. */
   downMs: [number, number];
+  /** How long the nodes may go without finishing a task before the scenario stops waiting (see settle). */
   settleMs: number;
 }
 

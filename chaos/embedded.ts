@@ -16,7 +16,7 @@ export interface EmbeddedSize {
   /** How long the node lives in a round: [min, max] ms. */
   upMs: [number, number];
   reapIntervalMs: number;
-  /** How long the last node may take to finish every task. */
+  /** How long the last node may go without finishing a task before the scenario stops waiting (see settle). */
   settleMs: number;
 }
 

@@ -3,7 +3,9 @@
  * Classification is duck-typed on `reeveClass` so that an agent bundling its own copy of
  * these classes (or defining look-alikes in any language's wrapper) is still understood.
  */
-import type { Json } from './protocol/task.ts';
+import type { Approval, Feedback, Json } from './protocol/task.ts';
+
+export type { Approval, Feedback } from './protocol/task.ts';
 
 export interface ClassifiedErrorOptions extends ErrorOptions {
   /** Do not retry sooner than this (a provider's Retry-After). */
@@ -58,7 +60,20 @@ export interface AgentContext {
   workspace: string;
   /** Outputs of the steps completed so far. */
   steps: Readonly<Record<string, Json>>;
-  /** Route the pipeline back (or forward) to another step instead of the next one. */
+  /**
+   * Set in the step that runs after a person approved (`reeve approve ID --input … --reason …`):
+   * `{ input?, reason?, by?, at }`. Absent otherwise.
+   */
+  approval?: Approval;
+  /**
+   * Set when this step runs again because a person rejected a later step with `--goto` or a
+   * gate failed with a `goto`: `{ reason, from }` (`from`: the step rejected or gated). Absent otherwise.
+   */
+  feedback?: Feedback;
+  /**
+   * Route the pipeline back (or forward) to another step instead of the next one. In a gate it
+   * is the same as returning `{ pass: false, goto: step }`.
+   */
   goto(step: string): void;
   /** Pause the task after this step until a person runs `reeve approve`. */
   waitForApproval(): void;

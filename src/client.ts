@@ -2,10 +2,11 @@
  * The TypeScript API for applications that submit and follow tasks: the same paths as the CLI
  * (`reeve submit`, `show`, `tasks`, `cancel`, `retry`, `approve`), embedded or clustered.
  */
-import { openBackend, type Backend, type Submitted } from './backend.ts';
+import { openBackend } from './node/open-backend.ts';
+import type { Backend, Submitted } from './node/backend.ts';
 import { loadConfig, parseConfig } from './config/load.ts';
 import type { Config, ConfigInput } from './config/schema.ts';
-import { decideWaitingTask } from './actors/operator.ts';
+import { operateOnTask, type TaskOperation } from './actors/operator.ts';
 import { ErrorCode, InvalidInputError, ReeveError } from './errors.ts';
 import type { Clock } from './ports/clock.ts';
 import { silentLogger, type Logger } from './ports/logger.ts';
@@ -13,15 +14,15 @@ import type { TaskState } from './protocol/task-states.ts';
 import { submitRequestSchema, taskIdSchema, type SubmitRequest, type TaskRecord } from './protocol/task.ts';
 import { publicRecord } from './protocol/public-record.ts';
 import { parseOrThrow } from './protocol/validate.ts';
-import { systemClock } from './system-clock.ts';
-import { waitForTask, type FollowOptions, type TaskChange } from './task-follow.ts';
+import { systemClock } from './platform/system-clock.ts';
+import { waitForTask, type FollowOptions, type TaskChange } from './client/task-follow.ts';
 import type { FullTask } from './ports/task-store.ts';
-import { changeStream } from './client-events.ts';
-import { by, clientOptions, followOptions, listQuery, text, type TaskListQuery } from './client-input.ts';
+import { changeStream } from './client/events.ts';
+import { clientOptions, decisionOptions, followOptions, listQuery, text, type ApproveOptions, type RejectOptions, type TaskListQuery } from './client/input.ts';
 
-export type { Submitted } from './backend.ts';
-export type { TaskChange } from './task-follow.ts';
-export type { TaskListQuery } from './client-input.ts';
+export type { Submitted } from './node/backend.ts';
+export type { TaskChange } from './client/task-follow.ts';
+export type { ApproveOptions, RejectOptions, TaskListQuery } from './client/input.ts';
 
 /** Options of {@link ReeveClient.wait}. */
 export interface WaitOptions {
@@ -67,10 +68,17 @@ export interface ReeveClient {
   cancel(id: string, reason?: string): Promise<TaskDecision>;
   /** Re-opens a failed, cancelled or quarantined task with fresh budgets. `reason` defaults to "retried by client". @throws TASK_NOT_FOUND, INVALID_TRANSITION */
   retry(id: string, reason?: string): Promise<TaskDecision>;
-  /** Approves a task waiting for a person. `by` (recorded) defaults to "client". @throws TASK_NOT_FOUND, INVALID_TRANSITION */
-  approve(id: string, options?: { by?: string }): Promise<TaskDecision>;
-  /** Rejects a task waiting for a person: it compensates and fails. `by` defaults to "client". @throws INVALID_INPUT without a reason */
-  reject(id: string, reason: string, options?: { by?: string }): Promise<TaskDecision>;
+  /**
+   * Approves a task waiting for a person; the next step sees `ctx.approval = { input?, reason?, by, at }`.
+   * `by` (recorded) defaults to "client". @throws TASK_NOT_FOUND, INVALID_TRANSITION, INVALID_INPUT
+   */
+  approve(id: string, options?: ApproveOptions): Promise<TaskDecision>;
+  /**
+   * Rejects a task waiting for a person: with `goto` it goes back to that step (which sees
+   * `ctx.feedback = { reason, from }`, bounded by its maxVisits), else it compensates and fails.
+   * `by` defaults to "client". @throws INVALID_INPUT without a reason or with an unknown step
+   */
+  reject(id: string, reason: string, options?: RejectOptions): Promise<TaskDecision>;
   /**
    * Closes the store and the NATS connection. A pending `wait` or `events` loop stops and rejects
    * with CLIENT_CLOSED; later calls throw CLIENT_CLOSED; closing twice is fine.
@@ -138,9 +146,10 @@ function makeClient(backend: Backend, config: Config, clock: Clock): ReeveClient
     return settled;
   };
   const id = (value: unknown): string => parseOrThrow(taskIdSchema, value, 'task id');
-  const decide = async (taskId: string, decision: Parameters<typeof decideWaitingTask>[3]): Promise<TaskDecision> => {
-    const w = await decideWaitingTask(open().store, clock, taskId, decision);
-    return { id: w.id, state: w.state };
+  const decide = async (taskId: string, operation: TaskOperation): Promise<TaskDecision> => {
+    // The state the decision left: a node may claim the task the next instant.
+    const done = await operateOnTask(open().store, clock, taskId, operation);
+    return { id: taskId, state: done.state };
   };
   return {
     mode: backend.mode,
@@ -180,10 +189,10 @@ function makeClient(backend: Backend, config: Config, clock: Clock): ReeveClient
       const task = await open().store.reopen(id(taskId), text(reason, 'reason', 'retried by client'));
       return { id: task.id, state: task.state };
     },
-    approve: async (taskId, o) => decide(id(taskId), { type: 'task.approve', by: by('approve', o) }),
+    approve: async (taskId, o) => decide(id(taskId), { op: 'approve', ...decisionOptions('approve', o, undefined) }),
     reject: async (taskId, reason, o) => {
       if (reason === undefined) throw new InvalidInputError('reject', [{ path: 'reason', message: 'is required: say why the task is rejected' }]);
-      return decide(id(taskId), { type: 'task.reject', by: by('reject', o), reason: text(reason, 'reason', '') });
+      return decide(id(taskId), { op: 'reject', ...decisionOptions('reject', o, text(reason, 'reason', '')) } as TaskOperation);
     },
     close: async () => {
       if (closed) return;

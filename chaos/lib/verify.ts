@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { FullTask } from '../../src/ports/task-store.ts';
 import { isTerminal } from '../../src/protocol/task-states.ts';
-import type { Figures, Findings } from './figures.ts';
+import { note, type Figures, type Findings } from './figures.ts';
 import { markedProcesses, sleep } from './procs.ts';
 
 /** Task id → how many runs the agents logged (lines "<task id> …" of the runs log). */
@@ -20,13 +20,20 @@ export function runsByTask(logFile: string): Map<string, number> {
   return runs;
 }
 
+/** However much progress there is, a scenario stops waiting for its tasks after this long. */
+const SETTLE_CAP_MS = 30 * 60_000;
+
 /**
- * Polls `get` for every acknowledged id until each is terminal or `timeoutMs` passed; a read
- * that throws (a failover) is "not yet". Returns the last record of each id (undefined: none).
+ * Polls `get` for every acknowledged id until each is terminal, or until no task has become
+ * terminal for `stallMs` (a stuck task is then reported, not waited for), or SETTLE_CAP_MS has
+ * passed. A backlog that drains slowly on a busy machine is waited out: the check is that every
+ * task ends, not how fast. A read that throws (a failover) is "not yet". Returns the last
+ * record of each id (undefined: none).
  */
-export async function settle(ids: string[], get: (id: string) => Promise<FullTask | undefined>, timeoutMs: number): Promise<Map<string, FullTask | undefined>> {
+export async function settle(ids: string[], get: (id: string) => Promise<FullTask | undefined>, stallMs: number): Promise<Map<string, FullTask | undefined>> {
   const last = new Map<string, FullTask | undefined>();
-  const deadline = Date.now() + timeoutMs;
+  const cap = Date.now() + SETTLE_CAP_MS;
+  let progressAt = Date.now();
   let open = ids;
   for (;;) {
     const next: string[] = [];
@@ -38,8 +45,9 @@ export async function settle(ids: string[], get: (id: string) => Promise<FullTas
         if (!got[j] || !isTerminal(got[j]!.state)) next.push(id);
       });
     }
+    if (next.length < open.length) progressAt = Date.now();
     open = next;
-    if (open.length === 0 || Date.now() > deadline) return last;
+    if (open.length === 0 || Date.now() - progressAt > stallMs || Date.now() > cap) return last;
     await sleep(500);
   }
 }
@@ -63,7 +71,11 @@ export function checkTasks(records: Map<string, FullTask | undefined>, runs: Map
     }
     if (!isTerminal(task.state)) open.push(`${id} (${task.state})`);
     else if (task.state === 'succeeded') succeeded++;
-    else failed++;
+    else {
+      failed++;
+      // Allowed (a terminal state), but worth a look: the reason is the last history entry's.
+      note(findings.scenario, `${id} (${task.kind}) ended ${task.state}: ${task.history.at(-1)?.reason ?? '?'}`);
+    }
     const terminals = task.history.filter((h) => isTerminal(h.to));
     const successes = task.history.filter((h) => h.to === 'succeeded');
     if (terminals.length > 1 || successes.length > 1) doubles.push(`${id} (${terminals.map((h) => h.to).join(',')})`);

@@ -3,6 +3,7 @@ import { ErrorCode, toError } from '../errors.ts';
 import { circuitBreakerMachine, type BreakerEvent, type BreakerSettings } from '../machines/circuit-breaker.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { BreakerRecord, GateStore } from '../ports/gate-store.ts';
+import type { InspectedEvent, Inspection } from '../ports/inspection.ts';
 import type { Logger } from '../ports/logger.ts';
 
 type BreakerSnapshot = SnapshotFrom<typeof circuitBreakerMachine>;
@@ -33,8 +34,13 @@ export class BreakerBoard {
       log: Logger;
       /** A state change this node made (and won the compare-and-set for): announce it. */
       onChange?(change: { key: string; from: BreakerState; to: BreakerState; openUntil?: number; at: number }): void;
+      /** Live state for the inspector: each breaker as actor `breaker:<key>` under `parentId()`. */
+      inspect?: { port: Inspection; parentId(): string | undefined };
     },
   ) {}
+
+  /** Keys already shown to the inspector as actors. */
+  #shown = new Set<string>();
 
   #readAt = Number.NEGATIVE_INFINITY;
   /** Changes this node wrote (see refresh). */
@@ -51,8 +57,31 @@ export class BreakerBoard {
     if (this.#writes !== writesBefore) {
       for (const [key, mine] of this.#records) if (mine.revision > (read.get(key)?.revision ?? 0)) read.set(key, mine);
     }
+    if (this.deps.inspect?.port.isOn) this.#inspectRead(read);
     this.#records = read;
     this.#readAt = readAt;
+  }
+
+  /** Breakers first seen, or changed by another process since the last read. */
+  #inspectRead(read: Map<string, BreakerRecord>): void {
+    for (const [key, record] of read) {
+      const snapshot = restore(record.snapshot);
+      if (!snapshot) continue;
+      if (!this.#shown.has(key)) this.#inspect(key, snapshot);
+      else if (this.#records.get(key)?.revision !== record.revision) this.#inspect(key, snapshot, { type: 'breaker.read', revision: record.revision });
+    }
+  }
+
+  /** Without `event`: registers the breaker's actor; with it: the event it took and its snapshot. */
+  #inspect(key: string, snapshot: BreakerSnapshot, event?: InspectedEvent): void {
+    const inspect = this.deps.inspect;
+    if (!inspect?.port.isOn) return;
+    const sessionId = `breaker:${key}`;
+    const inspected = { status: 'active' as const, value: snapshot.value, context: snapshot.context };
+    if (!event) {
+      this.#shown.add(key);
+      inspect.port.actor(sessionId, inspect.parentId(), inspected, circuitBreakerMachine);
+    } else inspect.port.step(sessionId, event, inspected, typeof event.taskId === 'string' ? { sessionId: `task:${event.taskId}` } : undefined);
   }
 
   /**
@@ -83,6 +112,12 @@ export class BreakerBoard {
     return gates;
   }
 
+  /** When the key's current (or last) pause ends or ended; undefined for a breaker never opened. */
+  openUntil(key: string): number | undefined {
+    const record = this.#records.get(key);
+    return record?.openUntil ?? restore(record?.snapshot)?.context.openUntil;
+  }
+
   /** Tries to make `taskId` the key's one half-open probe. */
   async takeProbe(key: string, taskId: string, settings: BreakerSettings): Promise<boolean> {
     const now = this.deps.clock.now();
@@ -111,7 +146,11 @@ export class BreakerBoard {
       const record = this.#records.get(key);
       const before = (record && restore(record.snapshot)) || initialTransition(circuitBreakerMachine, { key, settings })[0];
       let after = before;
-      for (const event of events) after = transition(circuitBreakerMachine, after, event)[0];
+      const steps: Array<[BreakerEvent, BreakerSnapshot]> = [];
+      for (const event of events) {
+        after = transition(circuitBreakerMachine, after, event)[0];
+        steps.push([event, after]);
+      }
       const persisted = circuitBreakerMachine.getPersistedSnapshot(after);
       if (record && JSON.stringify(persisted) === JSON.stringify(record.snapshot)) return after;
       if (!record && after.value === 'closed' && after.context.failures === 0) return after;
@@ -121,6 +160,8 @@ export class BreakerBoard {
         const revision = await this.deps.store.putBreaker(next, record?.revision ?? 0);
         this.#records.set(key, { ...next, revision, updatedAt: this.deps.clock.now() });
         this.#writes++;
+        if (!this.#shown.has(key)) this.#inspect(key, before);
+        for (const [event, snapshot] of steps) this.#inspect(key, snapshot, event);
         if (after.value !== before.value) {
           const counter = `${key}:${after.value}`;
           this.changes.set(counter, (this.changes.get(counter) ?? 0) + 1);

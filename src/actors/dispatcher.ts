@@ -20,6 +20,11 @@ export interface DispatcherDeps {
   };
   /** Whether the kind may be claimed now (its preflight passes). */
   kindReady(kind: string): boolean;
+  /**
+   * Whether the kind may run the half-open probe of `key` (its preflight passed after the
+   * breaker's pause ended; asking starts that check). Absent: always.
+   */
+  probeReady?(kind: string, key: string): boolean;
   /** Gives back a task claimed but not started (lost the probe race): no attempt charged. */
   release(task: StoredTask, reason: string): Promise<void>;
   /** Starts a supervised saga actor for a claimed task; resolves when its turn ends. */
@@ -119,9 +124,15 @@ export class Dispatcher {
   /** One task per half-open breaker, and only if this claimer wins the breaker's probe. */
   async #claimProbes(keys: readonly string[], kinds: string[]): Promise<number> {
     let started = 0;
+    const plans = this.deps.plans();
     for (const key of keys) {
       if (this.#draining || kinds.length === 0 || this.inFlight.size >= this.deps.concurrency) break;
-      const [task] = await this.deps.store.claim({ owner: this.deps.owner, limit: 1, leaseTtlMs: this.deps.leaseTtlMs, kinds, breakerKeys: [key] });
+      // A kind whose tasks use this key by default (its name or its breakerKey) probes it only
+      // with a fresh preflight. A kind that reaches the key only through tasks naming it is not
+      // held: that would re-run its preflight for every breaker any of its tasks names.
+      const candidates = kinds.filter((kind) => plans.get(kind)?.breakerKey !== key || (this.deps.probeReady?.(kind, key) ?? true));
+      if (candidates.length === 0) continue;
+      const [task] = await this.deps.store.claim({ owner: this.deps.owner, limit: 1, leaseTtlMs: this.deps.leaseTtlMs, kinds: candidates, breakerKeys: [key] });
       if (!task) continue;
       if (await this.deps.breakers.takeProbe(task)) {
         this.deps.log.info({ key, taskId: task.id }, 'breaker probe started');

@@ -15,6 +15,8 @@ export interface KindPlan {
   /** Per-kind slot limit on this node. */
   concurrency?: number;
   breaker: BreakerSettings;
+  /** The breaker key of the kind's tasks unless a task names its own (default: the kind). */
+  breakerKey: string;
   /** The git repository whose worktree is each task's workspace. */
   repo?: string;
   /** Keep the task's workspace after it ends. */

@@ -8,11 +8,16 @@ import type { KindPlan } from './kind-plan.ts';
 /**
  * Preflight per kind: a cheap command or function (`claude --version`) whose result is cached
  * for `ttlMs`. Until it passes, no task of the kind is claimed; results go to the store so
- * `reeve status` in another process says why a kind is held.
+ * `reeve status` in another process says why a kind is held. A half-open breaker's probe asks
+ * for a result newer than the end of the breaker's pause (`readyForProbe`): the cached "ok"
+ * predates the outage that opened the breaker, and a probe spent on a provider the preflight
+ * would show still down costs a task attempt and doubles the pause.
  */
 export class PreflightGate {
   readonly #results = new Map<string, { ok: boolean; reason: string; checkedAt: number }>();
   readonly #running = new Set<string>();
+  /** Kinds a probe waits on, with the time their next result must be at or after. */
+  readonly #demands = new Map<string, number>();
 
   constructor(
     private readonly deps: { runner: Runner; clock: Clock; log: Logger; store: GateStore; plans(): ReadonlyMap<string, KindPlan>; workspace: string },
@@ -24,15 +29,29 @@ export class PreflightGate {
     return this.#results.get(kind)?.ok === true;
   }
 
-  /** Runs the checks that are missing or older than their TTL, all at once. */
+  /**
+   * Whether a breaker probe may run a task of this kind: it has no preflight, or its preflight
+   * passed at or after `since` (the end of the breaker's pause). When the last result is older,
+   * the next `tick` checks again whatever the TTL, and this answers false until then.
+   */
+  readyForProbe(kind: string, since: number): boolean {
+    if (!this.deps.plans().get(kind)?.preflight) return true;
+    const last = this.#results.get(kind);
+    if (last && last.checkedAt >= since) return last.ok;
+    this.#demands.set(kind, Math.max(since, this.#demands.get(kind) ?? since));
+    return false;
+  }
+
+  /** Runs the checks that are missing, older than their TTL, or older than a probe needs, all at once. */
   async tick(): Promise<void> {
     const now = this.deps.clock.now();
     const due: Array<Promise<void>> = [];
     for (const [kind, plan] of this.deps.plans()) {
       if (!plan.preflight || this.#running.has(kind)) continue;
       const last = this.#results.get(kind);
-      if (last && now - last.checkedAt < plan.preflight.ttlMs) continue;
-      due.push(this.#check(kind, plan));
+      const demanded = this.#demands.get(kind);
+      const isStale = !last || now - last.checkedAt >= plan.preflight.ttlMs || (demanded !== undefined && last.checkedAt < demanded);
+      if (isStale) due.push(this.#check(kind, plan));
     }
     await Promise.all(due);
   }
@@ -61,6 +80,7 @@ export class PreflightGate {
       const result = { ok: outcome.ok, reason: outcome.ok ? 'ok' : outcome.failure.message.slice(0, 500), checkedAt: this.deps.clock.now() };
       const before = this.#results.get(kind);
       this.#results.set(kind, result);
+      if ((this.#demands.get(kind) ?? Number.POSITIVE_INFINITY) <= result.checkedAt) this.#demands.delete(kind);
       if (before?.ok !== result.ok) {
         if (result.ok) this.deps.log.info({ kind }, 'preflight passed; claiming this kind');
         else this.deps.log.warn({ kind, reason: result.reason }, 'preflight failed; holding this kind');

@@ -2,7 +2,7 @@ import { toError } from '../errors.ts';
 import type { Logger } from '../ports/logger.ts';
 import type { KillTarget, ProcessControl, ProcessEntry } from '../ports/process-control.ts';
 import type { ProcessRegistry, ProcessRow } from '../ports/process-registry.ts';
-import { runMembers, UNPROVEN, type RunIdentity, type RunMembers } from '../run-members.ts';
+import { runMembers, UNPROVEN, type RunIdentity, type RunMembers } from '../platform/run-members.ts';
 
 export interface ReapReport {
   reaped: number;

@@ -1,8 +1,11 @@
 import { ErrorCode, ReeveError, toError } from '../errors.ts';
 import { initialSaga, persistSaga, restoreSaga, sagaState, stepSaga, type SagaSnapshot } from '../machines/task-saga-snapshot.ts';
 import { countedAs, type CountedAs } from '../machines/task-saga-logic.ts';
+import { gateRunFailed, judgeGate, stepRoute, type JudgedStep } from '../machines/gate-verdict.ts';
 import type { SagaEvent } from '../machines/task-saga-types.ts';
+import { taskSagaMachine } from '../machines/task-saga.ts';
 import type { Clock } from '../ports/clock.ts';
+import type { InspectedEvent, Inspection, InspectedSource, InspectedStatus } from '../ports/inspection.ts';
 import type { Logger } from '../ports/logger.ts';
 import { lazyChild } from './lazy-logger.ts';
 import type { AbortReason, RunOutcome, Runner } from '../ports/runner.ts';
@@ -31,6 +34,8 @@ export interface SagaActorDeps {
   onVerdict?(task: StoredTask, verdict: 'succeeded' | 'transient' | 'permanent' | 'none'): void;
   /** Pause before retrying a write the store could not take (default: a real timer). */
   sleep?: (ms: number) => Promise<void>;
+  /** Live state for the inspector: the task as actor `task:<id>` under `parentId()` (its supervisor). */
+  inspect?: { port: Inspection; parentId(): string | undefined };
 }
 
 /** How a saga actor's turn on a task ended. */
@@ -41,6 +46,17 @@ class LeaseGone extends Error {}
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 const clip = (text: string, max: number): string => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);
+
+/** Who sent the saga each event, as the inspector shows it. */
+const SOURCES: Partial<Record<SagaEvent['type'], InspectedSource>> = {
+  'task.claimed': 'dispatcher',
+  'step.succeeded': 'runner',
+  'attempt.failed': 'runner',
+  'run.stopped': 'runner',
+  'compensation.succeeded': 'runner',
+  'compensation.failed': 'runner',
+  'task.handback': 'node',
+};
 
 const verdictOf = (counted: CountedAs): 'transient' | 'permanent' | 'none' => (counted === 'transient' || counted === 'permanent' ? counted : 'none');
 
@@ -121,6 +137,8 @@ export class SagaActor {
     let snapshot = this.task.snapshot ? restoreSaga(this.task.snapshot) : policy ? initialSaga({ taskId: this.id, policy }) : undefined;
     if (!snapshot || !plan) return this.#unknownKind();
     this.#snapshot = snapshot;
+    const inspect = this.deps.inspect;
+    if (inspect?.port.isOn) inspect.port.actor(`task:${this.id}`, inspect.parentId(), this.#inspected(snapshot), taskSagaMachine);
     try {
       // Persisted lazily: if the claim changes nothing the store does not already say, the
       // snapshot goes with the next write (a crash before it just replays the claim).
@@ -129,9 +147,15 @@ export class SagaActor {
       // `task.cancel` first. Claiming it would move it to `running`, which `cancelling` refuses.
       const cancelledUnowned = this.task.state === 'cancelling' && sagaState(snapshot) !== 'cancelling' && sagaState(snapshot) !== 'compensating';
       if (!cancelledUnowned) {
-        snapshot = stepSaga(snapshot, { type: 'task.claimed', now: this.deps.clock.now(), policy: plan.policy, attempts: this.task.attempts });
+        const claim = { type: 'task.claimed', now: this.deps.clock.now(), policy: plan.policy, attempts: this.task.attempts } as const;
+        snapshot = stepSaga(snapshot, claim);
         this.#snapshot = snapshot;
+        // A pipeline's record names its step from the start (show, tasks, submit --wait): a first
+        // claim stores none, so it is written now. One write per claim, pipelines only.
+        const step = plan.policy.steps.length > 1 ? plan.policy.steps[snapshot.context.stepIndex]?.name : undefined;
         if (sagaState(snapshot) !== this.task.state) await this.#persist(snapshot);
+        else if (step !== undefined && step !== this.task.step) await this.#persist(snapshot, { record: false });
+        this.#inspect(claim);
       } else {
         this.#cancel ??= 'cancel requested';
       }
@@ -159,7 +183,24 @@ export class SagaActor {
     } catch (err) {
       if (err instanceof LeaseGone) return 'lost';
       throw err;
+    } finally {
+      // The turn is over: a task that did not end here leaves the inspector's live actors.
+      const last = this.#snapshot;
+      if (last && !isTerminal(sagaState(last))) this.#inspect({ type: 'actor.stopped', reason: this.#lost ? 'lease lost' : (this.#stop ?? 'released') }, 'stopped');
     }
+  }
+
+  #inspected(snapshot: SagaSnapshot, status?: InspectedStatus) {
+    const value = sagaState(snapshot);
+    return { status: status ?? (isTerminal(value) ? ('done' as const) : ('active' as const)), value, context: snapshot.context };
+  }
+
+  /** Reports the event the saga just took (persisted) and the snapshot it is in now. */
+  #inspect(event: InspectedEvent, status?: InspectedStatus): void {
+    const port = this.deps.inspect?.port;
+    if (!port?.isOn) return;
+    const source = SOURCES[event.type as SagaEvent['type']] ?? (event.type === 'task.cancel' ? 'operator' : undefined);
+    port.step(`task:${this.id}`, event, this.#inspected(this.#snapshot!, status), source);
   }
 
   async #runStep(plan: KindPlan): Promise<void> {
@@ -173,22 +214,27 @@ export class SagaActor {
       await this.#apply({ type: 'task.handback', reason: this.#stop });
       return;
     }
-    let outcome = await this.#invoke(plan, step.name, 'run', step.run);
-    if (outcome.ok && step.gate) {
-      const gate = await this.#invoke(plan, step.name, 'gate', step.gate, { input: this.task.input ?? null, output: outcome.output ?? null });
-      outcome = gate.ok ? { ok: true, output: outcome.output, ...(gate.route ? { route: gate.route } : outcome.route ? { route: outcome.route } : {}) } : gate;
+    const invoked = await this.#invoke(plan, step.name, 'run', step.run);
+    const route = invoked.ok ? stepRoute(invoked.output, invoked.route) : undefined;
+    const ran: RunOutcome = invoked.ok ? { ok: true, output: invoked.output, ...(route ? { route } : {}) } : invoked;
+    let outcome: JudgedStep | RunOutcome = ran;
+    if (ran.ok && step.gate) {
+      const gate = await this.#invoke(plan, step.name, 'gate', step.gate, { input: this.task.input ?? null, output: ran.output ?? null });
+      outcome = gate.ok ? judgeGate(step.name, ran, gate) : gate.aborted ? gate : { ok: false, failure: gateRunFailed(step.name, gate.failure) };
     }
     if (this.#lost) {
       this.deps.onVerdict?.(this.task, 'none');
       throw new LeaseGone();
     }
-    this.deps.onVerdict?.(this.task, outcome.ok ? 'succeeded' : outcome.aborted ? 'none' : verdictOf(countedAs(outcome.failure, plan.policy)));
+    const aborted = !outcome.ok && 'aborted' in outcome ? outcome.aborted : undefined;
+    // A gate's verdict is about the work, not the provider: a step that ran is a success for its breaker.
+    this.deps.onVerdict?.(this.task, outcome.ok || (ran.ok && outcome.failure.code?.startsWith('GATE_')) ? 'succeeded' : aborted ? 'none' : verdictOf(countedAs(outcome.failure, plan.policy)));
     if (outcome.ok) {
-      await this.#apply({ type: 'step.succeeded', ...(outcome.output === undefined ? {} : { output: outcome.output }), ...(outcome.route ? { route: outcome.route } : {}) });
-    } else if (outcome.aborted === 'cancel') {
+      await this.#apply({ type: 'step.succeeded', ...(outcome.output === undefined ? {} : { output: outcome.output }), ...(outcome.route ? { route: outcome.route } : {}), ...('gate' in outcome && outcome.gate ? { gate: outcome.gate } : {}) });
+    } else if (aborted === 'cancel') {
       await this.#apply({ type: 'task.cancel', reason: this.#cancel ?? 'cancelled' });
-    } else if (outcome.aborted === 'drain' || outcome.aborted === 'shutdown') {
-      await this.#apply({ type: 'task.handback', reason: outcome.aborted });
+    } else if (aborted === 'drain' || aborted === 'shutdown') {
+      await this.#apply({ type: 'task.handback', reason: aborted });
     } else {
       this.#log.info({ failure: outcome.failure, step: step.name }, 'attempt failed');
       await this.#apply({ type: 'attempt.failed', failure: outcome.failure, jitter: this.deps.random() });
@@ -225,6 +271,9 @@ export class SagaActor {
         handler,
         input: input ?? this.task.input,
         steps: context.outputs,
+        // Only the step's own runs (and its gate) see why it runs; a compensation does not.
+        ...(phase !== 'compensate' && context.approval ? { approval: context.approval } : {}),
+        ...(phase !== 'compensate' && context.feedback ? { feedback: context.feedback } : {}),
         workspace: await this.deps.workspace(this.id),
         signal: controller.signal,
         killGraceMs: plan.killGraceMs,
@@ -255,11 +304,13 @@ export class SagaActor {
       this.#log.warn({ event: event.type, state: sagaState(current) }, 'saga refused an event');
       throw new ReeveError(ErrorCode.Internal, `task ${this.id}: the saga in ${String(current.value)} refused ${event.type}`);
     }
-    await this.#persist(next);
+    // A step done is always a history entry, even when a goto re-enters the same step.
+    await this.#persist(next, event.type === 'step.succeeded' ? { record: true } : {});
     this.#snapshot = next;
+    this.#inspect(event);
   }
 
-  #persist(next: SagaSnapshot, extra: { release?: boolean; reason?: string } = {}): Promise<void> {
+  #persist(next: SagaSnapshot, extra: { release?: boolean; reason?: string; record?: boolean } = {}): Promise<void> {
     const ctx = next.context;
     const to = sagaState(next);
     const request: Omit<TransitionRequest, 'revision'> = {
@@ -275,6 +326,7 @@ export class SagaActor {
       leaseTtlMs: this.deps.leaseTtlMs,
     };
     if (extra.release) request.release = true;
+    if (extra.record !== undefined) request.record = extra.record;
     if (to === 'backoff' && ctx.availableAt !== undefined) request.availableAt = ctx.availableAt;
     if (to === 'queued') request.availableAt = this.deps.clock.now();
     if (to === 'succeeded') Object.assign(request, { result: ctx.result ?? null, error: null });

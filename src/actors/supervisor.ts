@@ -8,6 +8,7 @@ import {
   type SupervisorState,
 } from '../machines/supervisor-policy.ts';
 import type { Clock } from '../ports/clock.ts';
+import { noInspection, type Inspection, type InspectedSnapshot } from '../ports/inspection.ts';
 import type { Logger } from '../ports/logger.ts';
 import type { Timers } from '../ports/timers.ts';
 
@@ -17,6 +18,8 @@ export interface ChildHandle {
   done: Promise<void>;
   /** Resolves once the child has stopped. Stopping is not a crash, however `done` settles. */
   stop(reason?: string): Promise<void>;
+  /** A nested supervisor's children (for the supervision tree). */
+  tree?(): SupervisionNode[];
 }
 
 export interface ChildSpec {
@@ -24,7 +27,23 @@ export interface ChildSpec {
   id: string;
   restart: RestartType;
   /** Starts a fresh instance. Throwing (or rejecting) counts as a crash. */
-  start(): ChildHandle | Promise<ChildHandle>;
+  start(self?: ChildContext): ChildHandle | Promise<ChildHandle>;
+}
+
+/** What a starting child learns of itself: its inspector identity (a restart gets a new one). */
+export interface ChildContext {
+  sessionId: string;
+  inspection: Inspection;
+}
+
+/** A child in the supervision tree, as the dashboard draws it. */
+export interface SupervisionNode {
+  id: string;
+  sessionId: string;
+  status: Slot['status'];
+  restarts: number;
+  crashes: number;
+  children?: SupervisionNode[];
 }
 
 export interface SupervisorOptions {
@@ -35,6 +54,12 @@ export interface SupervisorOptions {
   log: Logger;
   clock: Clock;
   timers: Timers;
+  /** Live state for the inspector: this supervisor and each child it starts are actors. */
+  inspection?: Inspection;
+  /** This supervisor's inspector session id (default: its id); a nested one gets it from its parent. */
+  sessionId?: string;
+  /** The children report themselves to the inspector (the sagas supervisor: each saga actor does). */
+  childrenInspectThemselves?: boolean;
 }
 
 export interface ChildMetrics {
@@ -45,6 +70,8 @@ export interface ChildMetrics {
 interface Slot {
   spec: ChildSpec;
   handle: ChildHandle | undefined;
+  /** The running instance's inspector session id. */
+  sessionId: string;
   /** Bumped on every start, so an exit reported by an older instance is recognised and ignored. */
   incarnation: number;
   status: 'running' | 'pending' | 'stopping';
@@ -62,6 +89,8 @@ interface PendingRestart {
  */
 export class Supervisor {
   readonly id: string;
+  /** Its actor's session id in the inspector. */
+  readonly sessionId: string;
   /** Resolves after `stop()`; rejects (ErrorCode.Internal) after an escalation has stopped every child. */
   readonly done: Promise<void>;
   private readonly slots: Slot[] = [];
@@ -72,9 +101,12 @@ export class Supervisor {
   private isStarted = false;
   private stopping: Promise<void> | undefined;
   private settle!: { resolve: () => void; reject: (err: Error) => void };
+  private readonly inspection: Inspection;
 
   constructor(private readonly options: SupervisorOptions) {
     this.id = options.id;
+    this.sessionId = options.sessionId ?? options.id;
+    this.inspection = options.inspection ?? noInspection;
     this.done = new Promise<void>((resolve, reject) => (this.settle = { resolve, reject }));
     // Callers that never await `done` must not turn an escalation into an unhandled rejection.
     this.done.catch(() => undefined);
@@ -135,6 +167,22 @@ export class Supervisor {
     return Object.fromEntries([...this.counts].map(([id, m]) => [id, { ...m }]));
   }
 
+  /** The children now, with their counts; a nested supervisor's own children below it. */
+  tree(): SupervisionNode[] {
+    return this.slots.map((slot) => {
+      const m = this.counts.get(slot.spec.id) ?? { crashes: 0, restarts: 0 };
+      const children = slot.handle?.tree?.();
+      return { id: slot.spec.id, sessionId: slot.sessionId, status: slot.status, ...m, ...(children ? { children } : {}) };
+    });
+  }
+
+  /** What the inspector shows of this supervisor: running or restarting, and its children's restarts. */
+  inspected(status: InspectedSnapshot['status'] = 'active'): InspectedSnapshot {
+    const restarts: Record<string, number> = {};
+    for (const [id, m] of this.counts) if (m.restarts > 0 || m.crashes > 0) restarts[id] = m.restarts;
+    return { status, value: this.stopping ? 'stopping' : this.pending.size > 0 ? 'restarting' : 'running', context: { children: this.slots.length, restarts } };
+  }
+
   private enqueue<T>(op: () => Promise<T>): Promise<T> {
     const result = this.queue.then(op);
     this.queue = result.then(
@@ -149,7 +197,7 @@ export class Supervisor {
   }
 
   private addSlot(spec: ChildSpec): Slot {
-    const slot: Slot = { spec, handle: undefined, incarnation: 0, status: 'pending' };
+    const slot: Slot = { spec, handle: undefined, sessionId: '', incarnation: 0, status: 'pending' };
     this.slots.push(slot);
     if (!this.counts.has(spec.id)) this.counts.set(spec.id, { crashes: 0, restarts: 0 });
     return slot;
@@ -164,9 +212,12 @@ export class Supervisor {
   private async startSlot(slot: Slot): Promise<void> {
     const incarnation = ++slot.incarnation;
     slot.status = 'running';
+    // A restarted child is a new actor under the same parent: a new session id, its count shown.
+    slot.sessionId = `${this.sessionId}/${slot.spec.id}${incarnation > 1 ? `@${incarnation}` : ''}`;
+    this.inspectChild(slot, undefined, 'active', 'running');
     let handle: ChildHandle;
     try {
-      handle = await slot.spec.start();
+      handle = await slot.spec.start({ sessionId: slot.sessionId, inspection: this.inspection });
     } catch (thrown) {
       this.reportExit(slot, incarnation, 'crash', toError(thrown));
       return;
@@ -188,6 +239,24 @@ export class Supervisor {
     } catch (thrown) {
       this.options.log.error({ err: toError(thrown), child: slot.spec.id, supervisor: this.id }, 'child failed to stop');
     }
+    this.inspectChild(slot, { type: 'child.stop' }, 'stopped', 'stopped');
+  }
+
+  /**
+   * Reports a child to the inspector: without `event` its registration (a new actor), else the
+   * event it took and where that left it. Saga actors report themselves (their own machine).
+   */
+  private inspectChild(slot: Slot, event: { type: string; [k: string]: unknown } | undefined, status: InspectedSnapshot['status'], value: string): void {
+    if (!this.inspection.isOn || this.options.childrenInspectThemselves) return;
+    const m = this.counts.get(slot.spec.id);
+    const snapshot: InspectedSnapshot = { status, value, context: { restarts: m?.restarts ?? 0, crashes: m?.crashes ?? 0, restart: slot.spec.restart } };
+    if (event) this.inspection.step(slot.sessionId, event, snapshot, { sessionId: this.sessionId });
+    else this.inspection.actor(slot.sessionId, this.sessionId, snapshot);
+  }
+
+  /** The supervisor's own snapshot after a change among its children. */
+  private inspectSelf(event: { type: string; [k: string]: unknown }, source?: string): void {
+    if (this.inspection.isOn) this.inspection.step(this.sessionId, event, this.inspected(), source === undefined ? undefined : { sessionId: source });
   }
 
   private async stopAll(): Promise<void> {
@@ -201,7 +270,9 @@ export class Supervisor {
 
   /** Exits are queued, never handled inline: one may arrive while another operation runs. */
   private reportExit(slot: Slot, incarnation: number, reason: ChildExit['reason'], err?: Error): void {
-    void this.enqueue(() => this.handleExit(slot, incarnation, reason, err));
+    void this.enqueue(() => this.handleExit(slot, incarnation, reason, err)).catch((thrown: unknown) =>
+      this.options.log.error({ err: toError(thrown), child: slot.spec.id }, 'could not handle a child exit'),
+    );
   }
 
   private async handleExit(slot: Slot, incarnation: number, reason: ChildExit['reason'], err?: Error): Promise<void> {
@@ -211,26 +282,31 @@ export class Supervisor {
     const child = slot.spec.id;
     const metrics = this.counts.get(child)!;
     if (reason === 'crash') metrics.crashes += 1;
+    this.inspectChild(slot, reason === 'crash' ? { type: 'child.crashed', message: err?.message } : { type: 'child.exited' }, reason === 'crash' ? 'error' : 'done', reason === 'crash' ? 'crashed' : 'exited');
     const children = this.slots.map((s) => ({ id: s.spec.id, restart: s.spec.restart }));
     const { state, decision } = decideOnExit(this.policy, this.options.spec, children, { childId: child, reason, now: this.options.clock.now() });
     this.policy = state;
     const fields = { err, child, supervisor: this.id, restarts: state.restarts.length };
     const { log } = this.options;
+    const crashed = () => (reason === 'crash' ? this.inspectSelf({ type: 'child.crashed', child }, slot.sessionId) : undefined);
     switch (decision.type) {
       case 'none':
         return;
       case 'remove':
         if (reason === 'crash') log.warn(fields, 'child crashed; not restarting');
         this.removeSlot(slot);
+        crashed();
         return;
       case 'restart':
         log.warn({ ...fields, delayMs: decision.delayMs }, reason === 'crash' ? 'child crashed; restarting' : 'child exited; restarting');
         slot.status = 'pending';
         for (const id of decision.stopIds) await this.stopSibling(id, decision.childIds.includes(id));
         await this.scheduleRestart(decision.childIds, decision.delayMs);
+        crashed();
         return;
       case 'escalate':
         log.error({ ...fields, reason: decision.reason }, 'restart intensity exceeded; escalating');
+        crashed();
         await this.escalate(child, decision.reason, err);
     }
   }
@@ -259,7 +335,7 @@ export class Supervisor {
     const group: PendingRestart = { ids, timer: undefined };
     group.timer = this.options.timers.setTimeout(() => {
       this.pending.delete(group);
-      void this.enqueue(() => this.restart(group.ids));
+      void this.enqueue(() => this.restart(group.ids)).catch((err: unknown) => this.options.log.error({ err: toError(err), children: [...group.ids] }, 'could not restart children'));
     }, delayMs);
     this.pending.add(group);
   }
@@ -270,6 +346,7 @@ export class Supervisor {
       if (this.stopping || slot.status !== 'pending') continue;
       this.counts.get(slot.spec.id)!.restarts += 1;
       await this.startSlot(slot);
+      this.inspectSelf({ type: 'child.restarted', child: slot.spec.id }, slot.sessionId);
     }
   }
 
@@ -303,11 +380,12 @@ export function supervisorChild(options: SupervisorChildOptions): ChildSpec {
   return {
     id: options.id,
     restart,
-    async start() {
-      const supervisor = new Supervisor(supervisorOptions);
+    async start(self) {
+      // Its inspector identity comes from the parent: a restart is a new actor with a new id.
+      const supervisor = new Supervisor(self ? { ...supervisorOptions, sessionId: self.sessionId, inspection: self.inspection } : supervisorOptions);
       onStart?.(supervisor);
       await supervisor.start();
-      return { done: supervisor.done, stop: () => supervisor.stop() };
+      return { done: supervisor.done, stop: () => supervisor.stop(), tree: () => supervisor.tree() };
     },
   };
 }
@@ -321,7 +399,15 @@ export interface RootSupervisorOptions extends SupervisorOptions {
 export async function startRootSupervisor(options: RootSupervisorOptions): Promise<Supervisor> {
   const { onEscalate, ...supervisorOptions } = options;
   const root = new Supervisor(supervisorOptions);
-  root.done.catch((err: unknown) => onEscalate(toError(err)));
+  const inspection = options.inspection ?? noInspection;
+  inspection.actor(root.sessionId, undefined, root.inspected());
+  root.done.then(
+    () => inspection.step(root.sessionId, { type: 'supervisor.stopped' }, root.inspected('stopped')),
+    (err: unknown) => {
+      inspection.step(root.sessionId, { type: 'supervisor.escalated', message: toError(err).message }, root.inspected('error'));
+      onEscalate(toError(err));
+    },
+  );
   await root.start();
   return root;
 }

@@ -1,5 +1,5 @@
 import { InvalidInputError } from '../errors.ts';
-import { NAME_PATTERN, TASK_ID_PATTERN } from '../protocol/patterns.ts';
+import { NAME_PATTERN, TASK_ID_PATTERN, WS_URL_PATTERN } from '../protocol/patterns.ts';
 
 /**
  * Parsers for CLI values that have a contract shape (kind names, task ids, node ids, integers).
@@ -27,8 +27,11 @@ export const kindName = (option: string) => matching(option, NAME_PATTERN, '1-64
 /** A task id: `[A-Za-z0-9_-]{1,128}`. */
 export const taskId = (option: string) => matching(option, TASK_ID_PATTERN, '1-128 characters of A-Z, a-z, 0-9, "_" or "-"');
 
-/** A node id, as node-id.ts writes them: `[A-Za-z0-9_-]{1,64}`. */
+/** A node id, as node/node-id.ts writes them: `[A-Za-z0-9_-]{1,64}`. */
 export const nodeId = (option: string) => matching(option, NAME_PATTERN, 'a node id: 1-64 characters of A-Z, a-z, 0-9, "_" or "-" (see reeve status)');
+
+/** A WebSocket URL: `ws://host:port/path` or `wss://…`. */
+export const wsUrl = (option: string) => matching(option, WS_URL_PATTERN, 'a WebSocket URL such as ws://127.0.0.1:8080');
 
 /** An integer written in decimal digits, between `min` and `max` ("1e3", "0x10", " " and "" are refused). */
 export function integer(option: string, min: number, max: number) {

@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import type { Backend } from '../backend.ts';
+import type { Backend } from '../node/backend.ts';
 import type { Config } from '../config/schema.ts';
 import { InvalidInputError } from '../errors.ts';
 import type { ReeveStore } from '../ports/reeve-store.ts';
@@ -75,3 +75,8 @@ export function withBackend(ctx: CliContext, program: Command, setExit: (code: n
   };
 }
 
+/** The global options this command line was given, as words to repeat in a command we print (`--config FILE`). */
+export function globalArgs(program: Command): string[] {
+  const config = program.opts<GlobalOptions>().config;
+  return config === undefined ? [] : ['--config', config];
+}

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { InvalidInputError } from '../errors.ts';
-import { deadLetter, deadLetterSummary } from '../dead-letter-view.ts';
+import { deadLetter, deadLetterSummary } from '../views/dead-letter-view.ts';
 import type { ReeveStore } from '../ports/reeve-store.ts';
 import { ago, Exit, table, type Io } from './output.ts';
 

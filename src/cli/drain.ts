@@ -1,11 +1,11 @@
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
-import type { Backend } from '../backend.ts';
+import type { Backend } from '../node/backend.ts';
 import { ErrorCode, InvalidInputError, ReeveError } from '../errors.ts';
 import { positiveInt, withBackend, type CliContext } from './context.ts';
 import { Exit } from './output.ts';
 import { nodeId } from './arg-shapes.ts';
-import { nodeViews } from './status.ts';
+import { nodeViews } from '../views/status-report.ts';
 
 /**
  * `reeve drain [NODE]`. Without NODE: the nodes running on this machine. Embedded mode signals

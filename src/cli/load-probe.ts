@@ -5,7 +5,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import { tsImport } from 'tsx/esm/api';
-import { moduleExports } from '../module-exports.ts';
+import { moduleExports } from '../platform/module-exports.ts';
 
 export async function probe(file: string, exportName: string): Promise<{ type?: string; error?: string }> {
   try {

@@ -4,7 +4,7 @@ import { TASK_STATES } from '../protocol/task-states.ts';
 import { processIo, reportError, Exit, type Io } from './output.ts';
 import type { CliContext, GlobalOptions } from './context.ts';
 import { registerTaskCommands } from './task-commands.ts';
-import { filePath } from './arg-shapes.ts';
+import { filePath, wsUrl } from './arg-shapes.ts';
 
 import { guardOutput } from './exit.ts';
 
@@ -24,7 +24,7 @@ function makeContext(io: Io): CliContext {
       return loadConfig({ cwd: process.cwd(), env: process.env, checkFiles: true, ...(opts.config ? { configPath: opts.config } : {}) });
     },
     openBackend: async (config) => {
-      const [{ openBackend }, { systemClock }, { silentLogger }] = await Promise.all([import('../backend.ts'), import('../system-clock.ts'), import('../ports/logger.ts')]);
+      const [{ openBackend }, { systemClock }, { silentLogger }] = await Promise.all([import('../node/open-backend.ts'), import('../platform/system-clock.ts'), import('../ports/logger.ts')]);
       return openBackend({ config, log: silentLogger, clock: systemClock, name: 'reeve-cli', role: 'client' });
     },
   };
@@ -48,8 +48,10 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
   const start = program
     .command('start')
     .description('run a node: claim tasks and run them until SIGTERM/SIGINT (drain) ')
-    .option('--no-check', 'do not check that every module loads and every command is on PATH before claiming (for programs installed later)');
-  start.action(async () => setExit(await (await import('./start.ts')).runStart(ctx, { ...program.opts<GlobalOptions>(), check: start.opts<{ check: boolean }>().check })));
+    .option('--no-check', 'do not check that every module loads and every command is on PATH before claiming (for programs installed later)')
+    .option('--inspect', 'serve live state to the XState inspector at ws://HOST:PORT/inspect (config inspect: true; starts HTTP on a free loopback port if http.port is unset)')
+    .addOption(new Option('--inspect-url <url>', 'push live state to an outside inspector relay, e.g. ws://127.0.0.1:8080').argParser(wsUrl('--inspect-url')));
+  start.action(async () => setExit(await (await import('./start.ts')).runStart(ctx, { ...program.opts<GlobalOptions>(), ...start.opts<{ check: boolean; inspect?: boolean; inspectUrl?: string }>() })));
 
   registerTaskCommands(program, ctx, setExit, { states: TASK_STATES });
   return program;

@@ -70,7 +70,18 @@ export function ago(at: number | undefined, now: number): string {
   return h >= 0 ? `${h}h ago` : `in ${-h}h`;
 }
 
-export function describeTask(task: TaskRecord, now: number): string {
+/** What `reeve show` adds to a record: where the run log is, and what can be done next. */
+export interface TaskExtras {
+  /** The latest run log of the task on this machine, or a sentence saying where it would be. */
+  runLog?: string;
+  /** Commands the task's state allows (see next-actions.ts). */
+  actions?: readonly string[];
+}
+
+/** Step outputs and progress are cut to this many characters of JSON in the human view. */
+const SHOWN_CHARS = 160;
+
+export function describeTask(task: TaskRecord, now: number, extras: TaskExtras = {}): string {
   const lines = [
     `task ${task.id}  (${task.kind})`,
     `state      ${task.state}${task.step ? `  step ${task.step}` : ''}`,
@@ -78,10 +89,24 @@ export function describeTask(task: TaskRecord, now: number): string {
     `created    ${new Date(task.createdAt).toISOString()}  updated ${ago(task.updatedAt, now)}`,
   ];
   if (task.owner) lines.push(`owner      ${task.owner}  lease ${ago(task.leaseExpiresAt, now)}`);
+  if (task.progress !== undefined) lines.push(`progress   ${cut(JSON.stringify(task.progress))}${task.heartbeatAt ? `  (${ago(task.heartbeatAt, now)})` : ''}`);
   if (task.error) lines.push(`error      [${task.error.class}${task.error.code ? ` ${task.error.code}` : ''}] ${task.error.message}`);
   if (task.result !== undefined) lines.push(`result     ${JSON.stringify(task.result)}`);
+  if (extras.runLog) lines.push(`run log    ${extras.runLog}`);
+  if (task.steps && task.steps.length > 1) {
+    const width = Math.max(...task.steps.map((s) => s.name.length));
+    lines.push('steps', ...task.steps.map((s) => `  ${s.name.padEnd(width)}  visits ${s.visits}${stepOutput(s)}`));
+  }
   if (task.compensations.length) lines.push('compensations', ...task.compensations.map((c) => `  ${c.step}: ${c.status}${c.reason ? ` (${c.reason})` : ''}${c.error ? ` — ${c.error}` : ''}`));
   lines.push('history', ...task.history.map((h) => `  ${new Date(h.at).toISOString()}  ${h.from ?? '-'} → ${h.to}  ${h.reason}`));
   if (task.annotations.length) lines.push('annotations', ...task.annotations.map((a) => `  ${new Date(a.at).toISOString()}  ${a.author}: ${a.text}`));
+  if (extras.actions?.length) lines.push('next', ...extras.actions.map((a) => `  ${a}`));
   return lines.join('\n');
 }
+
+function stepOutput(step: NonNullable<TaskRecord['steps']>[number]): string {
+  if (step.output !== undefined) return `  output ${cut(JSON.stringify(step.output))}`;
+  return step.outputExcerpt === undefined ? '' : `  output ${cut(step.outputExcerpt)}`;
+}
+
+const cut = (text: string): string => (text.length <= SHOWN_CHARS ? text : `${text.slice(0, SHOWN_CHARS - 1)}…`);

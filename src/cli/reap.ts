@@ -1,13 +1,11 @@
 import { hostname } from 'node:os';
-import { join } from 'node:path';
-import { reapOrphans, type ReapReport } from '../actors/reaper.ts';
+import type { ReapReport } from '../actors/reaper.ts';
 import type { Config } from '../config/schema.ts';
-import { osProcessControl } from '../pool/os-process-control.ts';
-import { SqliteProcessRegistry } from '../store/sqlite/process-registry.ts';
+import { openProcessRegistry, reapOnce } from '../node/processes.ts';
 import type { NodeRegistry } from '../ports/node-registry.ts';
 import { silentLogger } from '../ports/logger.ts';
-import { systemClock } from '../system-clock.ts';
-import { DEAD_AFTER_MS } from './status.ts';
+import { systemClock } from '../platform/system-clock.ts';
+import { DEAD_AFTER_MS } from '../views/status-report.ts';
 
 /**
  * `reeve reap`: the same reaper a node runs, from another process. Incarnations of nodes that
@@ -20,17 +18,9 @@ export async function reapFromCli(store: NodeRegistry, config: Config, dryRun: b
       .filter((n) => n.host === hostname() && n.state !== 'stopped' && now - n.lastSeenAt <= DEAD_AFTER_MS)
       .map((n) => `${n.id}:${n.incarnation}`),
   );
-  const registry = new SqliteProcessRegistry(join(config.node.dataDir, 'processes.db'), systemClock);
+  const registry = openProcessRegistry(config.node.dataDir, systemClock);
   try {
-    return await reapOrphans({
-      registry,
-      control: osProcessControl({ protectedPids: config.node.protectedPids }),
-      liveOwners: live,
-      protectedPids: new Set(config.node.protectedPids),
-      graceMs: 2_000,
-      dryRun,
-      log: silentLogger,
-    });
+    return await reapOnce(registry, { protectedPids: config.node.protectedPids, liveOwners: live, dryRun, log: silentLogger });
   } finally {
     await registry.close();
   }

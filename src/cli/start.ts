@@ -1,9 +1,10 @@
-import pino from 'pino';
 import { loadConfig } from '../config/load.ts';
+import type { Config } from '../config/schema.ts';
 import { toError } from '../errors.ts';
-import { startNode } from '../node.ts';
+import { startNode } from '../node/start-node.ts';
 import type { CliContext, GlobalOptions } from './context.ts';
 import { Exit, reportError } from './output.ts';
+import { nodeLogger } from './node-log.ts';
 import { checkKinds } from './start-check.ts';
 import { handleStopSignals } from './stop-signals.ts';
 
@@ -12,20 +13,32 @@ import { handleStopSignals } from './stop-signals.ts';
  * reaches the node. SIGTERM/SIGINT drain (a second one stops at once), SIGHUP reloads the
  * config (an invalid new config is rejected and the old one stays in force).
  */
-export async function runStart(ctx: CliContext, opts: GlobalOptions & { check?: boolean }): Promise<number> {
+export interface StartOptions extends GlobalOptions {
+  check?: boolean;
+  /** `--inspect`: the config's `inspect.enabled`. */
+  inspect?: boolean;
+  /** `--inspect-url`: the config's `inspect.url`. */
+  inspectUrl?: string;
+}
+
+/** The start flags over the config (the flags win; the config stays frozen). */
+function withFlags(config: Config, opts: StartOptions): Config {
+  if (!opts.inspect && opts.inspectUrl === undefined) return config;
+  return Object.freeze({ ...config, inspect: Object.freeze({ ...config.inspect, ...(opts.inspect ? { enabled: true } : {}), ...(opts.inspectUrl ? { url: opts.inspectUrl } : {}) }) });
+}
+
+export async function runStart(ctx: CliContext, opts: StartOptions): Promise<number> {
   let loaded;
   try {
     loaded = await ctx.loadConfig(opts);
+    loaded = { ...loaded, config: withFlags(loaded.config, opts) };
     // Before claiming: a kind that cannot run is a config error now, not a failed task later.
     if (opts.check !== false) await checkKinds(loaded.config, loaded.file);
   } catch (err) {
     return reportError(ctx.io, err, Boolean(opts.json));
   }
   const { config, file } = loaded;
-  const log = pino(
-    { level: config.node.logLevel, base: { pid: process.pid }, redact: { paths: ['*.token', '*.pass', '*.password', 'nats.*'], censor: '[redacted]' } },
-    pino.destination({ fd: 2, sync: true }),
-  );
+  const log = nodeLogger(config);
   let node;
   try {
     node = await startNode({ config, log });
@@ -35,6 +48,7 @@ export async function runStart(ctx: CliContext, opts: GlobalOptions & { check?: 
   }
   // On stderr even with --json: the URL carries the token, and stdout is for the one JSON value.
   if (node.dashboardUrl) ctx.io.err(`dashboard: ${node.dashboardUrl}`);
+  if (node.inspectUrl) ctx.io.err(`inspect: ${node.inspectUrl}  (createWebSocketReceiver; Stately's web UI: ${node.dashboardUrl?.replace('/#', '/inspect#')})`);
   const kinds = Object.keys(config.agents);
   if (!opts.json) {
     ctx.io.err(
@@ -49,17 +63,17 @@ export async function runStart(ctx: CliContext, opts: GlobalOptions & { check?: 
   const unwire = handleStopSignals({
     drain: (signal) => {
       log.info({ signal }, 'draining');
-      void node.drain();
+      void node.drain().catch((err: unknown) => log.error({ err }, 'drain failed'));
     },
     stopNow: (signal) => {
       log.info({ signal }, 'stopping now');
-      void node.drain(0);
+      void node.drain(0).catch((err: unknown) => log.error({ err }, 'stop failed'));
     },
     reload: () => {
       loadConfig({ cwd: ctx.cwd, env: ctx.env, checkFiles: true, ...(file ? { configPath: file } : opts.config ? { configPath: opts.config } : {}) })
         .then(async ({ config: next }) => {
           if (opts.check !== false) await checkKinds(next, file);
-          node.reconfigure(next);
+          node.reconfigure(withFlags(next, opts));
         })
         .catch((err: unknown) => log.error({ err: toError(err) }, 'config reload rejected; the previous config stays in force'));
     },

@@ -5,28 +5,43 @@ import { registerDeadLetters } from './dead-letters.ts';
 import { registerDrain } from './drain.ts';
 import { registerPurge } from './purge.ts';
 import { registerSubmit } from './submit.ts';
-import { systemClock } from '../system-clock.ts';
-import { positiveInt, withBackend, type CliContext } from './context.ts';
-import { ago, describeTask, Exit, publicRecord, table } from './output.ts';
-import { checkArg, kindName, taskId, text } from './arg-shapes.ts';
-import { statusReport } from './status.ts';
+import { registerDecisions } from './decide.ts';
+import { globalArgs, positiveInt, withBackend, type CliContext } from './context.ts';
+import { ago, describeTask, Exit, publicRecord, table, type TaskExtras } from './output.ts';
+import type { Config } from '../config/schema.ts';
+import type { TaskRecord } from '../protocol/task.ts';
+import { join } from 'node:path';
+import { checkArg, kindName, taskId } from './arg-shapes.ts';
+import { statusReport } from '../views/status-report.ts';
 
-export function registerTaskCommands(program: Command, ctx: CliContext, setExit: (code: number) => void, meta: { states: readonly string[] }): void {
-  const io = ctx.io;
+type SetExit = (code: number) => void;
+
+export function registerTaskCommands(program: Command, ctx: CliContext, setExit: SetExit, meta: { states: readonly string[] }): void {
   registerSubmit(program, ctx, setExit);
+  registerReads(program, ctx, setExit, meta.states);
+  registerDecisions(program, ctx, setExit);
+  registerStatus(program, ctx, setExit);
+  registerReap(program, ctx, setExit);
+  registerDrain(program, ctx, setExit);
+  registerPurge(program, ctx, setExit, { terminal: meta.states.filter((s) => isTerminal(s as TaskState)) });
+  registerDeadLetters(program, { io: ctx.io, withStore: (run) => withBackend(ctx, program, setExit, run), positiveInt });
+}
 
+/** `reeve tasks` and `reeve show`. */
+function registerReads(program: Command, ctx: CliContext, setExit: SetExit, states: readonly string[]): void {
+  const io = ctx.io;
   const tasks = program
     .command('tasks')
     .description('list tasks, newest first')
-    .option('--state <state>', `only this state (${meta.states.join(', ')})`)
+    .option('--state <state>', `only this state (${states.join(', ')})`)
     .option('--kind <kind>', 'only this kind', kindName('--kind'))
     .option('--limit <n>', 'at most N tasks (default 100)', positiveInt('--limit'))
     .option('--watch', 'follow changes live: a table redrawn on each change (one line per change when not a TTY)');
   tasks.action(
     withBackend(ctx, program, setExit, async (store, json, _config, backend) => {
       const o = tasks.opts<{ state?: string; kind?: string; limit?: number; watch?: boolean }>();
-      if (o.state !== undefined && !meta.states.includes(o.state)) {
-        throw new InvalidInputError('--state', [{ path: 'state', message: `must be one of ${meta.states.join(', ')} (got ${JSON.stringify(o.state)})` }]);
+      if (o.state !== undefined && !states.includes(o.state)) {
+        throw new InvalidInputError('--state', [{ path: 'state', message: `must be one of ${states.join(', ')} (got ${JSON.stringify(o.state)})` }]);
       }
       const query = { ...(o.state !== undefined ? { state: o.state as TaskState } : {}), ...(o.kind !== undefined ? { kind: o.kind } : {}), limit: o.limit ?? 100 };
       if (o.watch) return (await import('./watch.ts')).watchTasks(backend, io, query, json);
@@ -43,51 +58,20 @@ export function registerTaskCommands(program: Command, ctx: CliContext, setExit:
 
   const show = program.command('show <id>').description('one task: state, attempts, history, compensations').option('--follow', 'print each state change until the task ends');
   show.action(
-    withBackend(ctx, program, setExit, async (store, json, _config, backend) => {
+    withBackend(ctx, program, setExit, async (store, json, config, backend) => {
       const id = checkArg(show.args[0], taskId('id'));
       if (show.opts<{ follow?: boolean }>().follow) return (await import('./watch.ts')).followTask(backend, io, id, json);
       const task = await store.get(id);
       if (!task) throw new TaskNotFoundError(id);
-      io.out(json ? JSON.stringify(publicRecord(task)) : describeTask(task, Date.now()));
+      if (json) io.out(JSON.stringify(publicRecord(task)));
+      else io.out(describeTask(publicRecord(task), Date.now(), await showExtras(publicRecord(task), config, backend.mode, globalArgs(program))));
       return Exit.Ok;
     }),
   );
+}
 
-  const cancel = program.command('cancel <id>').description('cancel a task (its compensations run)').option('--reason <text>', 'recorded in history', text('--reason'), 'cancelled by operator');
-  cancel.action(
-    withBackend(ctx, program, setExit, async (store, json) => {
-      const task = await store.requestCancel(checkArg(cancel.args[0], taskId('id')), cancel.opts<{ reason: string }>().reason);
-      io.out(json ? JSON.stringify({ id: task.id, state: task.state, cancelRequested: true }) : `cancel requested for ${task.id} (now ${task.state})`);
-      return Exit.Ok;
-    }),
-  );
-
-  const retry = program.command('retry <id>').description('re-open a failed, cancelled or quarantined task with fresh budgets').option('--reason <text>', 'recorded in history', text('--reason'), 'retried by operator');
-  retry.action(
-    withBackend(ctx, program, setExit, async (store, json) => {
-      const task = await store.reopen(checkArg(retry.args[0], taskId('id')), retry.opts<{ reason: string }>().reason);
-      io.out(json ? JSON.stringify({ id: task.id, state: task.state }) : `re-opened ${task.id}: queued`);
-      return Exit.Ok;
-    }),
-  );
-
-  const approve = program
-    .command('approve <id>')
-    .description('approve a task waiting for a person (--reject to refuse it)')
-    .option('--by <name>', 'who decides (recorded)', text('--by'), process.env.USER || 'operator')
-    .option('--reject <reason>', 'reject instead: the task compensates and fails', text('--reject'));
-  approve.action(
-    withBackend(ctx, program, setExit, async (store, json) => {
-      const o = approve.opts<{ by: string; reject?: string }>();
-      const decision = o.reject !== undefined ? ({ type: 'task.reject', by: o.by, reason: o.reject } as const) : ({ type: 'task.approve', by: o.by } as const);
-      // Loaded by the commands that use them, so that the others start fast (xstate, the reaper).
-      const { decideWaitingTask } = await import('../actors/operator.ts');
-      const w = await decideWaitingTask(store, systemClock, checkArg(approve.args[0], taskId('id')), decision);
-      io.out(json ? JSON.stringify({ id: w.id, state: w.state }) : `${o.reject !== undefined ? 'rejected' : 'approved'} ${w.id}: now ${w.state}`);
-      return Exit.Ok;
-    }),
-  );
-
+function registerStatus(program: Command, ctx: CliContext, setExit: SetExit): void {
+  const io = ctx.io;
   const status = program
     .command('status')
     .description('nodes, breakers, preflight and task counts')
@@ -103,11 +87,16 @@ export function registerTaskCommands(program: Command, ctx: CliContext, setExit:
         io.out(`tasks ${Object.entries(report.counts).map(([s, n]) => `${s}=${n}`).join(' ') || 'none'}${from}`);
         for (const b of report.breakers.filter((x) => x.state !== 'closed')) io.out(`breaker ${b.key} ${b.state}${b.openUntil ? ` until ${new Date(b.openUntil).toISOString()}` : ''}`);
         for (const p of report.preflight.filter((x) => !x.ok)) io.out(`preflight ${p.kind} failing: ${p.reason}`);
+        const { pending, failed, lastError } = report.notifications;
+        if (pending || failed) io.out(`notifications pending=${pending} failed=${failed}${lastError ? `; last error ${ago(lastError.at, Date.now())} (${lastError.event} ${lastError.id}): ${lastError.message}` : ''}`);
       }
       return Exit.Ok;
     }),
   );
+}
 
+function registerReap(program: Command, ctx: CliContext, setExit: SetExit): void {
+  const io = ctx.io;
   const reap = program
     .command('reap')
     .description('kill process trees left by dead node incarnations or failed dispatches on this machine')
@@ -124,8 +113,13 @@ export function registerTaskCommands(program: Command, ctx: CliContext, setExit:
       return Exit.Ok;
     }),
   );
+}
 
-  registerDrain(program, ctx, setExit);
-  registerPurge(program, ctx, setExit, { terminal: meta.states.filter((s) => isTerminal(s as TaskState)) });
-  registerDeadLetters(program, { io, withStore: (run) => withBackend(ctx, program, setExit, run), positiveInt });
+/** `reeve show`: where the task's run log is, and the commands its state allows. */
+async function showExtras(task: TaskRecord, config: Config, mode: 'embedded' | 'cluster', global: string[]): Promise<TaskExtras> {
+  const [{ latestRunLog }, { nextActions }] = await Promise.all([import('../views/run-log-file.ts'), import('./next-actions.ts')]);
+  const logDir = join(config.node.dataDir, 'logs');
+  const found = await latestRunLog(logDir, task.id);
+  const runLog = found ?? (mode === 'cluster' && task.history.length > 1 ? `${join(logDir, `${task.id}.<run>.log`)} on the node that ran it (command steps only)` : undefined);
+  return { ...(runLog ? { runLog } : {}), actions: nextActions(task, global) };
 }

@@ -1,7 +1,7 @@
-import type { Backend } from '../backend.ts';
+import type { Backend } from '../node/backend.ts';
 import { silentLogger } from '../ports/logger.ts';
 import type { TaskState } from '../protocol/task-states.ts';
-import { waitForTask } from '../task-follow.ts';
+import { waitForTask } from '../client/task-follow.ts';
 import { ago, describeTask, Exit, publicRecord, table, type Io } from './output.ts';
 
 /** Embedded mode: how often the feed re-reads the newest tasks (the node is another process). */
@@ -69,9 +69,12 @@ export async function followTask(backend: Backend, io: Io, id: string, json: boo
         if (json) io.out(JSON.stringify(change));
         else if (!io.isTTY) io.out(`${new Date(change.at).toISOString()}  ${id}  ${change.from ?? '-'} -> ${change.to}  ${change.reason}`);
         else
-          void backend.store.get(id).then((t) => {
-            if (t) io.out(`${CLEAR}${describeTask(publicRecord(t), Date.now())}`);
-          });
+          void backend.store
+            .get(id)
+            .then((t) => {
+              if (t) io.out(`${CLEAR}${describeTask(publicRecord(t), Date.now())}`);
+            })
+            .catch(() => undefined); // a redraw missed: the next change, or the end, redraws it
       },
     }).catch((err: unknown) => {
       if (interrupted.signal.aborted) return undefined;

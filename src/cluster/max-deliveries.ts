@@ -21,7 +21,7 @@ import type { Clock } from '../ports/clock.ts';
 import type { Logger } from '../ports/logger.ts';
 import type { TaskStore } from '../ports/task-store.ts';
 import { TASK_ID_PATTERN } from '../protocol/task.ts';
-import type { Subjects } from '../transport/subjects.ts';
+import type { Subjects } from '../protocol/subjects.ts';
 import { payloadExcerpt } from '../protocol/excerpt.ts';
 
 /** The dead-letter and rejected-event code of a submission that hit max_deliver. Never renamed. */

@@ -12,8 +12,8 @@ import { submitMessageSchema } from '../protocol/messages.ts';
 import type { SubmitRequest } from '../protocol/task.ts';
 import { parseOrThrow } from '../protocol/validate.ts';
 import { newTaskId } from '../store/task-id.ts';
-import { systemClock } from '../system-clock.ts';
-import type { Subjects } from '../transport/subjects.ts';
+import { systemClock } from '../platform/system-clock.ts';
+import type { Subjects } from '../protocol/subjects.ts';
 
 export interface PublishSubmissionOptions {
   /** For the generated id; default the system clock. */

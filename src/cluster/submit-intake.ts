@@ -39,7 +39,7 @@ import type { TaskStore } from '../ports/task-store.ts';
 import { rejectedEventSchema, submitMessageSchema } from '../protocol/messages.ts';
 import { inputShapeIssue, MAX_INPUT_BYTES, TASK_ID_PATTERN, type SubmitRequest } from '../protocol/task.ts';
 import { payloadExcerpt } from '../protocol/excerpt.ts';
-import type { Subjects } from '../transport/subjects.ts';
+import type { Subjects } from '../protocol/subjects.ts';
 import { backoffDelay } from '../machines/backoff.ts';
 
 /** Codes of `reeve.events.rejected` and of the dead letters the intake keeps. Never renamed. */

@@ -7,6 +7,9 @@ import { oneOfByKey } from './one-of-by-key.ts';
  * options every kind shares (timeouts, retry budgets, breaker, preflight).
  */
 
+/** A kind's run timeout when its config sets none: 30 minutes. */
+export const DEFAULT_TIMEOUT_MS = 30 * 60 * 1000;
+
 const moduleFields = {
   /** A JS/TS file, relative to the config file. */
   module: pathField,
@@ -104,8 +107,12 @@ const preflightSchema = oneOfByKey(
 );
 
 const commonFields = {
-  /** A run longer than this is killed (process group: SIGTERM, `killGraceMs`, SIGKILL). Default: none. */
-  timeoutMs: ms().optional(),
+  /**
+   * A run longer than this is killed (process group: SIGTERM, `killGraceMs`, SIGKILL). Default 30
+   * minutes, so a hung agent never holds a slot for good; 0 turns it off (the node warns at start).
+   * A task's own `timeoutMs` overrides it either way.
+   */
+  timeoutMs: ms('non-negative').default(DEFAULT_TIMEOUT_MS),
   killGraceMs: ms('non-negative').default(10_000),
   /** A command run that writes no output for this long is treated as hung. */
   idleTimeoutMs: ms().optional(),

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { NAME_PATTERN } from '../protocol/task.ts';
+import { MAX_TIMER_MS, NAME_PATTERN } from '../protocol/task.ts';
 
 /**
  * Field schemas shared by the config schema. Every message says what was expected and shows
@@ -28,8 +28,14 @@ function wholeNumber(floor: Floor, unit: string) {
 /** A count: `positive` is >= 1, `non-negative` is >= 0. */
 export const count = (floor: Floor = 'positive') => wholeNumber(floor, '');
 
-/** Milliseconds. Strings such as "30s" are refused: config takes integers so units never guess. */
-export const ms = (floor: Floor = 'positive') => wholeNumber(floor, ' number of milliseconds');
+/**
+ * Milliseconds. Strings such as "30s" are refused: config takes integers so units never guess.
+ * At most MAX_TIMER_MS: every one of them ends up in a timer, which overflows beyond it.
+ */
+export const ms = (floor: Floor = 'positive') =>
+  wholeNumber(floor, ' number of milliseconds').max(MAX_TIMER_MS, {
+    error: (issue) => `expected at most ${MAX_TIMER_MS} ms (about 24.8 days; a longer Node.js timer overflows and fires at once), got ${show(issue.input)}`,
+  });
 
 /** A file or directory path; relative ones resolve against the config file's directory. */
 export const pathField = z

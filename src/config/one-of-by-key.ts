@@ -35,6 +35,8 @@ export function oneOfByKey<V extends Variants>(
   what: string,
   variants: V,
   hints: { [K in keyof V]: string },
+  /** What to say when two keys are present, after "keep one of them". */
+  several = ' (to run several handlers in order, use "steps")',
 ): z.ZodType<z.output<V[keyof V]>, z.input<V[keyof V]>> {
   const keys = Object.keys(variants);
   const quoted = keys.map((k) => `"${k}"`);
@@ -48,7 +50,7 @@ export function oneOfByKey<V extends Variants>(
     }
     const present = presentKeys(value, keys);
     if (present.length !== 1) {
-      ctx.addIssue({ code: 'custom', message: ambiguity(what, choices, examples, present, value, keys) });
+      ctx.addIssue({ code: 'custom', message: ambiguity(what, choices, examples, present, value, keys, several) });
       return z.NEVER;
     }
     const result = variants[present[0]!]!.safeParse(value, { error: configErrorMap });
@@ -71,11 +73,12 @@ function ambiguity(
   present: string[],
   value: Record<string, unknown>,
   keys: string[],
+  several: string,
 ): string {
   const head = `${what} needs exactly one of ${choices}`;
   if (present.length > 1) {
     const found = present.map((k) => `"${k}"`).join(' and ');
-    return `${head}, found ${found}; keep one of them (to run several handlers in order, use "steps")`;
+    return `${head}, found ${found}; keep one of them${several}`;
   }
   const typo = Object.keys(value)
     .map((key) => ({ key, near: closestKey(key, keys) }))

@@ -6,7 +6,7 @@ import { ConfigError } from './errors.ts';
 import { show } from './fields.ts';
 import { jsonErrorIndex, lineColumn } from './json-position.ts';
 import { isPlainObject } from './one-of-by-key.ts';
-import { moduleExports } from '../module-exports.ts';
+import { moduleExports } from '../platform/module-exports.ts';
 
 /** Looked for in the working directory, in this order, when no file is named. */
 export const CONFIG_FILE_NAMES = ['reeve.config.json', 'reeve.config.mjs', 'reeve.config.ts'] as const;

@@ -52,6 +52,7 @@ export function resolvePaths(config: Config, baseDir: string): Config {
       ...(tls === undefined ? {} : { tls: { ...tls, ...mapDefined(tls, path) } }),
     },
     agents: Object.fromEntries(Object.entries(config.agents).map(([kind, a]) => [kind, agent(a)])),
+    notify: config.notify.map((rule) => ('command' in rule ? { ...rule, command: command(rule.command) } : rule)),
   };
 }
 

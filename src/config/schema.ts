@@ -1,7 +1,9 @@
 import { join } from 'node:path';
 import { z } from 'zod';
+import { WS_URL_PATTERN } from '../protocol/patterns.ts';
 import { agentSchema } from './agent-schema.ts';
 import { count, ms, nameField, oneOf, pathField, show } from './fields.ts';
+import { notifyDeliverySchema, notifySchema } from './notify-schema.ts';
 
 /**
  * The configuration file's shape (DESIGN.md, "External contract" > "Config"). Every object is
@@ -114,15 +116,45 @@ const httpSchema = z.strictObject({
   allowedHosts: z.array(z.string().min(1)).optional(),
 });
 
+const wsUrlError = (issue: { input?: unknown }) => `expected a WebSocket URL such as "ws://127.0.0.1:8080", got ${show(issue.input)}`;
+
+/**
+ * The XState inspector (DESIGN.md, "XState inspector"). `true` is `{ enabled: true }`; off by
+ * default, and then @statelyai/inspect is not even loaded.
+ */
+const inspectSchema = z.preprocess(
+  (value) => (typeof value === 'boolean' ? { enabled: value } : value),
+  z.strictObject(
+    {
+      /** Serve a relay at `ws://HOST:PORT/inspect` (HTTP starts on a free loopback port when `http.port` is unset). */
+      enabled: z.boolean().default(false),
+      /** Also push every inspection event to this outside relay (`ws://` or `wss://`). */
+      url: z.string({ error: wsUrlError }).regex(WS_URL_PATTERN, { error: wsUrlError }).optional(),
+      /** Each snapshot's context and each event are cut to about this many bytes of JSON (inputs, outputs and results are left out anyway). */
+      maxContextBytes: count().min(256, { error: (issue) => `expected at least 256 bytes, got ${show(issue.input)}` }).default(4096),
+      /** Messages queued per receiver that reads slowly; past it the oldest are dropped and counted in /metrics. */
+      bufferMessages: count().default(1000),
+    },
+    { error: (issue) => `expected true, false or { enabled, url, maxContextBytes, bufferMessages }, got ${show(issue.input)}` },
+  ),
+);
+
 const rootSchema = z.strictObject({
   node: nodeSchema.prefault({}),
   store: storeSchema.prefault({}),
   nats: natsSchema.prefault({}),
   http: httpSchema.prefault({}),
-  /** Strings redacted wherever they appear in logs. */
+  inspect: inspectSchema.prefault({}),
+  /**
+   * Strings redacted wherever they appear in logs: run logs, the node's log lines, module agents'
+   * `ctx.log`. Values under 4 characters are ignored (they would match all over ordinary text).
+   */
   secrets: z.array(z.string().min(1, 'expected a non-empty secret')).default(() => []),
   /** Agent kinds by name. */
   agents: z.record(nameField, agentSchema).default(() => ({})),
+  /** Who is told about failures, waiting tasks, breakers, dead nodes and dead letters (notify-schema.ts). */
+  notify: notifySchema.default(() => []),
+  notifyDelivery: notifyDeliverySchema.prefault({}),
 });
 
 export const configSchema = rootSchema.transform((config) => ({
@@ -139,5 +171,7 @@ export type NodeConfig = Config['node'];
 export type StoreConfig = Config['store'];
 export type NatsConfig = Config['nats'];
 export type HttpConfig = Config['http'];
+export type InspectConfig = Config['inspect'];
+export type { NotifyDelivery, NotifyRule } from './notify-schema.ts';
 
 export type { AgentConfig, CommandAgentConfig, HandlerConfig, ModuleAgentConfig, StepConfig, StepsAgentConfig } from './agent-schema.ts';

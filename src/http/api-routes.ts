@@ -1,14 +1,19 @@
 import type { z } from 'zod';
-import { decideWaitingTask } from '../actors/operator.ts';
-import type { Backend } from '../backend.ts';
+import { operateOnTask, type TaskOperation } from '../actors/operator.ts';
+import type { Backend } from '../node/backend.ts';
 import type { Config } from '../config/schema.ts';
-import { deadLetter, deadLetterSummary } from '../dead-letter-view.ts';
+import { deadLetter, deadLetterSummary } from '../views/dead-letter-view.ts';
 import { InvalidInputError, TaskNotFoundError } from '../errors.ts';
+import type { SupervisionNode } from '../actors/supervisor.ts';
 import type { Clock } from '../ports/clock.ts';
+import type { Inspection } from '../ports/inspection.ts';
 import type { ReeveStore } from '../ports/reeve-store.ts';
+import { publicRecord } from '../protocol/public-record.ts';
+import { decisionIssues, type TaskOp } from '../protocol/task-control.ts';
 import type { SubmitRequest, TaskRecord } from '../protocol/task.ts';
-import { nodeViews, statusReport } from '../status-report.ts';
+import { nodeViews, statusReport } from '../views/status-report.ts';
 import { readLogTail } from './log-tail.ts';
+import { definitionOf, MACHINES } from './machine-definition.ts';
 import * as s from './schemas.ts';
 
 export interface ApiContext {
@@ -18,6 +23,10 @@ export interface ApiContext {
   clock: Clock;
   /** Where command agents' run logs are (`<dataDir>/logs`). */
   logDir: string;
+  /** The serving node's supervision tree (children of its root supervisor), with restart counts. */
+  supervision?: () => SupervisionNode[];
+  /** Live state: operator decisions are events to the task's actor. */
+  inspection?: Inspection;
 }
 
 export type ApiResult = { status: number; json: unknown } | { status: number; text: string; contentType: string };
@@ -36,12 +45,6 @@ export interface ApiRoute {
 }
 
 const ok = (json: unknown, status = 200): ApiResult => ({ status, json });
-
-/** The contract's task record: the runtime-only saga snapshot stays inside. */
-function publicRecord(task: TaskRecord & { snapshot?: unknown }): TaskRecord {
-  const { snapshot: _snapshot, ...record } = task;
-  return record;
-}
 
 async function record(ctx: ApiContext, id: string): Promise<TaskRecord> {
   const task = await ctx.store.get(id);
@@ -66,15 +69,17 @@ async function submit(ctx: ApiContext, body: SubmitRequest): Promise<ApiResult> 
   }
 }
 
-async function decide(ctx: ApiContext, id: string, op: 'approve' | 'reject', body: z.infer<typeof s.decisionBodySchema>): Promise<ApiResult> {
-  // The operator API takes neither yet (DESIGN.md, "Human steps"): refuse rather than drop them.
-  for (const field of ['input', 'goto'] as const) {
-    if (body[field] !== undefined) throw new InvalidInputError(op, [{ path: field, message: `is not supported by this version of reeve ${op}; leave it out` }]);
-  }
-  if (op === 'reject' && body.reason === undefined) throw new InvalidInputError('reject', [{ path: 'reason', message: 'is required: say why the task is rejected' }]);
-  const decision = op === 'approve' ? ({ type: 'task.approve', by: 'http' } as const) : ({ type: 'task.reject', by: 'http', reason: body.reason! } as const);
-  await decideWaitingTask(ctx.store, ctx.clock, id, decision);
-  return ok({ task: await record(ctx, id) });
+/** Cancel, retry, approve and reject: the operator code path the CLI and NATS use, with the same field rules. */
+async function operate(ctx: ApiContext, id: string, op: TaskOp, body: z.infer<typeof s.decisionBodySchema>): Promise<ApiResult> {
+  const issues = decisionIssues(op, body);
+  if (issues.length > 0) throw new InvalidInputError(op, issues);
+  const operation: TaskOperation =
+    op === 'approve'
+      ? { op, by: 'http', ...(body.input === undefined ? {} : { input: body.input }), ...(body.reason === undefined ? {} : { reason: body.reason }) }
+      : op === 'reject'
+        ? { op, by: 'http', reason: body.reason!, ...(body.goto === undefined ? {} : { goto: body.goto }) }
+        : { op, reason: body.reason ?? (op === 'cancel' ? 'cancelled via HTTP' : 'retried via HTTP') };
+  return ok({ task: publicRecord((await operateOnTask(ctx.store, ctx.clock, id, operation, ctx.inspection)).task) });
 }
 
 const taskResponse = { status: 200, schema: s.taskRecordSchema };
@@ -113,10 +118,7 @@ export const API_ROUTES: ApiRoute[] = [
     query: s.noQuerySchema,
     body: s.decisionBodySchema,
     response: { status: 200 },
-    handle: async (ctx, { params, body }) => {
-      await ctx.store.requestCancel(params.id, body.reason ?? 'cancelled via HTTP');
-      return ok({ task: await record(ctx, params.id) });
-    },
+    handle: (ctx, { params, body }) => operate(ctx, params.id, 'cancel', body),
   },
   {
     method: 'POST',
@@ -126,13 +128,28 @@ export const API_ROUTES: ApiRoute[] = [
     query: s.noQuerySchema,
     body: s.decisionBodySchema,
     response: { status: 200 },
-    handle: async (ctx, { params, body }) => {
-      await ctx.store.reopen(params.id, body.reason ?? 'retried via HTTP');
-      return ok({ task: await record(ctx, params.id) });
-    },
+    handle: (ctx, { params, body }) => operate(ctx, params.id, 'retry', body),
   },
-  { method: 'POST', path: '/api/v1/tasks/{id}/approve', summary: 'Approve a task waiting for a person', params: s.taskPathSchema, query: s.noQuerySchema, body: s.decisionBodySchema, response: { status: 200 }, handle: (ctx, { params, body }) => decide(ctx, params.id, 'approve', body) },
-  { method: 'POST', path: '/api/v1/tasks/{id}/reject', summary: 'Reject a task waiting for a person (reason required)', params: s.taskPathSchema, query: s.noQuerySchema, body: s.decisionBodySchema, response: { status: 200 }, handle: (ctx, { params, body }) => decide(ctx, params.id, 'reject', body) },
+  {
+    method: 'POST',
+    path: '/api/v1/tasks/{id}/approve',
+    summary: 'Approve a task waiting for a person: the next step sees ctx.approval = { input?, reason?, by, at }',
+    params: s.taskPathSchema,
+    query: s.noQuerySchema,
+    body: s.decisionBodySchema,
+    response: { status: 200 },
+    handle: (ctx, { params, body }) => operate(ctx, params.id, 'approve', body),
+  },
+  {
+    method: 'POST',
+    path: '/api/v1/tasks/{id}/reject',
+    summary: 'Reject a task waiting for a person (reason required): with goto it goes back to that step (ctx.feedback), else it compensates and fails',
+    params: s.taskPathSchema,
+    query: s.noQuerySchema,
+    body: s.decisionBodySchema,
+    response: { status: 200 },
+    handle: (ctx, { params, body }) => operate(ctx, params.id, 'reject', body),
+  },
   {
     method: 'GET',
     path: '/api/v1/tasks/{id}/log',
@@ -149,6 +166,26 @@ export const API_ROUTES: ApiRoute[] = [
   { method: 'GET', path: '/api/v1/status', summary: 'The `reeve status --json` report', query: s.noQuerySchema, response: { status: 200, schema: s.statusSchema }, handle: async (ctx) => ok(await statusReport(ctx.store, ctx.clock.now(), ctx.backend.mode)) },
   { method: 'GET', path: '/api/v1/nodes', summary: 'Nodes (up, draining, drained, dead)', query: s.noQuerySchema, response: { status: 200 }, handle: async (ctx) => ok({ nodes: nodeViews(await ctx.store.listNodes(), ctx.clock.now()) }) },
   { method: 'GET', path: '/api/v1/breakers', summary: 'Circuit breakers', query: s.noQuerySchema, response: { status: 200 }, handle: async (ctx) => ok({ breakers: (await statusReport(ctx.store, ctx.clock.now(), ctx.backend.mode)).breakers }) },
+  {
+    method: 'GET',
+    path: '/api/v1/machines/{name}',
+    summary: "A state machine's definition (taskSaga, circuitBreaker), as the XState inspector receives it",
+    params: s.machinePathSchema,
+    query: s.noQuerySchema,
+    response: { status: 200 },
+    handle: async (_ctx, { params }) => {
+      const machine = MACHINES[params.name as keyof typeof MACHINES];
+      return { status: 200, text: `{"id":${JSON.stringify(machine.id)},"definition":${definitionOf(machine)}}`, contentType: 'application/json; charset=utf-8' };
+    },
+  },
+  {
+    method: 'GET',
+    path: '/api/v1/supervision',
+    summary: "This node's supervision tree: each supervised child with its status, restarts and crashes",
+    query: s.noQuerySchema,
+    response: { status: 200 },
+    handle: async (ctx) => ok({ root: { id: 'root', children: ctx.supervision?.() ?? [] } }),
+  },
   {
     method: 'GET',
     path: '/api/v1/dead-letters',

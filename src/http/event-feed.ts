@@ -5,7 +5,7 @@ import type { BusMessage } from '../ports/bus.ts';
 import { breakerEventSchema, nodeHeartbeatSchema } from '../protocol/messages.ts';
 import { TASK_STATES } from '../protocol/task-states.ts';
 import { TASK_ID_PATTERN, type TaskRecord } from '../protocol/task.ts';
-import type { Subjects } from '../transport/subjects.ts';
+import type { Subjects } from '../protocol/subjects.ts';
 import { toError } from '../errors.ts';
 
 export type FeedEventType = 'task' | 'node' | 'breaker';
@@ -95,6 +95,7 @@ export class EventFeed {
     const every = this.options.followStoreMs;
     if (every !== undefined) {
       this.#seeded = false;
+      // #follow never rejects: it logs a failed read and tries again at the next tick.
       this.#timer = setInterval(() => void this.#follow(), every);
       this.#timer.unref();
       void this.#follow();

@@ -1,6 +1,6 @@
-import { open, readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { open } from 'node:fs/promises';
 import { ErrorCode, ReeveError } from '../errors.ts';
+import { latestRunLog } from '../views/run-log-file.ts';
 
 /**
  * The tail of a task's latest run log (command agents write `<dataDir>/logs/<taskId>.<run>.log`,
@@ -9,17 +9,9 @@ import { ErrorCode, ReeveError } from '../errors.ts';
  * runs it ran.
  */
 export async function readLogTail(logDir: string, taskId: string, bytes: number, secrets: readonly string[]): Promise<string> {
-  const names = await readdir(logDir).catch(() => [] as string[]);
-  const prefix = `${taskId}.`;
-  let latest: { file: string; mtimeMs: number } | undefined;
-  for (const name of names) {
-    if (!name.startsWith(prefix) || !name.endsWith('.log') || name.slice(prefix.length, -4).includes('.')) continue;
-    const file = join(logDir, name);
-    const { mtimeMs } = await stat(file).catch(() => ({ mtimeMs: -1 }));
-    if (mtimeMs >= 0 && (!latest || mtimeMs > latest.mtimeMs)) latest = { file, mtimeMs };
-  }
+  const latest = await latestRunLog(logDir, taskId);
   if (!latest) throw new ReeveError(ErrorCode.NotFound, `no run log for task ${taskId} on this node (only command agents write one, on the node that ran them)`);
-  const handle = await open(latest.file, 'r');
+  const handle = await open(latest, 'r');
   try {
     const { size } = await handle.stat();
     const length = Math.min(size, bytes);

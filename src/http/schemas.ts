@@ -3,6 +3,7 @@ import { breakerEventSchema, nodeHeartbeatSchema, taskEventSchema } from '../pro
 import { FAILURE_CLASSES, submitRequestSchema, taskIdSchema, taskStateSchema } from '../protocol/task.ts';
 import { kindNameSchema } from '../protocol/task.ts';
 import { TASK_STATES } from '../protocol/task-states.ts';
+import { decisionFields } from '../protocol/task-control.ts';
 
 /**
  * The HTTP API's request and response shapes (DESIGN.md, "HTTP API and dashboard"). Requests are
@@ -25,6 +26,10 @@ export const MAX_LOG_BYTES = 1024 * 1024;
 
 export const taskPathSchema = z.strictObject({ id: taskIdSchema });
 
+export const machinePathSchema = z.strictObject({
+  name: z.enum(['taskSaga', 'circuitBreaker'], { error: (issue) => `must be taskSaga or circuitBreaker (got ${JSON.stringify(issue.input)})` }),
+});
+
 export const taskListQuerySchema = z.strictObject({
   state: taskStateSchema.optional(),
   kind: kindNameSchema.optional(),
@@ -37,11 +42,8 @@ export const taskListQuerySchema = z.strictObject({
     .optional(),
 });
 
-export const decisionBodySchema = z.strictObject({
-  reason: z.string().trim().min(1, 'must be a non-empty string').max(4096).optional(),
-  input: z.json().optional(),
-  goto: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be a step name').optional(),
-});
+/** `{ reason?, input?, goto? }`: `input` only approves, `goto` only rejects, a rejection needs a reason (protocol/task-control.ts). */
+export const decisionBodySchema = z.strictObject(decisionFields);
 
 export const logQuerySchema = z.strictObject({ bytes: intParam(MAX_LOG_BYTES, '(bytes of the log tail; default 65536)').optional() });
 
@@ -75,6 +77,11 @@ export const taskRecordSchema = z.object({
   compensations: z.array(z.object({ step: z.string(), status: z.enum(['done', 'failed', 'skipped']), at: epochMs, reason: z.string().optional(), error: z.string().optional() })),
   annotations: z.array(z.object({ at: epochMs, author: z.string(), text: z.string() })),
   revision: z.number().int(),
+  progress: z.json().optional().describe('the last ctx.heartbeat(details) of the run'),
+  steps: z
+    .array(z.object({ name: z.string(), visits: z.number().int(), output: z.json().optional(), outputExcerpt: z.string().optional().describe('the output JSON cut at 4096 bytes, when it is larger') }))
+    .optional()
+    .describe("the kind's steps in order, with visits and latest outputs"),
 });
 
 export const errorSchema = z.object({ error: z.object({ code: z.string(), message: z.string() }) });
@@ -85,6 +92,11 @@ export const statusSchema = z.object({
   breakers: z.array(z.object({ key: z.string(), state: z.enum(['closed', 'open', 'halfOpen']), openUntil: epochMs.optional() })),
   preflight: z.array(z.object({ kind: z.string(), ok: z.boolean(), reason: z.string(), checkedAt: epochMs })),
   counts: z.record(z.string(), z.number().int()),
+  notifications: z.object({
+    pending: z.number().int(),
+    failed: z.number().int(),
+    lastError: z.object({ id: z.string(), event: z.string(), at: epochMs, message: z.string() }).optional(),
+  }),
 });
 
 export const deadLetterSummarySchema = z.object({ n: z.number().int(), receivedAt: epochMs, source: z.string(), code: z.string(), reason: z.string(), id: z.string().optional(), excerpt: z.string() });

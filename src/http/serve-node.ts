@@ -5,13 +5,14 @@ import { toError } from '../errors.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { Logger } from '../ports/logger.ts';
 import type { TaskState } from '../protocol/task-states.ts';
-import { freshestCounts } from '../status-report.ts';
+import { freshestCounts } from '../views/status-report.ts';
 import { authPolicy } from './auth.ts';
+import type { NodeInspector } from './inspect/open-inspector.ts';
 import { EventFeed } from './event-feed.ts';
 import type { NodeMetrics } from './metrics.ts';
 import { startHttpServer, type Readiness } from './server.ts';
 import type { Supervisor } from '../actors/supervisor.ts';
-import type { Backend } from '../backend.ts';
+import type { Backend } from '../node/backend.ts';
 import type { ReeveStore } from '../ports/reeve-store.ts';
 
 /** Embedded `reeve_tasks` counts are re-counted at most this often, however often Prometheus scrapes. */
@@ -37,9 +38,11 @@ export interface ServeNodeOptions {
   metrics: NodeMetrics;
   token: string;
   node: SurfaceNode;
+  /** Inspection on: the `/inspect` relay and bridge page are served too. */
+  inspector?: NodeInspector;
 }
 
-export async function serveNode({ config, log, clock, metrics, token, node }: ServeNodeOptions): Promise<{ url: string; close(): Promise<void> }> {
+export async function serveNode({ config, log, clock, metrics, token, node, inspector }: ServeNodeOptions): Promise<{ url: string; inspectUrl?: string; close(): Promise<void> }> {
   const { store, backend } = node;
   const cluster = backend.mode === 'cluster';
   const counts = cachedCounts(() => store.countByState(), () => clock.now());
@@ -49,6 +52,7 @@ export async function serveNode({ config, log, clock, metrics, token, node }: Se
       (await store.listBreakers()).map((b) => ({ key: b.key, state: b.state === 'open' && b.openUntil !== undefined && clock.now() >= b.openUntil ? ('halfOpen' as const) : b.state })),
     supervisorRestarts: () => Object.fromEntries(Object.entries(node.root.metrics()).map(([child, m]) => [child, m.restarts])),
     deadLetters: async () => (await store.listDeadLetters(1))[0]?.seq ?? 0,
+    notifications: () => store.notificationCounts(),
     slots: () => ({ busy: node.inFlight(), free: Math.max(0, config.node.concurrency - node.inFlight()) }),
     ...(cluster ? { natsConnected: () => backend.bus.status === 'online' } : {}),
   });
@@ -70,11 +74,14 @@ export async function serveNode({ config, log, clock, metrics, token, node }: Se
     return { ready: true };
   };
   const feed = new EventFeed({ bus: backend.bus, subjects: backend.subjects, store, ...(cluster ? {} : { followStoreMs: FOLLOW_STORE_MS }), log });
+  const auth = authPolicy({ token, host: config.http.host, allowedHosts: config.http.allowedHosts });
+  const relayOn = inspector !== undefined && config.inspect.enabled;
   const server = await startHttpServer({
     host: config.http.host,
     port: config.http.port ?? 0,
-    auth: authPolicy({ token, host: config.http.host, allowedHosts: config.http.allowedHosts }),
-    api: { store, backend, config, clock, logDir: join(config.node.dataDir, 'logs') },
+    auth,
+    api: { store, backend, config, clock, logDir: join(config.node.dataDir, 'logs'), supervision: () => node.root.tree(), ...(inspector ? { inspection: inspector.inspection } : {}) },
+    inspectPage: relayOn,
     feed,
     metrics,
     readiness,
@@ -84,7 +91,14 @@ export async function serveNode({ config, log, clock, metrics, token, node }: Se
   const shownHost = config.http.host === '0.0.0.0' || config.http.host === '::' ? '127.0.0.1' : config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host;
   const base = `http://${shownHost}:${server.port}`;
   log.info({ url: base, host: config.http.host, port: server.port }, 'HTTP API and dashboard listening');
-  return { url: `${base}/#token=${token}`, close: () => server.close() };
+  const close = () => server.close();
+  // The inspector's own close (surface.ts) ends the relay's connections, which the server no longer tracks.
+  inspector?.attach(server.server, auth, metrics.inspect());
+  if (!relayOn) return { url: `${base}/#token=${token}`, close };
+  // Off loopback a receiver needs the token, and can only pass it in the URL.
+  const inspectUrl = `${base.replace(/^http/, 'ws')}${inspector.path}${auth.readsNeedToken ? `?token=${encodeURIComponent(token)}` : ''}`;
+  log.info({ url: inspectUrl.split('?')[0] }, 'XState inspector relay listening');
+  return { url: `${base}/#token=${token}`, inspectUrl, close };
 }
 
 function cachedCounts(count: () => Promise<Partial<Record<TaskState, number>>>, now: () => number): () => Promise<Partial<Record<TaskState, number>>> {

@@ -1,11 +1,11 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ErrorCode, InvalidInputError, ReeveError, toError } from '../errors.ts';
 import type { Logger } from '../ports/logger.ts';
 import { parseOrThrow } from '../protocol/validate.ts';
 import { API_ROUTES, type ApiContext, type ApiRoute } from './api-routes.ts';
 import { checkRequest, type AuthPolicy } from './auth.ts';
-import { serveDashboard } from './dashboard/index.ts';
+import { serveBridgePage, serveDashboard } from './dashboard/index.ts';
 import type { EventFeed } from './event-feed.ts';
 import { readBody, sendError, sendJson, sendText } from './http-io.ts';
 import { redact } from './log-tail.ts';
@@ -26,11 +26,15 @@ export interface HttpServerOptions {
   readiness(): Promise<Readiness>;
   log: Logger;
   version: string;
+  /** Serve `GET /inspect`, the bridge page to Stately's inspector (the relay is on). */
+  inspectPage?: boolean;
 }
 
 export interface HttpServer {
   readonly host: string;
   readonly port: number;
+  /** The node:http server (the inspector relay takes its WebSocket upgrades). */
+  readonly server: Server;
   /** Stops listening and ends every open connection (SSE streams included). */
   close(): Promise<void>;
 }
@@ -62,8 +66,9 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     const method = req.method ?? 'GET';
     const mutating = method !== 'GET' && method !== 'HEAD';
     const token = url.searchParams.get('token');
-    // Probes and the dashboard's static page carry no data: the Host check only.
-    const open = path === '/healthz' || path === '/readyz' || (!mutating && DASHBOARD.test(path));
+    // Probes and the static pages (dashboard, inspector bridge) carry no data: the Host check only.
+    const bridge = options.inspectPage === true && path === '/inspect';
+    const open = path === '/healthz' || path === '/readyz' || (!mutating && (DASHBOARD.test(path) || bridge));
     checkRequest(req, open ? { ...options.auth, readsNeedToken: false } : options.auth, mutating, token);
     if (!mutating && (path === '/healthz' || path === '/readyz' || path === '/metrics' || path === '/api/v1/openapi.json' || path === '/api/v1/events')) {
       parseOrThrow(noQuerySchema, queryOf(url), 'query');
@@ -77,6 +82,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     if (method === 'GET' && path === '/api/v1/openapi.json') return sendText(res, 200, openapi, 'application/json; charset=utf-8');
     if (method === 'GET' && path === '/api/v1/events') return events.serve(req, res);
     if ((method === 'GET' || method === 'HEAD') && DASHBOARD.test(path) && (await serveDashboard(req, res, path))) return;
+    if ((method === 'GET' || method === 'HEAD') && bridge && serveBridgePage(req, res)) return;
     const found = routes.map((r) => ({ r, m: r.pattern.exec(path) })).filter((x) => x.m !== null);
     const match = found.find((x) => x.r.route.method === method);
     if (!match) {
@@ -113,6 +119,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   return {
     host: options.host,
     port: address.port,
+    server,
     close: async () => {
       events.close();
       options.feed.close();

@@ -1,4 +1,4 @@
-import type { Attempts, CompensationRecord, FailureClass, Json, TaskError } from '../protocol/task.ts';
+import type { Approval, Attempts, CompensationRecord, FailureClass, Feedback, Json, TaskError } from '../protocol/task.ts';
 
 /** One step of a kind's pipeline, as the machine needs it (handlers live with the runner). */
 export interface StepSpec {
@@ -67,6 +67,10 @@ export interface SagaContext {
   fingerprints?: string[] | undefined;
   /** Why the last transition happened: the actor writes it to the task's history. */
   note: string;
+  /** The approval the next step sees as `ctx.approval`; cleared when that step completes. */
+  approval?: Approval | undefined;
+  /** Why the current step runs again (`ctx.feedback`); cleared when it completes. */
+  feedback?: Feedback | undefined;
 }
 
 export interface Failure {
@@ -79,10 +83,17 @@ export interface Failure {
 
 export type StepRoute = { goto: string } | { wait: 'approval' };
 
+/** A gate's verdict on the step it checked, as the machine records it (see gate-verdict.ts). */
+export interface GateNote {
+  pass: boolean;
+  reason?: string;
+}
+
 /** Every event carries `now`: the machine never reads a clock. */
 export type SagaEvent =
   | { type: 'task.claimed'; now: number; policy: SagaPolicy; attempts: Attempts }
-  | { type: 'step.succeeded'; now: number; output?: Json; route?: StepRoute }
+  /** `gate`: the step's gate judged it (a failed gate arrives here only with a `goto` route). */
+  | { type: 'step.succeeded'; now: number; output?: Json; route?: StepRoute; gate?: GateNote }
   /** `jitter` in [0, 1) picks the full-jitter delay; the caller draws it so the machine stays pure. */
   | { type: 'attempt.failed'; now: number; failure: Failure; jitter: number }
   | { type: 'task.handback'; now: number; reason: string }
@@ -90,8 +101,9 @@ export type SagaEvent =
   | { type: 'run.stopped'; now: number }
   | { type: 'compensation.succeeded'; now: number; step: string }
   | { type: 'compensation.failed'; now: number; step: string; message: string }
-  | { type: 'task.approve'; now: number; by: string }
-  | { type: 'task.reject'; now: number; by: string; reason: string }
+  | { type: 'task.approve'; now: number; by: string; input?: Json; reason?: string }
+  /** With `goto`, the task goes back to that step (bounded by its maxVisits) instead of failing. */
+  | { type: 'task.reject'; now: number; by: string; reason: string; goto?: string }
   | { type: 'task.annotate'; now: number }
   | { type: 'task.reopen'; now: number; policy: SagaPolicy; reason: string };
 

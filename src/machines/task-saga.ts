@@ -1,7 +1,8 @@
-import { assertEvent, assign, setup } from 'xstate';
+import { assertEvent, assign, not, setup } from 'xstate';
 import { quarantinedAsPoison } from '../protocol/task-states.ts';
 import type { Attempts } from '../protocol/task.ts';
 import * as logic from './task-saga-logic.ts';
+import * as notes from './task-saga-notes.ts';
 import type { SagaContext, SagaEvent, SagaInput } from './task-saga-types.ts';
 
 /**
@@ -18,6 +19,13 @@ import type { SagaContext, SagaEvent, SagaInput } from './task-saga-types.ts';
 const ZERO: Attempts = { transient: 0, permanent: 0, crashes: 0 };
 
 type Ctx = { context: SagaContext; event: SagaEvent };
+
+const approvalOf = (event: Extract<SagaEvent, { type: 'task.approve' }>) => ({
+  ...(event.input === undefined ? {} : { input: event.input }),
+  ...(event.reason === undefined ? {} : { reason: event.reason }),
+  by: event.by,
+  at: event.now,
+});
 
 /** The context of a task that has never run. */
 export function initialSagaContext(input: SagaInput): SagaContext {
@@ -37,10 +45,27 @@ export function initialSagaContext(input: SagaInput): SagaContext {
 
 const stepName = (context: SagaContext): string => logic.currentStep(context)?.name ?? '?';
 const routeOf = (event: SagaEvent) => (event.type === 'step.succeeded' ? event.route : undefined);
+/** Where a step's route, a failed gate or a person's rejection sends the task back to. */
 const gotoOf = (event: SagaEvent) => {
+  if (event.type === 'task.reject') return event.goto;
   const route = routeOf(event);
   return route && 'goto' in route ? route.goto : undefined;
 };
+/** The words before `→ <step>` in the history: who or what sent the task there. */
+const leadOf = (context: SagaContext, event: SagaEvent) =>
+  event.type === 'task.reject'
+    ? notes.routeLead(context, { rejectedBy: event.by, reason: event.reason })
+    : notes.routeLead(context, { gate: event.type === 'step.succeeded' ? event.gate : undefined });
+/** What the step sent back sees as `ctx.feedback`: a rejection's or a failed gate's reason. */
+const feedbackOf = (context: SagaContext, event: SagaEvent) => {
+  const from = stepName(context);
+  if (event.type === 'task.reject') return { reason: event.reason, from };
+  if (event.type === 'step.succeeded' && event.gate && !event.gate.pass) return { reason: event.gate.reason ?? `the gate of step ${from} failed`, from };
+  return undefined;
+};
+/** The gate verdict of a step that goes on, as the history shows it: `; gate review: pass — "ok"`. */
+const passNote = (context: SagaContext, event: SagaEvent) =>
+  event.type === 'step.succeeded' && event.gate ? `; ${notes.gateText(stepName(context), event.gate)}` : '';
 const countedOf = ({ context, event }: Ctx) => {
   assertEvent(event, 'attempt.failed');
   return logic.countedAs(event.failure, context.policy);
@@ -70,6 +95,10 @@ export const taskSagaMachine = setup({
       return target !== undefined && context.policy.steps[logic.stepIndexOf(context, target)]?.onMaxVisits === 'wait';
     },
     isGoto: ({ event }) => gotoOf(event) !== undefined,
+    isKnownGoto: ({ context, event }) => {
+      const target = gotoOf(event);
+      return target !== undefined && logic.stepIndexOf(context, target) >= 0;
+    },
     isLastStep: ({ context }) => logic.isLastStep(context),
     isUncounted: (args) => countedOf(args) === 'none',
     isCrash: (args) => countedOf(args) === 'crashes',
@@ -107,35 +136,40 @@ export const taskSagaMachine = setup({
     completeStep: assign(({ context, event }) => {
       assertEvent(event, 'step.succeeded');
       const outputs = event.output === undefined ? context.outputs : { ...context.outputs, [stepName(context)]: event.output };
-      return { completed: logic.completeCurrent(context), outputs };
+      // The approval or feedback was for this step, which has now used it.
+      return { completed: logic.completeCurrent(context), outputs, approval: undefined, feedback: undefined };
     }),
-    noteWaiting: assign(({ context }) => ({ note: `step ${stepName(context)} done; waiting for approval` })),
-    noteVisitLimit: assign(({ context, event }) => ({
-      note: `step ${stepName(context)} routed to ${gotoOf(event)}, which reached its maxVisits; waiting for a person`,
-    })),
+    noteWaiting: assign(({ context, event }) => ({ note: `step ${stepName(context)} done${passNote(context, event)}; waiting for approval` })),
+    noteVisitLimit: assign(({ context, event }) => {
+      const target = gotoOf(event)!;
+      return { note: `${leadOf(context, event)} → ${target}, which has had ${notes.visitsUsed(context, target)} visits (maxVisits); waiting for a person` };
+    }),
     gotoStep: assign(({ context, event }) => {
       const target = gotoOf(event)!;
       return {
-        note: `step ${stepName(context)} done; going back to ${target}`,
+        note: `${leadOf(context, event)} → ${target} ${notes.nextVisit(context, target)}`,
         stepIndex: logic.stepIndexOf(context, target),
         visits: logic.enterStep(context.visits, target),
+        feedback: feedbackOf(context, event),
+        approval: undefined,
       };
     }),
-    nextStep: assign(({ context }) => {
+    nextStep: assign(({ context, event }) => {
       const next = context.policy.steps[context.stepIndex + 1]?.name;
-      return { note: `step ${stepName(context)} done; next ${next}`, stepIndex: context.stepIndex + 1, visits: logic.enterStep(context.visits, next) };
+      return { note: `step ${stepName(context)} done${passNote(context, event)}; next ${next}`, stepIndex: context.stepIndex + 1, visits: logic.enterStep(context.visits, next) };
     }),
     finish: assign(({ context, event }) => {
       assertEvent(event, ['step.succeeded', 'task.approve']);
       const output = event.type === 'step.succeeded' ? event.output : context.outputs[stepName(context)];
-      return { note: `step ${stepName(context)} done; task succeeded`, ...(output === undefined ? {} : { result: output }) };
+      const lead = event.type === 'step.succeeded' ? `step ${stepName(context)} done${passNote(context, event)}` : notes.approvalLead(event.by, event.reason, event.input !== undefined);
+      return { note: `${lead}; task succeeded`, ...(output === undefined ? {} : { result: output }), ...(event.type === 'task.approve' ? { approval: approvalOf(event) } : {}) };
     }),
     failOnRoute: assign(({ context, event }) => {
-      const target = gotoOf(event);
-      const unknown = target !== undefined && logic.stepIndexOf(context, target) < 0;
+      const target = gotoOf(event)!;
+      const unknown = logic.stepIndexOf(context, target) < 0;
       const message = unknown
         ? `step ${stepName(context)} routed to "${target}", which is not a step of this kind`
-        : `step ${stepName(context)} routed to ${target} past its maxVisits`;
+        : `${leadOf(context, event)} → ${target}: past its maxVisits ${notes.visitsUsed(context, target)}`;
       return { outcome: 'failed' as const, note: message, error: { class: 'permanent' as const, code: unknown ? 'BAD_ROUTE' : 'MAX_VISITS', message } };
     }),
     countFailure: assign(({ context, event }) => {
@@ -190,7 +224,13 @@ export const taskSagaMachine = setup({
     approveNext: assign(({ context, event }) => {
       assertEvent(event, 'task.approve');
       const next = context.policy.steps[context.stepIndex + 1]?.name;
-      return { note: `approved by ${event.by}; next ${next}`, stepIndex: context.stepIndex + 1, visits: logic.enterStep(context.visits, next) };
+      return {
+        note: `${notes.approvalLead(event.by, event.reason, event.input !== undefined)}; next ${next}`,
+        stepIndex: context.stepIndex + 1,
+        visits: logic.enterStep(context.visits, next),
+        approval: approvalOf(event),
+        feedback: undefined,
+      };
     }),
     planCompensations: assign(({ context }) => ({
       pendingCompensations: logic.compensationPlan(context.completed, context.policy.steps),
@@ -243,6 +283,8 @@ export const taskSagaMachine = setup({
         pendingCompensations: [],
         compensations: [],
         fingerprints: undefined,
+        approval: undefined,
+        feedback: undefined,
         note: `reopened: ${event.reason}`,
       };
     }),
@@ -300,7 +342,14 @@ export const taskSagaMachine = setup({
           { guard: 'isLastStep', target: 'succeeded', actions: 'finish' },
           { target: 'queued', actions: 'approveNext' },
         ],
-        'task.reject': { target: 'compensating', actions: ['reject', 'planCompensations'] },
+        // With a goto: back to that step, bounded by its maxVisits (then its onMaxVisits: stay
+        // waiting, or fail). A goto to a step the kind does not have is refused.
+        'task.reject': [
+          { guard: 'canGoto', target: 'queued', actions: 'gotoStep' },
+          { guard: 'gotoWaitsAtLimit', target: 'waiting', actions: 'noteVisitLimit' },
+          { guard: 'isKnownGoto', target: 'compensating', actions: ['failOnRoute', 'planCompensations'] },
+          { guard: not('isGoto'), target: 'compensating', actions: ['reject', 'planCompensations'] },
+        ],
         'task.cancel': { target: 'compensating', actions: ['startCancel', 'planCompensations'] },
       },
     },

@@ -5,7 +5,7 @@ import { classifyFailure } from '../machines/failure-classifier.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { ProcessRegistry } from '../ports/process-registry.ts';
 import type { AbortReason, HandlerSpec, RunOutcome, RunRequest } from '../ports/runner.ts';
-import { UNPROVEN, type RunIdentity, type RunMembers } from '../run-members.ts';
+import { UNPROVEN, type RunIdentity, type RunMembers } from '../platform/run-members.ts';
 import type { Json } from '../protocol/task.ts';
 import { killRunTree } from './kill-tree.ts';
 import { expandArgs, PlaceholderError } from './placeholders.ts';
@@ -17,8 +17,8 @@ export interface CommandRunnerOptions {
   clock: Clock;
   /** Environment variables passed through to every command (plus the kind's own `env`). */
   envAllowList: readonly string[];
-  /** Lines of output kept for classification and `reeve show`. */
-  tailLines?: number;
+  /** Bytes of output kept to classify a failure by (the log tail). Default TAIL_BYTES (16 KiB). */
+  tailBytes?: number;
   /** Durable record of every spawn, written before it (the reaper's source). */
   registry?: ProcessRegistry;
   /** Who spawns: recorded with each process so a later incarnation can reap it. */
@@ -30,6 +30,10 @@ export interface CommandRunnerOptions {
   /** Values redacted from logs and log tails. */
   secrets?: readonly string[];
 }
+
+/** Lines of the tail in a failure's message (the task record), and in a result without JSON. */
+const MESSAGE_TAIL_LINES = 20;
+const RESULT_TAIL_LINES = 50;
 
 type Stop = { kind: 'abort'; reason: AbortReason } | { kind: 'timeout'; message: string };
 type Failure = Extract<RunOutcome, { ok: false }>;
@@ -110,6 +114,9 @@ export class CommandRunner {
       if (value !== undefined) env[name] = value;
     }
     Object.assign(env, handler.env, { REEVE_TASK_ID: req.taskId, REEVE_STEP: req.step, REEVE_ATTEMPT: String(req.attempt), REEVE_WORKSPACE: req.workspace, REEVE_RUN_ID: runId });
+    // ctx.approval and ctx.feedback of a module agent, as JSON (an approval's input is capped at 64 KiB).
+    if (req.approval) env['REEVE_APPROVAL'] = JSON.stringify(req.approval);
+    if (req.feedback) env['REEVE_FEEDBACK'] = JSON.stringify(req.feedback);
     if (handler.cwd === undefined) await mkdir(req.workspace, { recursive: true });
     return { file, rest, runId, env };
   }
@@ -120,7 +127,7 @@ export class CommandRunner {
       dir: this.options.logDir ?? req.workspace,
       runId,
       secrets: this.options.secrets ?? [],
-      tailLines: this.options.tailLines ?? 50,
+      ...(this.options.tailBytes === undefined ? {} : { tailBytes: this.options.tailBytes }),
       onError: (err) => req.log.warn({ err }, 'run log unwritable; output is dropped'),
     });
     const child = spawnRoot(file, rest, handler.cwd ?? req.workspace, env, handler.stdin);
@@ -191,14 +198,18 @@ export class CommandRunner {
     const tail = run.log.tail();
     if (stop?.kind === 'timeout') return { ok: false, failure: { class: 'timeout', code: 'RUN_TIMED_OUT', message: `${stop.message}\n${tail.slice(-5).join('\n')}`.trim() } };
     if (stop?.kind === 'abort') return { ok: false, failure: { class: 'cancelled', message: `run stopped: ${stop.reason}` }, aborted: stop.reason };
-    if (result.exitCode === 0) return { ok: true, output: lastLineJson(run.stdoutTail().split('\n')) ?? { exitCode: 0, logTail: tail.join('\n') } };
+    if (result.exitCode === 0) return { ok: true, output: lastLineJson(run.stdoutTail().split('\n')) ?? { exitCode: 0, logTail: tail.slice(-RESULT_TAIL_LINES).join('\n') } };
     if (result.failed && result.exitCode === undefined) {
       return { ok: false, failure: { class: 'permanent', code: 'SPAWN_FAILED', message: `cannot run ${file}: ${result.shortMessage ?? result.message}; check that it exists and is executable (PATH is ${env.PATH ?? 'unset'})` } };
     }
+    const exited = `${file} exited with ${result.exitCode ?? result.signal}`;
     return {
       ok: false,
       failure: classifyFailure({
-        message: `${file} exited with ${result.exitCode ?? result.signal}\n${tail.slice(-20).join('\n')}`,
+        // The record shows a few lines; the classifier reads the whole tail, where a provider's
+        // 529 may sit above a stack trace or the agent's own retry chatter.
+        message: `${exited}\n${tail.slice(-MESSAGE_TAIL_LINES).join('\n')}`,
+        evidence: `${exited}\n${tail.join('\n')}`,
         ...(result.exitCode === undefined ? {} : { exitCode: result.exitCode }),
         patterns: req.retryOn,
         now: this.options.clock.now(),
@@ -245,6 +256,7 @@ export class CommandRunner {
       log.error({ err, runId: run.runId, handedOff }, 'settling a finished run failed; its registry row is left to the reaper');
     });
     this.#settling.add(settling);
+    // Cannot reject: settling ends in a catch that logs and swallows.
     void settling.finally(() => this.#settling.delete(settling));
   }
 

@@ -1,4 +1,4 @@
-import { runMembers, type RunIdentity, type RunMembers } from '../run-members.ts';
+import { runMembers, type RunIdentity, type RunMembers } from '../platform/run-members.ts';
 import { snapshotProcesses } from './os-process-control.ts';
 
 /**

@@ -28,6 +28,32 @@ type Stop = { kind: 'abort'; reason: AbortReason } | { kind: 'timeout'; message:
 
 type RunMessage = { reeveRun?: string; type: string; threadId?: number; details?: Json; level?: string; fields?: Record<string, unknown>; msg?: string };
 
+/** An agent's `ctx.log` line, relayed from its worker thread to the run's logger. */
+function agentLog(log: Logger, m: RunMessage): void {
+  const level = (['debug', 'info', 'warn', 'error'] as const).find((l) => l === m.level) ?? 'info';
+  log[level]({ ...m.fields, agent: true }, m.msg ?? 'agent log');
+}
+
+/** Counts a run's messages on the runner's channel, so the wait for the last few knows when they are in. */
+class Arrivals {
+  #received = 0;
+  #expected = Number.POSITIVE_INFINITY;
+  #delivered: () => void = () => {};
+
+  arrived(): void {
+    if (++this.#received >= this.#expected) this.#delivered();
+  }
+
+  /** Resolves once `sent` messages have arrived, or after 200 ms. */
+  async all(sent: number | undefined): Promise<void> {
+    if (sent === undefined || this.#received >= sent) return;
+    this.#expected = sent;
+    let bound: NodeJS.Timeout | undefined;
+    await Promise.race([new Promise<void>((resolve) => (this.#delivered = resolve)), new Promise((resolve) => (bound = setTimeout(resolve, 200)))]);
+    clearTimeout(bound);
+  }
+}
+
 /** Distinct per runner in a process (tests run several), so stops never cross runners. */
 let runners = 0;
 
@@ -119,12 +145,9 @@ export class ModuleRunner {
         req.heartbeatTimeoutMs,
       );
     };
-    let received = 0;
-    let expected = Number.POSITIVE_INFINITY;
-    let delivered: () => void = () => {};
+    const arrivals = new Arrivals();
     this.#runs.set(runId, (m) => {
-      received++;
-      if (received >= expected) delivered();
+      arrivals.arrived();
       if (m.type === 'thread') {
         threadId = m.threadId;
         if (threadId !== undefined) this.#onThread.set(threadId, (this.#onThread.get(threadId) ?? 0) + 1);
@@ -140,8 +163,7 @@ export class ModuleRunner {
         armHeartbeatWatch();
         req.onHeartbeat(m.details);
       } else if (m.type === 'log') {
-        const level = (['debug', 'info', 'warn', 'error'] as const).find((l) => l === m.level) ?? 'info';
-        req.log[level]({ ...m.fields, agent: true }, m.msg ?? 'agent log');
+        agentLog(req.log, m);
       }
     });
     const onAbort = () => stopRun({ kind: 'abort', reason: (req.signal.reason as AbortReason) ?? 'cancel' });
@@ -153,63 +175,20 @@ export class ModuleRunner {
     }
     armHeartbeatWatch();
 
-    const task: ModuleTask = {
-      file: req.handler.file,
-      exportName: req.handler.exportName,
-      input: req.input,
-      taskId: req.taskId,
-      kind: req.kind,
-      step: req.step,
-      attempt: req.attempt,
-      workspace: req.workspace,
-      steps: { ...req.steps },
-      runId,
-      abortChannel: this.#stopsName,
-    };
     try {
-      const running = this.#pool.run(task) as Promise<ModuleTaskResult>;
+      const running = this.#pool.run(this.#moduleTask(req, req.handler, runId)) as Promise<ModuleTaskResult>;
       const first = await Promise.race([running, gaveUp]);
       if (first === 'gave-up') {
         orphaned = true;
         this.#orphan(runId, running, req.killGraceMs, stop!);
         return this.#stopped(stop!);
       }
-      const result = first;
       // The result travels on piscina's channel, heartbeats and logs on ours: the last few may
       // still be in flight. The worker says how many it sent; wait for those (bounded).
-      if (result.sent !== undefined && received < result.sent) {
-        expected = result.sent;
-        let bound: NodeJS.Timeout | undefined;
-        await Promise.race([new Promise<void>((resolve) => (delivered = resolve)), new Promise((resolve) => (bound = setTimeout(resolve, 200)))]);
-        clearTimeout(bound);
-      }
-      if (stop) return this.#stopped(stop);
-      if (result.ok) return result.route ? { ok: true, output: result.output, route: result.route } : { ok: true, output: result.output };
-      const { class: explicit, code, message, retryAfterMs } = result.error;
-      return {
-        ok: false,
-        failure: classifyFailure({
-          message,
-          code,
-          patterns: req.retryOn,
-          now: this.#clock.now(),
-          ...(explicit ? { explicit: { class: explicit, code, retryAfterMs } } : {}),
-        }),
-      };
+      await arrivals.all(first.sent);
+      return stop ? this.#stopped(stop) : this.#outcome(first, req);
     } catch (err) {
-      if (stop) return this.#stopped(stop);
-      const message = (err as Error).message;
-      // Ended by this runner for a hung threadmate, or gone before this run had started on it
-      // (its first message never arrived): nothing of this agent ran wrong, so run it again.
-      if (threadId === undefined || this.#ended.has(threadId)) {
-        const why = threadId === undefined ? 'its worker thread ended before the run started' : 'its worker thread was ended because another run on it hung';
-        return { ok: false, failure: { class: 'transient', code: 'THREAD_RECYCLED', message: `module agent ${req.handler.file}: ${why}; run again` } };
-      }
-      // The thread itself died (a native crash, an uncaught error in a timer some agent left
-      // behind, maybe one that already returned): nobody can tell whose fault it was, so the
-      // run is retried like a crashed process; the transient budget bounds a culprit.
-      // (An agent's own process.exit is caught in the worker: a permanent AGENT_EXITED.)
-      return { ok: false, failure: { class: 'transient', code: 'THREAD_CRASHED', message: `module agent ${req.handler.file}: its worker thread died (${message}); run again` } };
+      return stop ? this.#stopped(stop) : this.#threadLost(err, threadId, req.handler.file);
     } finally {
       timers.forEach(clearTimeout);
       clearTimeout(heartbeatWatch);
@@ -217,6 +196,56 @@ export class ModuleRunner {
       if (!orphaned) this.#runs.delete(runId);
       if (threadId !== undefined && !orphaned) this.#leftThread(threadId);
     }
+  }
+
+  #moduleTask(req: RunRequest, handler: { file: string; exportName: string }, runId: string): ModuleTask {
+    return {
+      file: handler.file,
+      exportName: handler.exportName,
+      input: req.input,
+      taskId: req.taskId,
+      kind: req.kind,
+      step: req.step,
+      attempt: req.attempt,
+      workspace: req.workspace,
+      steps: { ...req.steps },
+      ...(req.approval ? { approval: req.approval } : {}),
+      ...(req.feedback ? { feedback: req.feedback } : {}),
+      runId,
+      abortChannel: this.#stopsName,
+    };
+  }
+
+  /** What the agent returned or threw, as the saga sees it (a throw classified). */
+  #outcome(result: ModuleTaskResult, req: RunRequest): RunOutcome {
+    if (result.ok) return result.route ? { ok: true, output: result.output, route: result.route } : { ok: true, output: result.output };
+    const { class: explicit, code, message, retryAfterMs } = result.error;
+    return {
+      ok: false,
+      failure: classifyFailure({
+        message,
+        code,
+        patterns: req.retryOn,
+        now: this.#clock.now(),
+        ...(explicit ? { explicit: { class: explicit, code, retryAfterMs } } : {}),
+      }),
+    };
+  }
+
+  /** The run's worker thread went away under it (piscina rejected the run). */
+  #threadLost(err: unknown, threadId: number | undefined, file: string): RunOutcome {
+    const message = (err as Error).message;
+    // Ended by this runner for a hung threadmate, or gone before this run had started on it
+    // (its first message never arrived): nothing of this agent ran wrong, so run it again.
+    if (threadId === undefined || this.#ended.has(threadId)) {
+      const why = threadId === undefined ? 'its worker thread ended before the run started' : 'its worker thread was ended because another run on it hung';
+      return { ok: false, failure: { class: 'transient', code: 'THREAD_RECYCLED', message: `module agent ${file}: ${why}; run again` } };
+    }
+    // The thread itself died (a native crash, an uncaught error in a timer some agent left
+    // behind, maybe one that already returned): nobody can tell whose fault it was, so the
+    // run is retried like a crashed process; the transient budget bounds a culprit.
+    // (An agent's own process.exit is caught in the worker: a permanent AGENT_EXITED.)
+    return { ok: false, failure: { class: 'transient', code: 'THREAD_CRASHED', message: `module agent ${file}: its worker thread died (${message}); run again` } };
   }
 
   #leftThread(threadId: number): void {
@@ -244,6 +273,7 @@ export class ModuleRunner {
       const id = threadId;
       timer = setTimeout(() => this.#endThread(id), graceMs);
     });
+    // Cannot reject: the catch swallows the run's failure, and the finally only cleans up.
     void running
       .catch(() => undefined)
       .finally(() => {
@@ -262,7 +292,7 @@ export class ModuleRunner {
     const worker = this.#pool.threads.find((w) => w.threadId === threadId);
     if (!worker) return;
     this.#ended.add(threadId);
-    void worker.terminate();
+    void worker.terminate().catch(() => undefined); // only fails for a thread already gone: nothing left to end
   }
 
   #stopped(stop: Stop): RunOutcome {

@@ -8,8 +8,8 @@ import { BroadcastChannel, parentPort, threadId } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import type { AgentContext, AgentLog } from '../agent.ts';
 import type { StepRoute } from '../machines/task-saga-types.ts';
-import type { Json } from '../protocol/task.ts';
-import { moduleExports } from '../module-exports.ts';
+import type { Approval, Feedback, Json } from '../protocol/task.ts';
+import { moduleExports } from '../platform/module-exports.ts';
 
 export interface ModuleTask {
   file: string;
@@ -21,6 +21,8 @@ export interface ModuleTask {
   attempt: number;
   workspace: string;
   steps: Record<string, Json>;
+  approval?: Approval;
+  feedback?: Feedback;
   /** Tags this run's messages to the main thread (heartbeats, logs, its thread id). */
   runId: string;
   /** The BroadcastChannel on which the runner sends `{ runId, reason }` to stop a run. */
@@ -195,6 +197,8 @@ async function runAgent(task: ModuleTask, post: (message: object) => void): Prom
         return task.workspace;
       },
       steps: task.steps,
+      ...(task.approval ? { approval: task.approval } : {}),
+      ...(task.feedback ? { feedback: task.feedback } : {}),
       heartbeat: (details) => post({ type: 'heartbeat', details: details === undefined ? undefined : safeFields({ details }).details }),
       log: portLog(post),
       goto: (step) => {

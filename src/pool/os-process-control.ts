@@ -1,4 +1,4 @@
-import { readBootId } from '../boot-id.ts';
+import { readBootId } from '../platform/boot-id.ts';
 import type { ProcessControl, ProcessEntry } from '../ports/process-control.ts';
 import { killRunTrees } from './kill-tree.ts';
 import { isLiveStat, listPids, readEnvVar, readProcStat } from './proc.ts';

@@ -24,6 +24,11 @@ export interface Subscription {
 
 export type BusStatus = 'online' | 'offline';
 
+export interface SubscribeOptions {
+  /** Queue group name: among the subscribers with the same name, one gets each message. */
+  queue?: string;
+}
+
 /**
  * Refined from the first draft, keeping its methods: both adapters check subjects by NATS's
  * rules and refuse a value JSON cannot hold (INVALID_INPUT, thrown at the call), so a bug shows
@@ -37,8 +42,12 @@ export interface Bus {
    * is not JSON (`undefined` is sent as `null`).
    */
   publish(subject: string, data: unknown): void;
-  /** `*` matches one token, `>` the rest, as in NATS. A handler that throws is logged, not fatal. Throws STORE_UNAVAILABLE once closed. */
-  subscribe(subject: string, handler: (message: BusMessage) => void | Promise<void>): Subscription;
+  /**
+   * `*` matches one token, `>` the rest, as in NATS. A handler that throws is logged, not fatal.
+   * Throws STORE_UNAVAILABLE once closed. With `queue`, each message goes to one subscriber of
+   * that queue group (a NATS queue group): a request that must be handled once in a cluster.
+   */
+  subscribe(subject: string, handler: (message: BusMessage) => void | Promise<void>, options?: SubscribeOptions): Subscription;
   /**
    * Publishes and waits for the first reply. Rejects with STORE_UNAVAILABLE (`data.reason`:
    * `timeout`, `no-responders`, `offline` at once while disconnected, `closed`, `failed`).

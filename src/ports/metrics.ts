@@ -18,6 +18,8 @@ export interface MetricsPort {
   leaseLost(): void;
   /** Process trees killed by the reaper. */
   processesReaped(count: number): void;
+  /** A notification delivery round this node ran: delivered, retried later, or given up. */
+  notification(event: string, outcome: 'delivered' | 'retried' | 'failed'): void;
 }
 
 /** Metrics off (no HTTP server): every report is dropped. */
@@ -28,4 +30,5 @@ export const noMetrics: MetricsPort = {
   queueWait: () => undefined,
   leaseLost: () => undefined,
   processesReaped: () => undefined,
+  notification: () => undefined,
 };

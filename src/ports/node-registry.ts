@@ -4,8 +4,11 @@ import type { TaskState } from '../protocol/task-states.ts';
 export interface NodeInfo {
   id: string;
   incarnation: string;
-  /** What the node says of itself; `dead` is decided by readers from `lastSeenAt`. */
-  state: 'up' | 'draining' | 'stopped';
+  /**
+   * What the node says of itself; readers also count it dead from `lastSeenAt`. `dead` is written
+   * by another process that found it silent (markNodeDead, with its `node.dead` notification).
+   */
+  state: 'up' | 'draining' | 'stopped' | 'dead';
   capacity: number;
   running: number;
   startedAt: number;

@@ -1,5 +1,5 @@
 import type { Failure, StepRoute } from '../machines/task-saga-types.ts';
-import type { Json } from '../protocol/task.ts';
+import type { Approval, Feedback, Json } from '../protocol/task.ts';
 import type { Logger } from './logger.ts';
 
 /** What runs one handler: a JS/TS module on a worker thread, or a command as a child process. */
@@ -23,6 +23,10 @@ export interface RunRequest {
   input: Json | undefined;
   /** Outputs of the steps completed so far, by step name. */
   steps: Readonly<Record<string, Json>>;
+  /** A person's approval that let this step run (`ctx.approval`; commands: `REEVE_APPROVAL` JSON). */
+  approval?: Approval;
+  /** Why this step runs again: a rejection or a failed gate (`ctx.feedback`; commands: `REEVE_FEEDBACK` JSON). */
+  feedback?: Feedback;
   /** A directory of this task's own, kept across attempts. */
   workspace: string;
   /** Aborted with an AbortReason as `signal.reason` on cancel, lost lease, drain or shutdown. */

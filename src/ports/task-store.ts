@@ -88,6 +88,13 @@ export interface TransitionRequest {
   leaseTtlMs?: number;
   /** Give the task up even in a leased state (a drain mid-compensation): it becomes claimable. */
   release?: boolean;
+  /**
+   * A change of state is always a history entry. Within one state, `true` writes one even when
+   * the step does not change (a step that a `goto` enters again, a person's decision that leaves
+   * the task waiting); `false` writes none even when it does (bookkeeping, such as naming the
+   * step a claim started); absent, one exactly when the step changes.
+   */
+  record?: boolean;
 }
 
 export interface HeartbeatRequest {

@@ -2,6 +2,10 @@ import { z } from 'zod';
 import { FAILURE_CLASSES } from './task.ts';
 import { TASK_STATES } from './task-states.ts';
 import { breakerKeySchema, kindNameSchema, submitRequestSchema, taskIdSchema } from './task.ts';
+import { notificationSchema } from './notification.ts';
+import { taskControlReplySchema, taskControlRequestSchema } from './task-control.ts';
+
+export { taskControlReplySchema, taskControlRequestSchema } from './task-control.ts';
 
 /**
  * Every wire message of the external contract (DESIGN.md, "External contract" > NATS), as zod
@@ -52,6 +56,11 @@ export const nodeHeartbeatSchema = z.strictObject({
    * claims it. Optional, so a heartbeat without it stays valid.
    */
   kinds: z.array(kindNameSchema).max(1000).optional(),
+  /**
+   * The node's XState inspector relay (`ws://HOST:PORT/inspect`, no token) when it runs with
+   * `--inspect` (an addition to DESIGN's heartbeat): the dashboard lists each node's relay.
+   */
+  inspect: z.string().max(2048).optional(),
 });
 
 /** `reeve.nodes.control.<node>`. */
@@ -91,6 +100,10 @@ export const PROTOCOL_SCHEMAS = {
   'node-control-reply.json': nodeControlReplySchema,
   'node-drained.json': nodeDrainedSchema,
   'breaker-event.json': breakerEventSchema,
+  'task-control.json': taskControlRequestSchema,
+  'task-control-reply.json': taskControlReplySchema,
+  // Not a NATS message: what a notify webhook receives (POST body) or a notify command reads on stdin.
+  'notification.json': notificationSchema,
 } as const;
 
 export function protocolJsonSchemas(): Record<string, string> {

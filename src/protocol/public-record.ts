@@ -1,3 +1,4 @@
+import { stepRecords } from './step-records.ts';
 import type { TaskRecord } from './task.ts';
 
 /**
@@ -29,15 +30,21 @@ const FIELDS: Record<keyof TaskRecord, true> = {
   annotations: true,
   revision: true,
   progress: true,
+  steps: true,
 };
 const KEYS = Object.keys(FIELDS) as Array<keyof TaskRecord>;
 
 /**
- * The contract's task record (`reeve show --json`, the client API) from a stored one: the
- * contract's fields copied one by one, optional ones only when set, nothing else.
+ * The contract's task record (`reeve show --json`, the client API, the HTTP API) from a stored
+ * one: the contract's fields copied one by one, optional ones only when set, nothing else; and
+ * `steps`, read from the saga snapshot the store keeps (see step-records.ts).
  */
-export function publicRecord(task: TaskRecord): TaskRecord {
+export function publicRecord(task: TaskRecord & { snapshot?: unknown }): TaskRecord {
   const record: Partial<Record<keyof TaskRecord, unknown>> = {};
   for (const key of KEYS) if (task[key] !== undefined) record[key] = task[key];
+  if (record.steps === undefined && task.snapshot !== undefined) {
+    const steps = stepRecords(task.snapshot);
+    if (steps) record.steps = steps;
+  }
   return record as TaskRecord;
 }

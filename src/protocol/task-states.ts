@@ -55,7 +55,8 @@ export const TASK_TRANSITIONS: Readonly<Record<TaskState, readonly TaskState[]>>
     'cancelled',
     'quarantined',
   ],
-  waiting: ['queued', 'running', 'cancelling', 'compensating', 'succeeded', 'failed', 'cancelled'],
+  // waiting → waiting: a person's rejection whose goto is at its maxVisits (onMaxVisits "wait") is recorded and the task keeps waiting.
+  waiting: ['waiting', 'queued', 'running', 'cancelling', 'compensating', 'succeeded', 'failed', 'cancelled'],
   cancelling: ['cancelling', 'queued', 'compensating', 'cancelled', 'quarantined'],
   compensating: ['compensating', 'queued', 'failed', 'cancelled', 'quarantined'],
   succeeded: [],

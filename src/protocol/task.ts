@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { TASK_STATES, type TaskState } from './task-states.ts';
-import { NAME_PATTERN, TASK_ID_PATTERN } from './patterns.ts';
+import { MAX_TIMER_MS, NAME_PATTERN, TASK_ID_PATTERN } from './patterns.ts';
 
 /** Task ids are safe as a NATS subject token and a file name. */
-export { NAME_PATTERN, TASK_ID_PATTERN } from './patterns.ts';
+export { MAX_TIMER_MS, NAME_PATTERN, TASK_ID_PATTERN } from './patterns.ts';
 
 /** Largest task input, measured as UTF-8 JSON. */
 export const MAX_INPUT_BYTES = 1024 * 1024;
@@ -19,7 +19,11 @@ export const taskStateSchema = z.enum(TASK_STATES, {
   error: (issue) => `must be one of ${TASK_STATES.join(', ')} (got ${JSON.stringify(issue.input)})`,
 });
 
-const positiveMs = z.number().int('must be an integer number of milliseconds').positive('must be > 0 ms');
+const positiveMs = z
+  .number()
+  .int('must be an integer number of milliseconds')
+  .positive('must be > 0 ms')
+  .max(MAX_TIMER_MS, `must be at most ${MAX_TIMER_MS} ms (about 24.8 days): a longer timer overflows and fires at once`);
 
 /** Deepest nesting of arrays and objects in a task input (a scalar is depth 0, `[]` depth 1). */
 export const MAX_INPUT_DEPTH = 512;
@@ -119,6 +123,39 @@ export interface CompensationRecord {
   error?: string;
 }
 
+/**
+ * What a person's approval hands the next step (`ctx.approval`): the input and reason given
+ * with `reeve approve`, who approved and when. Kept in the saga snapshot, so it survives a
+ * restart between the approval and the step.
+ */
+export interface Approval {
+  input?: Json;
+  reason?: string;
+  by?: string;
+  at: number;
+}
+
+/**
+ * Why a step runs again (`ctx.feedback`): a person rejected `from` with `--goto`, or the gate of
+ * step `from` failed with a `goto`. Kept in the saga snapshot until the step completes.
+ */
+export interface Feedback {
+  reason: string;
+  from: string;
+}
+
+/**
+ * One step of a pipeline in the task record (an addition to DESIGN's record): how many times it
+ * was entered and its latest output, whole when its JSON is at most 4 KiB (step-records.ts),
+ * else a cut of that JSON text in `outputExcerpt`.
+ */
+export interface StepRecord {
+  name: string;
+  visits: number;
+  output?: Json;
+  outputExcerpt?: string;
+}
+
 export interface Annotation {
   at: number;
   author: string;
@@ -155,6 +192,11 @@ export interface TaskRecord {
    * a long run reports about itself). Absent until a run reports some.
    */
   progress?: Json;
+  /**
+   * The kind's steps in order, with visits and outputs (an addition to DESIGN's record), read
+   * from the saga snapshot the store keeps; absent for a task that never ran.
+   */
+  steps?: StepRecord[];
 }
 
 export const ZERO_ATTEMPTS: Readonly<Attempts> = Object.freeze({ transient: 0, permanent: 0, crashes: 0 });

@@ -61,6 +61,7 @@ export const transitionRequestSchema = z.strictObject({
   snapshot: z.unknown().optional(),
   leaseTtlMs: positiveMs('leaseTtlMs').optional(),
   release: z.boolean().optional(),
+  record: z.boolean().optional(),
 });
 
 export const staleOptionsSchema = z.strictObject({
@@ -128,6 +129,7 @@ export const preflightRecordSchema = z.strictObject({
 export const nodeInfoSchema = z.strictObject({
   id: kindNameSchema,
   incarnation: z.string().min(1).max(200),
+  // A node says up, draining or stopped; only markNodeDead writes `dead`.
   state: z.enum(['up', 'draining', 'stopped']),
   capacity: count,
   running: count,

@@ -1,4 +1,4 @@
-import type { Bus, BusMessage, BusStatus, Subscription } from '../ports/bus.ts';
+import type { Bus, BusMessage, BusStatus, SubscribeOptions, Subscription } from '../ports/bus.ts';
 import type { Logger } from '../ports/logger.ts';
 import type { Timers } from '../ports/timers.ts';
 import { decodeMessage, encodePayload, encodeRequest } from './bus-message.ts';
@@ -18,6 +18,7 @@ interface LocalSubscription {
   tokens: string[];
   handler: (message: BusMessage) => void | Promise<void>;
   isActive: boolean;
+  queue?: string;
 }
 
 const globalTimers: Timers = {
@@ -58,10 +59,10 @@ export class InProcessBus implements Bus {
     if (!this.isClosed) this.dispatch(subject, raw, undefined);
   }
 
-  subscribe(subject: string, handler: (message: BusMessage) => void | Promise<void>): Subscription {
+  subscribe(subject: string, handler: (message: BusMessage) => void | Promise<void>, options: SubscribeOptions = {}): Subscription {
     const tokens = parsePattern(subject);
     if (this.isClosed) throw busClosed(subject);
-    const sub: LocalSubscription = { pattern: subject, tokens, handler, isActive: true };
+    const sub: LocalSubscription = { pattern: subject, tokens, handler, isActive: true, ...(options.queue === undefined ? {} : { queue: options.queue }) };
     if (isWildcardPattern(tokens)) this.wildcard.add(sub);
     else {
       let set = this.literal.get(subject);
@@ -114,8 +115,9 @@ export class InProcessBus implements Bus {
   /** Schedules one delivery per matching subscription; returns how many. */
   private dispatch(subject: string, raw: string, reply: string | undefined): number {
     const tokens = subject.split('.');
-    const targets = [...(this.literal.get(subject) ?? [])];
-    for (const sub of this.wildcard) if (matchesPattern(sub.tokens, tokens)) targets.push(sub);
+    const matching = [...(this.literal.get(subject) ?? [])];
+    for (const sub of this.wildcard) if (matchesPattern(sub.tokens, tokens)) matching.push(sub);
+    const targets = oneOfEachQueue(matching);
     for (const sub of targets) queueMicrotask(() => this.deliver(sub, subject, raw, reply));
     return targets.length;
   }
@@ -139,4 +141,17 @@ export class InProcessBus implements Bus {
     set?.delete(sub);
     if (set?.size === 0) this.literal.delete(sub.pattern);
   }
+}
+
+/** NATS queue groups: every plain subscriber gets a message, each queue group one member (picked at random, as the server does). */
+function oneOfEachQueue(subs: LocalSubscription[]): LocalSubscription[] {
+  if (!subs.some((s) => s.queue !== undefined)) return subs;
+  const groups = new Map<string, LocalSubscription[]>();
+  const targets: LocalSubscription[] = [];
+  for (const sub of subs) {
+    if (sub.queue === undefined) targets.push(sub);
+    else groups.set(sub.queue, [...(groups.get(sub.queue) ?? []), sub]);
+  }
+  for (const members of groups.values()) targets.push(members[Math.floor(Math.random() * members.length)]!);
+  return targets;
 }

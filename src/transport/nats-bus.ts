@@ -1,6 +1,6 @@
 import { errors as natsErrors, type Msg, type NatsConnection, type Subscription as NatsSubscription } from '@nats-io/transport-node';
 import { type ReeveError, toError } from '../errors.ts';
-import type { Bus, BusMessage, BusStatus, Subscription } from '../ports/bus.ts';
+import type { Bus, BusMessage, BusStatus, SubscribeOptions, Subscription } from '../ports/bus.ts';
 import type { Logger } from '../ports/logger.ts';
 import { decodeMessage, encodePayload, encodeRequest } from './bus-message.ts';
 import { reportHandlerFailure } from './handler-failure.ts';
@@ -55,7 +55,7 @@ export class NatsBus implements Bus {
     // A connection handed over is connected (connect() resolved); from here on its events tell.
     this.current = nc.isClosed() ? 'offline' : 'online';
     this.statusEvents = nc.status();
-    void this.followStatus();
+    void this.followStatus(); // never rejects: it logs the end of the status events itself
   }
 
   get status(): BusStatus {
@@ -69,10 +69,11 @@ export class NatsBus implements Bus {
     else this.send(subject, raw);
   }
 
-  subscribe(subject: string, handler: (message: BusMessage) => void | Promise<void>): Subscription {
+  subscribe(subject: string, handler: (message: BusMessage) => void | Promise<void>, options: SubscribeOptions = {}): Subscription {
     parsePattern(subject);
     if (this.isClosed || this.nc.isClosed()) throw busClosed(subject);
     const sub = this.nc.subscribe(subject, {
+      ...(options.queue === undefined ? {} : { queue: options.queue }),
       callback: (err, msg) => {
         if (err) {
           // The server refused the subscription (permissions); the client has closed it.

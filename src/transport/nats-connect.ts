@@ -42,7 +42,8 @@ export async function connectNats(config: NatsConfig, log: Logger, options: Conn
   // The client upgrades to TLS whenever the server offers it (and fails when it is asked for and not offered).
   const tls = Boolean(nc.info?.tls_required || nc.info?.tls_available);
   log.info({ servers, server: redactServerUrl(nc.getServer()), name: connectionOptions.name, auth: authMethod(config), tls, coalescedWrites: coalesced }, 'connected to NATS');
-  void logStatus(nc, log);
+  void logStatus(nc, log); // never rejects: it logs the end of the status events itself
+  // closed() never rejects: it resolves with the error that closed the connection, if any.
   void nc.closed().then((err) => {
     if (err) log.error({ err, servers }, 'NATS connection closed for good; restart the node once NATS is reachable');
   });

@@ -11,7 +11,7 @@ describe('a node killed with SIGKILL mid-run', () => {
   let p: { dir: string; remove(): void } | undefined;
   afterEach(() => p?.remove());
 
-  it('is restarted and every task ends in exactly one terminal state, with the crash counted', async () => {
+  it('is restarted and every task ends in exactly one terminal state, with the crash counted', { timeout: 90_000 }, async () => {
     p = project({
       node: { concurrency: 4, pollIntervalMs: 50, leaseTtlMs: 3000 },
       agents: { sleepy: { module: fixtureAgent('sleepy.ts') } },
@@ -22,7 +22,7 @@ describe('a node killed with SIGKILL mid-run', () => {
       for (let i = 0; i < total; i++) await store.submit({ id: `job-${i}`, kind: 'sleepy', input: { ms: 400 } });
       const first = startReeve(p.dir);
       // Kill it while some tasks are running and others are still queued.
-      for (let i = 0; i < 200 && ((await store.countByState()).running ?? 0) === 0; i++) await sleep(25);
+      for (const deadline = Date.now() + 30_000; Date.now() < deadline && ((await store.countByState()).running ?? 0) === 0;) await sleep(25);
       const running = (await store.query({ state: 'running' })).map((t) => t.id);
       expect(running.length).toBeGreaterThan(0);
       first.kill('SIGKILL');

@@ -6,6 +6,7 @@ import type { FakeClock } from '../support/fake-clock.ts';
 import { natsServerForSuite } from '../support/nats-server.ts';
 import { describeGateStore, type ReeveHarness } from './gate-store.suite.ts';
 import { describeTaskStore } from './task-store.suite.ts';
+import { describeOutbox } from './outbox.suite.ts';
 
 const server = natsServerForSuite();
 
@@ -35,3 +36,4 @@ async function openHarness(clock: FakeClock): Promise<ReeveHarness> {
 
 describeTaskStore('jetstream-kv', openHarness);
 describeGateStore('jetstream-kv', openHarness);
+describeOutbox('jetstream-kv', openHarness);

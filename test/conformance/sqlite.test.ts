@@ -4,6 +4,7 @@ import type { FakeClock } from '../support/fake-clock.ts';
 import { tempDir } from '../support/temp-dir.ts';
 import { describeGateStore, type ReeveHarness } from './gate-store.suite.ts';
 import { describeTaskStore } from './task-store.suite.ts';
+import { describeOutbox } from './outbox.suite.ts';
 
 /** One file per test; peers are more connections to the same file (other processes' view). */
 async function openHarness(clock: FakeClock): Promise<ReeveHarness> {
@@ -22,3 +23,4 @@ async function openHarness(clock: FakeClock): Promise<ReeveHarness> {
 
 describeTaskStore('sqlite', openHarness);
 describeGateStore('sqlite', openHarness);
+describeOutbox('sqlite', openHarness);

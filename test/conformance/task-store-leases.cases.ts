@@ -127,6 +127,29 @@ export function describeLeaseCases(ctx: TaskStoreContext): void {
       const full = await store.get('t');
       expect(full?.history.at(-1)).toMatchObject({ from: 'running', to: 'running' });
     });
+
+    it('records a write within one state and step only when asked to (a goto back into the same step)', async () => {
+      const t = await claimOne();
+      const quiet = await store.transition({ id: 't', revision: t.revision, owner: A, to: 'running', step: 'develop', reason: 'claimed to run step develop', leaseTtlMs: TTL });
+      const before = (await store.get('t'))!.history.length;
+      const same = await store.transition({ id: 't', revision: quiet.revision, owner: A, to: 'running', step: 'develop', reason: 'progress only', leaseTtlMs: TTL });
+      expect((await store.get('t'))!.history).toHaveLength(before);
+      await store.transition({ id: 't', revision: same.revision, owner: A, to: 'running', step: 'develop', reason: 'step develop done → develop (visit 2 of 3)', leaseTtlMs: TTL, record: true });
+      const full = await store.get('t');
+      expect(full!.history).toHaveLength(before + 1);
+      expect(full!.history.at(-1)).toMatchObject({ from: 'running', to: 'running', reason: 'step develop done → develop (visit 2 of 3)' });
+    });
+
+    it('records nothing for a write within one state that says so, even when the step changes, but always a change of state', async () => {
+      const t = await claimOne();
+      const before = (await store.get('t'))!.history.length;
+      const w = await store.transition({ id: 't', revision: t.revision, owner: A, to: 'running', step: 'develop', reason: 'naming the step', leaseTtlMs: TTL, record: false });
+      const full = await store.get('t');
+      expect(full).toMatchObject({ step: 'develop', revision: w.revision });
+      expect(full!.history).toHaveLength(before);
+      await store.transition({ id: 't', revision: w.revision, owner: A, to: 'waiting', reason: 'waiting for approval', record: false });
+      expect((await store.get('t'))!.history.at(-1)).toMatchObject({ from: 'running', to: 'waiting', reason: 'waiting for approval' });
+    });
   });
 
   describe('compare-and-set', () => {

@@ -3,6 +3,7 @@ import type { StoredTask, TaskStore } from '../../src/ports/task-store.ts';
 import { FakeClock } from '../support/fake-clock.ts';
 import { A, B, TTL, type OpenHarness, type StoreHarness, type TaskStoreContext } from './task-store-context.ts';
 import { describeLeaseCases } from './task-store-leases.cases.ts';
+import { describeDecisionCases } from './task-store-decisions.cases.ts';
 import { describeLifecycleCases } from './task-store-lifecycle.cases.ts';
 import { describePurgeCases } from './task-store-purge.cases.ts';
 import { describeWriteMetadataCases } from './task-store-write-meta.cases.ts';
@@ -177,5 +178,6 @@ export function describeTaskStore(name: string, open: OpenHarness): void {
     describeLifecycleCases(ctx);
     describeWriteMetadataCases(ctx);
     describePurgeCases(ctx);
+    describeDecisionCases(ctx);
   });
 }

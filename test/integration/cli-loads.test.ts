@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,7 +19,28 @@ function loadsOf(args: string[], cwd = dir.path): string[] {
   return existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n') : [];
 }
 
+/** Runs `reeve start` (with `args`) under the same hook until it is running, stops it with SIGTERM. */
+async function startLoadsOf(args: string[], cwd = dir.path): Promise<string[]> {
+  const file = join(dir.path, `loads-${Math.random().toString(36).slice(2)}.txt`);
+  const child = spawn(process.execPath, ['--import', RECORD, reeveBin, 'start', ...args], { cwd, env: cleanEnv({ RECORD_LOADS: file }), stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  const until = Date.now() + 30_000;
+  while (!/running \(/.test(stderr)) {
+    if (child.exitCode !== null || Date.now() > until) {
+      child.kill('SIGKILL');
+      throw new Error(`reeve start did not come up:\n${stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  child.kill('SIGTERM');
+  expect(await exited, stderr).toBe(0);
+  return readFileSync(file, 'utf8').trim().split('\n');
+}
+
 const loaded = (urls: string[], pattern: RegExp) => urls.filter((u) => pattern.test(u));
+const INSPECTION = /node_modules\/(@statelyai\/inspect|ws|partysocket|superjson|isomorphic-ws)\/|\/dist\/http\/inspect\//;
 const HEAVY_FOR_VERSION = /node_modules\/(zod|better-sqlite3|@nats-io|piscina|tsx|xstate|pino|execa)\/|\/dist\/(config|store|node|pool)\//;
 const NOT_FOR_READS = /node_modules\/(@nats-io|piscina|tsx|execa)\/|\/dist\/(pool|agent)[./]|\/fixtures\/agents\//;
 
@@ -71,4 +92,18 @@ describe('what a CLI command loads', () => {
       js.remove();
     }
   });
+
+  it('reeve start without --inspect loads neither @statelyai/inspect nor ws, with or without HTTP; with --inspect it does', async () => {
+    const http = tempDir('reeve-loads-http-');
+    try {
+      writeFileSync(join(http.path, 'reeve.config.json'), JSON.stringify({ node: { dataDir: '.reeve' }, http: { port: 0 } }));
+      expect(loaded(await startLoadsOf([], http.path), INSPECTION)).toEqual([]);
+      const on = loaded(await startLoadsOf(['--inspect'], http.path), INSPECTION);
+      expect(on.some((u) => u.includes('/@statelyai/inspect/'))).toBe(true);
+      expect(on.some((u) => u.includes('/node_modules/ws/'))).toBe(true);
+    } finally {
+      http.remove();
+    }
+    expect(loaded(await startLoadsOf([]), INSPECTION)).toEqual([]);
+  }, 90_000);
 });

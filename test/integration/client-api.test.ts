@@ -73,9 +73,11 @@ describe('openReeveClient', () => {
       t.node.dispatcher.wake();
       await waitForState(t.node, a.id, ['waiting']);
       await waitForState(t.node, b.id, ['waiting']);
-      expect(await client.approve(a.id, { by: 'ana' })).toEqual({ id: a.id, state: 'queued' });
+      await expect(client.approve(a.id, { goto: 'draft' } as never)).rejects.toMatchObject({ code: 'INVALID_INPUT', message: expect.stringContaining('goto') });
+      await expect(client.reject(a.id, 'x', { goto: 'deploy' })).rejects.toMatchObject({ code: 'INVALID_INPUT', message: expect.stringContaining('draft, publish') });
+      expect(await client.approve(a.id, { by: 'ana', input: { tag: 'v1' }, reason: 'ok' })).toEqual({ id: a.id, state: 'queued' });
       t.node.dispatcher.wake();
-      expect((await client.wait(a.id)).state).toBe('succeeded');
+      expect(await client.wait(a.id)).toMatchObject({ state: 'succeeded', steps: [{ name: 'draft', visits: 1 }, { name: 'publish', visits: 1 }] });
       await expect(client.reject(b.id, '')).rejects.toMatchObject({ code: 'INVALID_INPUT' });
       expect((await client.reject(b.id, 'not now')).id).toBe(b.id);
       expect((await client.wait(b.id)).state).toBe('failed');

@@ -53,6 +53,15 @@ beforeAll(async () => {
           { name: 'publish', run: { module: fixtureAgent('echo.ts') } },
         ],
       },
+      stepped: {
+        steps: [
+          { name: 'loop', run: { module: fixtureAgent('counts-visits.ts') } },
+          { name: 'big', run: { module: fixtureAgent('echo.ts') } },
+          { name: 'fail', run: { module: fixtureAgent('fails-permanently.ts') } },
+          { name: 'after', run: { module: fixtureAgent('echo.ts') } },
+        ],
+        retry: { permanent: { maxAttempts: 1 } },
+      },
       noisy: { command: ['sh', '-c', 'echo "building step 1"; echo "warning: flaky network" >&2; exit 3'], retry: { permanent: { maxAttempts: 1 } } },
     },
   });
@@ -172,28 +181,21 @@ describe('dashboard in a browser, on a real node', () => {
     await page.close();
   }, 60_000);
 
-  it("renders each step's output, status and visits when the record lists its steps", async () => {
-    // The record gains a `steps` list (the human-steps work); until every node writes it, the
-    // real record of a finished task is given one on its way to the page.
-    const page = await browser.context.newPage();
-    await page.route(`${base}/api/v1/tasks/needs-ok`, async (route) => {
-      const record = (await (await route.fetch()).json()) as Record<string, unknown>;
-      const steps = [
-        { name: 'prepare', status: 'done', output: { prepared: true } },
-        { name: 'draft', status: 'done', visits: 2, output: 'routed' },
-        { name: 'publish', status: 'done', output: { echo: { title: 'release notes' }, long: 'z'.repeat(30_000) } },
-        { name: 'notify', status: 'skipped' },
-      ];
-      await route.fulfill({ json: { ...record, steps } });
-    });
-    await page.goto(`${base}/tasks/needs-ok#token=${TOKEN}`);
-    await taskState(page, 'succeeded');
-    await expect.poll(() => page.locator('#outputs details summary').allTextContents()).toEqual(['preparedone', 'draftdonevisit 2', 'publishdone']);
-    expect(await page.locator('#outputs .step-line').textContent()).toBe('notifyskipped');
-    // A long output is cut in the page, not sent whole into the DOM, and scrolls inside its card
-    // rather than widening the page.
-    expect((await page.locator('#outputs pre').nth(2).textContent())!.length).toBeLessThan(21_000);
-    expect(await page.locator('#outputs pre').nth(2).textContent()).toContain('more characters');
+  it("renders each step of the record: its output, an excerpt of a large one, visits, the step it stopped at, and steps not reached", async () => {
+    // A real pipeline record: `loop` runs twice, `big` returns more than the record carries whole
+    // (4 KiB: an excerpt), `fail` fails the task, `after` is never entered.
+    await submit({ id: 'stepped-1', kind: 'stepped', input: { selfLoops: 1, long: 'z'.repeat(30_000) } });
+    await waitForState(t.node, 'stepped-1', ['failed']);
+    const page = await newPage('/tasks/stepped-1');
+    await taskState(page, 'failed');
+    await expect.poll(() => page.locator('#outputs details summary').allTextContents()).toEqual(['loopvisit 2', 'bigexcerpt']);
+    expect(await page.locator('#outputs .step-line').allTextContents()).toEqual(['failfailed', 'afternot reached']);
+    expect(await page.locator('#outputs pre').first().textContent()).toContain('"n": 2');
+    // The excerpt is the record's cut (4 KiB and its size), and its unbroken line scrolls inside
+    // its card rather than widening the page.
+    const excerpt = (await page.locator('#outputs pre').nth(1).textContent())!;
+    expect(excerpt.length).toBeLessThan(4_200);
+    expect(excerpt).toMatch(/… \(\d+ bytes\)$/);
     expect(await page.evaluate('document.documentElement.scrollWidth <= innerWidth')).toBe(true);
     await shot(page, 'task-steps');
     await page.close();

@@ -96,7 +96,7 @@ describe('embedded node', () => {
     expect(task).toMatchObject({ state: 'quarantined', compensations: [{ step: 'branch', status: 'failed' }], error: { code: 'COMPENSATION_FAILED' } });
   });
 
-  it('cancels a running task: the run is stopped, compensations run, the task ends cancelled', async () => {
+  it('cancels a running task: the run is stopped, compensations run, the task ends cancelled', { timeout: 60_000 }, async () => {
     t = await startTestNode({
       agents: {
         job: {
@@ -109,7 +109,8 @@ describe('embedded node', () => {
     });
     const id = (await t.node.store.submit({ kind: 'job' })).task.id;
     await waitForState(t.node, id, ['running']);
-    for (let i = 0; i < 100 && (await t.node.store.get(id))?.step !== 'work'; i++) await new Promise((r) => setTimeout(r, 20));
+    for (const deadline = Date.now() + 30_000; Date.now() < deadline && (await t.node.store.get(id))?.step !== 'work';) await new Promise((r) => setTimeout(r, 20));
+    expect((await t.node.store.get(id))?.step).toBe('work');
     await t.node.store.requestCancel(id, 'not needed any more');
     const task = await waitForState(t.node, id, ['cancelled']);
     expect(task.compensations).toMatchObject([{ step: 'branch', status: 'done' }]);

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { EventFeed, type FeedEvent } from '../../src/http/event-feed.ts';
 import { openSqliteTaskStore } from '../../src/store/sqlite/sqlite-task-store.ts';
 import { InProcessBus } from '../../src/transport/in-process-bus.ts';
-import { subjects } from '../../src/transport/subjects.ts';
+import { subjects } from '../../src/protocol/subjects.ts';
 import { recordingLogger } from '../support/recording-logger.ts';
 import { tempDir } from '../support/temp-dir.ts';
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { statusReport } from '../../src/cli/status.ts';
+import { statusReport } from '../../src/views/status-report.ts';
 import { openSqliteTaskStore } from '../../src/store/sqlite/sqlite-task-store.ts';
 import { fixtureAgent, startTestNode, waitForState, type TestNode } from '../support/test-node.ts';
 
@@ -28,6 +28,21 @@ describe('failure handling through a real node', () => {
     // Never sooner than the provider's Retry-After (1 s), although the backoff cap is 50 ms.
     expect(runs[1]! - runs[0]!).toBeGreaterThanOrEqual(1000);
     expect(runs[2]! - runs[1]!).toBeGreaterThanOrEqual(1000);
+  });
+
+  it('classifies a command by the last 16 KiB of its output, not its last 20 lines', async () => {
+    const script = fileURLToPath(new URL('../fixtures/procs/error-then-noise.mjs', import.meta.url));
+    const once = { transient: { maxAttempts: 1 }, permanent: { maxAttempts: 1 } };
+    t = await startTestNode({ agents: { cli: { command: ['node', script, '{{input.lines}}'], retry: once } } });
+    // 200 lines (~9 KiB) after the 529: past the message's 20 lines, within the tail.
+    const near = (await t.node.store.submit({ kind: 'cli', input: { lines: 200 } })).task.id;
+    // 600 lines (~27 KiB) after it: the 529 has left the tail, and the failure is what the tail shows.
+    const far = (await t.node.store.submit({ kind: 'cli', input: { lines: 600 } })).task.id;
+    const nearTask = await waitForState(t.node, near, ['failed']);
+    expect(nearTask).toMatchObject({ attempts: { transient: 1, permanent: 0 }, error: { class: 'transient' } });
+    expect(nearTask.error?.message).not.toContain('529');
+    expect(nearTask.error?.message.split('\n')).toHaveLength(21);
+    expect(await waitForState(t.node, far, ['failed'])).toMatchObject({ attempts: { transient: 0, permanent: 1 }, error: { class: 'permanent' } });
   });
 
   it('opens the breaker after N transient failures, blocks only its key, probes once per half-open, closes on success', { timeout: 60_000 }, async () => {
@@ -73,6 +88,35 @@ describe('failure handling through a real node', () => {
     expect(during.length).toBe(probes.length);
     // The provider really was called again and again while it was down (the log the agent keeps).
     expect(readFileSync(join(t.dir, 'attempts.log'), 'utf8').trim().split('\n').length).toBeGreaterThan(3);
+  });
+
+  it('runs a fresh preflight before the half-open probe, although the cached result is within its TTL', { timeout: 30_000 }, async () => {
+    const script = fileURLToPath(new URL('../fixtures/procs/counts-preflights.sh', import.meta.url));
+    const checks = join(tmpdir(), `reeve-preflight-${randomUUID()}`);
+    const attempts = join(tmpdir(), `reeve-attempts-${randomUUID()}`);
+    t = await startTestNode({
+      agents: {
+        prov: {
+          command: ['sh', script, checks, attempts],
+          retry: { transient: { maxAttempts: 5, baseMs: 1, maxMs: 5 } },
+          breaker: { threshold: 2, pauseMs: 300, maxPauseMs: 300 },
+          // A TTL far longer than the test: only the probe can make the preflight run again.
+          preflight: { command: ['sh', '-c', 'echo check >> "$0"', checks], ttlMs: 600_000 },
+        },
+      },
+    });
+    try {
+      const id = (await t.node.store.submit({ kind: 'prov' })).task.id;
+      const task = await waitForState(t.node, id, ['succeeded', 'failed']);
+      expect(task).toMatchObject({ state: 'succeeded', attempts: { transient: 2 } });
+      // How many checks had run when each attempt started: one before the two failures that
+      // opened the breaker, a second one before the probe.
+      expect(readFileSync(attempts, 'utf8').trim().split('\n')).toEqual(['1', '1', '2']);
+      expect(t.log.lines.some((l) => l.msg === 'breaker probe started')).toBe(true);
+    } finally {
+      rmSync(checks, { force: true });
+      rmSync(attempts, { force: true });
+    }
   });
 
   it('holds a kind while its preflight fails and runs its tasks once it passes', async () => {

@@ -20,6 +20,7 @@ const agents = {
   talk: { command: ['node', '-e', `console.log('token is ${SECRET}; line 1'); console.log('line 2')`] },
   gated: { steps: [{ name: 'draft', run: { module: fixtureAgent('routes.ts') } }, { name: 'publish', run: { module: fixtureAgent('echo.ts') } }] },
   hang: { module: fixtureAgent('waits-for-abort.ts') },
+  decided: { steps: ['draft', 'ask', 'publish'].map((name) => ({ name, run: { module: fixtureAgent('sees-decisions.ts') } })) },
 };
 
 async function until<T>(probe: () => Promise<T>, ok: (v: T) => boolean, what: string, timeoutMs = 15_000): Promise<T> {
@@ -104,6 +105,7 @@ describe.each(['sqlite', 'nats'] as const)('HTTP API on %s', (backend) => {
       ['POST', '/api/v1/tasks', { kind: 'echo', prority: 1 }, 'prority'],
       ['POST', '/api/v1/tasks', { kind: 'nope' }, 'kind'],
       ['POST', '/api/v1/tasks', { kind: 'echo', timeoutMs: -1 }, 'timeoutMs'],
+      ['POST', '/api/v1/tasks', { kind: 'echo', timeoutMs: 2 ** 31 }, 'timeoutMs'],
       ['GET', '/api/v1/tasks?limit=abc', undefined, 'limit'],
       ['GET', '/api/v1/tasks?state=sleeping', undefined, 'state'],
       ['GET', '/api/v1/tasks?stat=failed', undefined, 'stat'],
@@ -159,6 +161,36 @@ describe.each(['sqlite', 'nats'] as const)('HTTP API on %s', (backend) => {
       const late = await node.request('POST', `/api/v1/tasks/${id}/approve`, { body: {} });
       expect([late.status, late.json().error.code]).toEqual([409, 'INVALID_TRANSITION']);
     }
+  });
+
+  it('approves with an input the next step sees as ctx.approval, and rejects back to a step that sees ctx.feedback', async () => {
+    const id = `decided-${backend}`;
+    await node.request('POST', '/api/v1/tasks', { body: { id, kind: 'decided' } });
+    await settle(id, ['waiting']);
+    for (const [op, body, field] of [
+      ['approve', { goto: 'draft' }, 'goto'],
+      ['reject', { reason: 'x', input: { a: 1 } }, 'input'],
+      ['reject', { reason: 'x', goto: 'deploy' }, 'goto'],
+    ] as const) {
+      const refused = await node.request('POST', `/api/v1/tasks/${id}/${op}`, { body });
+      expect([refused.status, refused.json().error.code]).toEqual([400, 'INVALID_INPUT']);
+      expect(refused.json().error.message).toContain(field);
+    }
+    const rejected = await node.request('POST', `/api/v1/tasks/${id}/reject`, { body: { reason: 'add a summary', goto: 'draft' } });
+    expect(rejected.status).toBe(200);
+    expect(rejected.json().task).toMatchObject({ state: 'queued', step: 'draft' });
+    expect(rejected.json().task.history.at(-1).reason).toMatch(/^rejected by http: "add a summary" → draft \(visit 2 of 3\)/);
+    await settle(id, ['waiting']);
+    const approved = await node.request('POST', `/api/v1/tasks/${id}/approve`, { body: { input: { channel: 'beta' }, reason: 'good now' } });
+    expect([approved.status, approved.json().task.state]).toEqual([200, 'queued']);
+    await settle(id, ['succeeded']);
+    const task = (await node.request('GET', `/api/v1/tasks/${id}`)).json();
+    expect(task.result).toEqual({ step: 'publish', approval: { input: { channel: 'beta' }, reason: 'good now', by: 'http', at: expect.any(Number) }, feedback: null });
+    expect(task.steps).toEqual([
+      { name: 'draft', visits: 2, output: { step: 'draft', approval: null, feedback: { reason: 'add a summary', from: 'ask' } } },
+      { name: 'ask', visits: 2, output: { step: 'ask', approval: null, feedback: null } },
+      { name: 'publish', visits: 1, output: task.result },
+    ]);
   });
 
   it("serves a task's run-log tail with the config's secrets redacted, and never a secret in any response", async () => {

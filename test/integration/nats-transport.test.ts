@@ -129,6 +129,25 @@ describe('NatsBus on one server', () => {
     await expect(cli.request('reeve.nodes.control.nobody', {}, 5000)).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE', data: { reason: 'no-responders' } });
   });
 
+  it('gives each message to one member of a queue group, and to every plain subscriber', async () => {
+    const a = await openBus({ servers: [server.url] });
+    const b = await openBus({ servers: [server.url] });
+    const got = { a: 0, b: 0 };
+    a.subscribe('reeve.control.task.*', () => {
+      got.a++;
+    }, { queue: 'reeve-task-control' });
+    b.subscribe('reeve.control.task.*', () => {
+      got.b++;
+    }, { queue: 'reeve-task-control' });
+    const plain = collect(b, 'reeve.control.task.*');
+    await Promise.all([a.flush(), b.flush()]);
+    for (let i = 0; i < 20; i++) a.publish(`reeve.control.task.t${i}`, { op: 'cancel' });
+    await plain.waitFor(() => plain.messages.length === 20);
+    await a.flush();
+    await b.flush();
+    expect(got.a + got.b).toBe(20);
+  });
+
   it('logs a failing handler without affecting the other subscribers', async () => {
     const bus = await openBus({ servers: [server.url] });
     bus.subscribe('t.fail', async () => {

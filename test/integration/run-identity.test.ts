@@ -10,7 +10,7 @@ import { osProcessControl } from '../../src/pool/os-process-control.ts';
 import { CommandRunner } from '../../src/pool/command-runner.ts';
 import { isAlive, processesIn, readProcStat } from '../../src/pool/proc.ts';
 import type { RunRequest } from '../../src/ports/runner.ts';
-import { UNPROVEN } from '../../src/run-members.ts';
+import { UNPROVEN } from '../../src/platform/run-members.ts';
 import { SqliteProcessRegistry } from '../../src/store/sqlite/process-registry.ts';
 import { recordingLogger } from '../support/recording-logger.ts';
 import { tempDir } from '../support/temp-dir.ts';

@@ -56,9 +56,9 @@ describe('SQLite task store file', () => {
     const node = { id: 'n-1', incarnation: 'i1', state: 'up' as const, capacity: 2, running: 1, startedAt: 1, lastSeenAt: 2, pid: 3, host: 'h' };
     await first.recordNode(node);
     await first.close();
-    // Back to what version 3 wrote.
+    // Back to what version 3 wrote: no task counts, no notification outbox.
     const db = new Database(path);
-    db.exec('ALTER TABLE nodes DROP COLUMN task_counts');
+    db.exec('DROP TABLE notifications; ALTER TABLE nodes DROP COLUMN task_counts');
     db.pragma('user_version = 3');
     db.close();
 
@@ -67,6 +67,10 @@ describe('SQLite task store file', () => {
     await upgraded.recordNode({ ...node, lastSeenAt: 4, taskCounts: { queued: 1 } });
     expect(await upgraded.listNodes()).toEqual([{ ...node, lastSeenAt: 4, taskCounts: { queued: 1 } }]);
     await upgraded.close();
+    const after = new Database(path);
+    expect(after.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+    expect(after.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'notifications'").get()).toEqual({ name: 'notifications' });
+    after.close();
   });
 
   it('refuses a file written by a newer Reeve, saying what to do', async () => {

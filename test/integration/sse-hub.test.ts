@@ -6,7 +6,7 @@ import { EventFeed } from '../../src/http/event-feed.ts';
 import { SseHub } from '../../src/http/sse.ts';
 import { openSqliteTaskStore } from '../../src/store/sqlite/sqlite-task-store.ts';
 import { InProcessBus } from '../../src/transport/in-process-bus.ts';
-import { subjects } from '../../src/transport/subjects.ts';
+import { subjects } from '../../src/protocol/subjects.ts';
 import { recordingLogger } from '../support/recording-logger.ts';
 import { tempDir } from '../support/temp-dir.ts';
 

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DEAD_AFTER_MS, statusReport } from '../../src/cli/status.ts';
+import { DEAD_AFTER_MS, statusReport } from '../../src/views/status-report.ts';
 import type { NodeInfo } from '../../src/ports/node-registry.ts';
 import { openSqliteTaskStore } from '../../src/store/sqlite/sqlite-task-store.ts';
 import { tempDir } from '../support/temp-dir.ts';

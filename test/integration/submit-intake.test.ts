@@ -13,7 +13,7 @@ import { ErrorCode, ReeveError } from '../../src/errors.ts';
 import type { TaskStore } from '../../src/ports/task-store.ts';
 import { rejectedEventSchema } from '../../src/protocol/messages.ts';
 import { openSqliteTaskStore } from '../../src/store/sqlite/sqlite-task-store.ts';
-import { subjects as subjectsFor, type Subjects } from '../../src/transport/subjects.ts';
+import { subjects as subjectsFor, type Subjects } from '../../src/protocol/subjects.ts';
 import { FakeClock } from '../support/fake-clock.ts';
 import { startNatsServer, type NatsServer } from '../support/nats-server.ts';
 import { recordingLogger } from '../support/recording-logger.ts';
@@ -286,6 +286,20 @@ describe('the intake', () => {
     const binary = rejected.find((e) => /UTF-8/.test(e.reason));
     expect(binary?.excerpt).toContain('\\u0000');
     expect(rejected.find((e) => e.id === 'big')?.excerpt.length).toBeLessThan(210);
+  });
+
+  it('dead-letters a submission whose timeoutMs is 0 or beyond the longest timer, and stores one within bounds', async () => {
+    const r = await rig();
+    r.nc.publish(r.subjects.submit, json({ id: 'zero', kind: 'echo', timeoutMs: 0 }));
+    r.nc.publish(r.subjects.submit, json({ id: 'month', kind: 'echo', timeoutMs: 30 * 24 * 3600 * 1000 }));
+    r.nc.publish(r.subjects.submit, json({ id: 'longest', kind: 'echo', timeoutMs: 2 ** 31 - 1 }));
+    await r.nc.flush();
+    expect(await pullAll(r.intake, 3)).toEqual({ accepted: 1, rejected: 2, duplicates: 0, deferred: 0 });
+    expect(await r.store.get('longest')).toMatchObject({ timeoutMs: 2 ** 31 - 1 });
+    const letters = (await r.store.listDeadLetters()).sort((a, b) => a.seq - b.seq);
+    expect(letters.map((l) => [l.code, l.id])).toEqual([['INVALID_INPUT', 'zero'], ['INVALID_INPUT', 'month']]);
+    expect(letters[0]?.reason).toMatch(/timeoutMs: must be > 0 ms/);
+    expect(letters[1]?.reason).toMatch(/timeoutMs: must be at most 2147483647 ms/);
   });
 
   it('never takes more than max messages in one pull', async () => {

@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
-import { startNode, type ReeveNode } from '../../src/node.ts';
+import { startNode, type ReeveNode } from '../../src/node/start-node.ts';
 import { recordingLogger } from './recording-logger.ts';
 import { tempDir } from './temp-dir.ts';
 
@@ -18,7 +18,7 @@ export interface TestNode {
 }
 
 /** A real embedded node on a fresh data dir, configured in code. */
-export async function startTestNode(raw: { node?: Record<string, unknown>; agents: Record<string, unknown>; secrets?: string[]; http?: Record<string, unknown> }): Promise<TestNode> {
+export async function startTestNode(raw: { node?: Record<string, unknown>; agents: Record<string, unknown>; secrets?: string[]; notify?: unknown[]; notifyDelivery?: Record<string, unknown>; http?: Record<string, unknown> }): Promise<TestNode> {
   const dir = tempDir('reeve-node-');
   const config = parseConfig({ ...raw, node: { dataDir: join(dir.path, 'data'), pollIntervalMs: 50, ...raw.node } }, { baseDir: dir.path });
   const log = recordingLogger();

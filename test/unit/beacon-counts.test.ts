@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backgroundCounts } from '../../src/cluster/beacon-counts.ts';
+import { backgroundCounts } from '../../src/actors/beacon-counts.ts';
 
 describe('backgroundCounts (task counts for a node beacon)', () => {
   it('never waits for a count, runs one at a time, and gives none older than maxAgeMs', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { changeStream } from '../../src/client-events.ts';
-import type { TaskChange } from '../../src/task-follow.ts';
+import { changeStream } from '../../src/client/events.ts';
+import type { TaskChange } from '../../src/client/task-follow.ts';
 
 const change = (to: string): TaskChange => ({ id: 't', at: 1, from: null, to: to as never, reason: 'r' });
 

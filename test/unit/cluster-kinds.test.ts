@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { ClusterKinds } from '../../src/cluster/cluster-kinds.ts';
+import { ClusterKinds } from '../../src/actors/cluster-kinds.ts';
 import { recordingLogger } from '../support/recording-logger.ts';
 import { InProcessBus } from '../../src/transport/in-process-bus.ts';
-import { subjects as subjectsFor } from '../../src/transport/subjects.ts';
+import { subjects as subjectsFor } from '../../src/protocol/subjects.ts';
 import { FakeClock } from '../support/fake-clock.ts';
 
 const beat = (id: string, kinds: string[] | undefined, at: number, state: 'up' | 'draining' = 'up') => ({ id, incarnation: 'i1', state, capacity: 4, running: 0, at, ...(kinds ? { kinds } : {}) });

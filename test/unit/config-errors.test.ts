@@ -92,8 +92,17 @@ describe('config errors: files', () => {
 describe('config errors: fields', () => {
   it('rejects "30s" for timeoutMs with the field path and the expected unit', async () => {
     const error = await failure({ agents: { build: { module: './build.ts', timeoutMs: '30s' } } });
-    expect(error.issues).toEqual([{ path: 'agents.build.timeoutMs', message: 'expected a positive integer number of milliseconds, got "30s"' }]);
-    expect(error.message.split('\n')).toContain('agents.build.timeoutMs: expected a positive integer number of milliseconds, got "30s"');
+    expect(error.issues).toEqual([{ path: 'agents.build.timeoutMs', message: 'expected a non-negative integer number of milliseconds, got "30s"' }]);
+    expect(error.message.split('\n')).toContain('agents.build.timeoutMs: expected a non-negative integer number of milliseconds, got "30s"');
+  });
+
+  it('rejects a duration a Node.js timer cannot hold (over 2^31-1 ms), naming the field and the limit', async () => {
+    const error = await failure({ node: { leaseTtlMs: 2 ** 31 }, agents: { build: { module: './build.ts', timeoutMs: 30 * 24 * 3600 * 1000 } } });
+    expect(error.issues).toEqual([
+      { path: 'node.leaseTtlMs', message: 'expected at most 2147483647 ms (about 24.8 days; a longer Node.js timer overflows and fires at once), got 2147483648' },
+      { path: 'agents.build.timeoutMs', message: 'expected at most 2147483647 ms (about 24.8 days; a longer Node.js timer overflows and fires at once), got 2592000000' },
+    ]);
+    expect(parseConfig({ agents: { build: { module: './build.ts', timeoutMs: 2 ** 31 - 1 } } }, { baseDir: dir.path }).agents['build']?.timeoutMs).toBe(2 ** 31 - 1);
   });
 
   it('reports an unknown key with the known key it probably meant', async () => {

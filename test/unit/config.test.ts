@@ -40,6 +40,7 @@ describe('loadConfig: finding the file', () => {
     expect(loaded.config.agents['echo']).toEqual({
       module: join(dir.path, 'echo.ts'),
       export: 'default',
+      timeoutMs: 1_800_000,
       killGraceMs: 10_000,
       timeoutIs: 'permanent',
       retry: { transient: { maxAttempts: 5, baseMs: 1000, maxMs: 300_000 }, permanent: { maxAttempts: 2, baseMs: 1000, maxMs: 60_000 } },
@@ -236,5 +237,29 @@ describe('loadConfig: environment overrides', () => {
     await expect(loadConfig({ cwd: dir.path, env: { REEVE_NODE__CONCURRENCY: 'lots' } })).rejects.toThrow(
       'node.concurrency: expected a positive integer, got "lots" (from REEVE_NODE__CONCURRENCY)',
     );
+  });
+});
+
+describe('loadConfig: inspect', () => {
+  it('is off by default, and `true` turns the relay on with its defaults', async () => {
+    expect((await loadConfig({ cwd: dir.path, env: {} })).config.inspect).toEqual({ enabled: false, maxContextBytes: 4096, bufferMessages: 1000 });
+    writeJson('reeve.config.json', { inspect: true });
+    expect((await loadConfig({ cwd: dir.path, env: {} })).config.inspect).toEqual({ enabled: true, maxContextBytes: 4096, bufferMessages: 1000 });
+  });
+
+  it('takes an object with an outside relay URL and a size cap, from the file or the environment', async () => {
+    writeJson('reeve.config.json', { inspect: { url: 'wss://relay.example:8443/x', maxContextBytes: 1024 } });
+    expect((await loadConfig({ cwd: dir.path, env: {} })).config.inspect).toMatchObject({ enabled: false, url: 'wss://relay.example:8443/x', maxContextBytes: 1024 });
+    const { config } = await loadConfig({ cwd: dir.path, env: { REEVE_INSPECT__ENABLED: 'true', REEVE_INSPECT__URL: 'ws://127.0.0.1:8080' } });
+    expect(config.inspect).toMatchObject({ enabled: true, url: 'ws://127.0.0.1:8080' });
+  });
+
+  it('refuses what is neither a boolean nor its object, a URL that is not ws:// and a tiny cap, saying what it expected', async () => {
+    writeJson('reeve.config.json', { inspect: 'yes' });
+    await expect(loadConfig({ cwd: dir.path, env: {} })).rejects.toThrow('inspect: expected true, false or { enabled, url, maxContextBytes, bufferMessages }, got "yes"');
+    writeJson('reeve.config.json', { inspect: { url: 'http://relay:8080' } });
+    await expect(loadConfig({ cwd: dir.path, env: {} })).rejects.toThrow('inspect.url: expected a WebSocket URL such as "ws://127.0.0.1:8080", got "http://relay:8080"');
+    writeJson('reeve.config.json', { inspect: { maxContextBytes: 10 } });
+    await expect(loadConfig({ cwd: dir.path, env: {} })).rejects.toThrow('inspect.maxContextBytes: expected at least 256 bytes, got 10');
   });
 });

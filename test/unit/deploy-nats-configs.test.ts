@@ -24,8 +24,8 @@ describe('deploy/nats server configs', () => {
     expect(r.code).toBe(0);
   });
 
-  it('define the publisher, node, operator and sys users, with passwords from variables Reeve leaves alone', () => {
-    expect(Object.keys(USER_VARIABLES).sort()).toEqual(['node', 'operator', 'publisher', 'sys']);
+  it('define the publisher, node, operator, approver and sys users, with passwords from variables Reeve leaves alone', () => {
+    expect(Object.keys(USER_VARIABLES).sort()).toEqual(['approver', 'node', 'operator', 'publisher', 'sys']);
     // Reeve reads every REEVE_* variable as a config override and refuses unknown ones.
     for (const variable of Object.values(USER_VARIABLES)) expect(variable).not.toMatch(/^REEVE_/);
     const example = read('deploy/cluster.env.example');

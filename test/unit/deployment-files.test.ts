@@ -7,7 +7,7 @@ import { Kvm } from '@nats-io/kv';
 import { connect, errors as natsErrors, nanos, type NatsConnection, type NodeConnectionOptions, type PermissionViolationError } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../support/temp-dir.ts';
-import { BUCKET, CONSUMER, NATS_DIR, NATS_SERVER, PASSWORDS, PUBLISHER_INBOX, read, ROOT, STREAM, USERS } from './deployment-fixtures.ts';
+import { APPROVER_INBOX, BUCKET, CONSUMER, NATS_DIR, NATS_SERVER, PASSWORDS, PUBLISHER_INBOX, read, ROOT, STREAM, USERS } from './deployment-fixtures.ts';
 
 /**
  * The users' permissions in deploy/nats/auth.conf, on a real nats-server: single.conf is started
@@ -255,6 +255,33 @@ describe('permissions of deploy/nats/auth.conf on a real nats-server', () => {
     const js = jetstream(publisher.nc, { timeout: 3000 });
     await expect(js.publish('reeve.submit', JSON.stringify({ kind: 'echo' }))).rejects.toThrow();
     expect(publisher.violations.some((v) => v.operation === 'subscription' && v.subject.startsWith('_INBOX.'))).toBe(true);
+  });
+
+  it('approver: decides on a task over request/reply, answered by a node in the task-control queue group', async () => {
+    const { node } = await setUp();
+    const control = node.nc.subscribe('reeve.control.task.*', {
+      queue: 'reeve-task-control',
+      callback: (_err, m) => void m.respond(JSON.stringify({ ok: true, task: { id: m.subject.split('.').at(-1), state: 'queued' } })),
+    });
+    await node.nc.flush();
+    const approver = await as('approver', { inboxPrefix: APPROVER_INBOX });
+    const reply = await approver.nc.request('reeve.control.task.t-1', JSON.stringify({ op: 'approve', reason: 'ok' }), { timeout: 3000 });
+    expect(reply.json()).toEqual({ ok: true, task: { id: 't-1', state: 'queued' } });
+    control.unsubscribe();
+    await allowed(approver);
+  });
+
+  it('approver: may not submit, control nodes, forge events, touch the bucket or read other inboxes and events', async () => {
+    await setUp();
+    const approver = await as('approver', { inboxPrefix: APPROVER_INBOX });
+    for (const subject of ['reeve.submit', 'reeve.nodes.control.node-a', 'reeve.events.task.t-1', `$KV.${BUCKET}.t.t-1`, `$JS.API.STREAM.INFO.${STREAM}`, 'reeve.control.task.t-1.extra']) {
+      approver.nc.publish(subject, '{}');
+      await denied(approver, 'publish', subject);
+    }
+    for (const subject of ['_INBOX.>', 'reeve.events.>', 'reeve.control.task.*', `$KV.${BUCKET}.>`]) {
+      approver.nc.subscribe(subject);
+      await denied(approver, 'subscription', subject);
+    }
   });
 
   it('operator: administers the account: streams, consumers, the bucket', async () => {

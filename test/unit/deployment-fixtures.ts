@@ -22,7 +22,7 @@ export const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
  */
 export const USER_VARIABLES = Object.fromEntries(
   [...read('deploy/nats/auth.conf').matchAll(/\{\s*user:\s*(\w+),\s*password:\s*\$(\w+)/g)].map((m) => [m[1]!, m[2]!]),
-) as Record<'publisher' | 'node' | 'operator' | 'sys', string>;
+) as Record<'publisher' | 'node' | 'operator' | 'approver' | 'sys', string>;
 export const PASSWORDS: Record<string, string> = Object.fromEntries(Object.values(USER_VARIABLES).map((v) => [v, `p${randomBytes(12).toString('hex')}`]));
 export const USERS = Object.fromEntries(Object.entries(USER_VARIABLES).map(([user, v]) => [user, PASSWORDS[v]!])) as Record<keyof typeof USER_VARIABLES, string>;
 
@@ -31,3 +31,4 @@ export const STREAM = 'REEVE_SUBMIT';
 export const CONSUMER = 'reeve-intake';
 export const BUCKET = 'reeve-tasks';
 export const PUBLISHER_INBOX = '_INBOX_publisher';
+export const APPROVER_INBOX = '_INBOX_approver';

@@ -139,6 +139,34 @@ describe('InProcessBus', () => {
     expect(reply.reply).toBeUndefined();
   });
 
+  it('gives each message to one member of a queue group, and to every plain subscriber', async () => {
+    openBus();
+    const members = [0, 0, 0];
+    for (const i of [0, 1, 2]) bus.subscribe('reeve.control.task.*', () => {
+      members[i]!++;
+    }, { queue: 'q' });
+    const plain = collect('reeve.control.task.*');
+    for (let i = 0; i < 30; i++) bus.publish(`reeve.control.task.t${i}`, {});
+    await bus.flush();
+    await bus.flush();
+    expect(members.reduce((a, b) => a + b, 0)).toBe(30);
+    expect(plain).toHaveLength(30);
+  });
+
+  it('answers a request once when its responders form a queue group', async () => {
+    openBus();
+    let answered = 0;
+    for (let i = 0; i < 3; i++) {
+      bus.subscribe('svc.once', (message) => {
+        answered++;
+        bus.publish(message.reply!, { by: i });
+      }, { queue: 'svc' });
+    }
+    await bus.request('svc.once', {}, 1000);
+    await bus.flush();
+    expect(answered).toBe(1);
+  });
+
   it('rejects a request nobody answers in time with STORE_UNAVAILABLE', async () => {
     openBus();
     bus.subscribe('svc.silent', () => {});

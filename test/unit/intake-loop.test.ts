@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { submissionsToPull } from '../../src/cluster/intake-loop.ts';
+import { submissionsToPull } from '../../src/actors/intake-loop.ts';
 
 describe('submissionsToPull', () => {
   it('fills the slots and one batch of prefetch when nothing waits', () => {

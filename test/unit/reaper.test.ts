@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { reapOrphans } from '../../src/actors/reaper.ts';
-import { UNPROVEN } from '../../src/run-members.ts';
+import { UNPROVEN } from '../../src/platform/run-members.ts';
 import type { KillTarget, ProcessControl, ProcessEntry } from '../../src/ports/process-control.ts';
 import { SqliteProcessRegistry } from '../../src/store/sqlite/process-registry.ts';
 import { FakeClock } from '../support/fake-clock.ts';

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MAX_LINE_CHARS, openRunLog, type RunLog, type RunLogOptions } from '../../src/pool/run-log.ts';
+import { MAX_LINE_CHARS, openRunLog, TAIL_BYTES, type RunLog, type RunLogOptions } from '../../src/pool/run-log.ts';
 import { tempDir } from '../support/temp-dir.ts';
 
 describe('run log', () => {
@@ -96,21 +96,38 @@ describe('run log', () => {
     expect(log.tail().join('\n')).not.toContain(token);
   });
 
-  it('keeps the last tailLines lines of both streams, without prefix', async () => {
-    const log = open({ tailLines: 5 });
+  it('keeps the lines of both streams within the last tailBytes bytes, without prefix', async () => {
+    const log = open({ tailBytes: 11 });
     for (let i = 0; i < 30; i++) log.write(i % 3 === 0 ? 'stderr' : 'stdout', `l${i}\n`);
     log.write('stdout', Array.from({ length: 12 }, (_, i) => `m${i}\n`).join(''));
-    expect(log.tail()).toEqual(['m7', 'm8', 'm9', 'm10', 'm11']);
+    // 11 bytes: "m9\nm10\nm11" is 10; one more byte takes the newline before m9.
+    expect(log.tail()).toEqual(['', 'm9', 'm10', 'm11']);
     log.write('stderr', 'x\ny\n');
-    expect(log.tail()).toEqual(['m9', 'm10', 'm11', 'x', 'y']);
+    expect(log.tail()).toEqual(['m10', 'm11', 'x', 'y']);
     log.write('stdout', '\n\nz\n');
-    expect(log.tail()).toEqual(['x', 'y', '', '', 'z']);
-    log.write('stdout', '\n\n');
-    expect(log.tail()).toEqual(['', '', 'z', '', '']);
-    const none = openRunLog({ dir: dir.path, runId: 'r2', secrets: [], tailLines: 0 });
+    expect(log.tail()).toEqual(['m11', 'x', 'y', '', '', 'z']);
+    const none = openRunLog({ dir: dir.path, runId: 'r2', secrets: [], tailBytes: 0 });
     none.write('stdout', 'a\n');
     expect(none.tail()).toEqual([]);
     await none.close();
+  });
+
+  it('keeps 16 KiB of tail by default, however many lines that is, and cuts a long line to fit', async () => {
+    const log = open();
+    // 400 lines of 80 bytes: far more than the old 50-line tail, and an error line among the first.
+    log.write('stderr', 'curl: (7) Connection refused\n');
+    for (let i = 0; i < 400; i++) log.write('stdout', `${String(i).padStart(79, '.')}\n`);
+    let tail = log.tail();
+    expect(Buffer.byteLength(tail.join('\n'))).toBe(TAIL_BYTES);
+    expect(tail.at(-1)).toBe(String(399).padStart(79, '.'));
+    expect(tail.length).toBe(Math.ceil(TAIL_BYTES / 80));
+    log.write('stdout', `${'é'.repeat(20_000)}\n`); // 40 000 bytes on one line
+    tail = log.tail();
+    expect(tail).toHaveLength(1);
+    expect(Buffer.byteLength(tail[0]!)).toBe(TAIL_BYTES);
+    log.write('stdout', 'ab\n');
+    // The byte cut falls inside a two-byte character: no broken character is kept in front.
+    expect(log.tail()).toEqual(['é'.repeat((TAIL_BYTES - 4) / 2), 'ab']);
   });
 
   it('breaks output without newlines into lines of at most MAX_LINE_CHARS instead of buffering it', async () => {

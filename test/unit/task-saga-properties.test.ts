@@ -35,15 +35,15 @@ function randomEvent(rand: () => number, snapshot: SagaSnapshot, now: number): S
   const route = r < 0.6 ? undefined : r < 0.8 ? { goto: pick(names) } : ({ wait: 'approval' } as const);
   const events: SagaEvent[] = [
     { type: 'task.claimed', now, policy, attempts: snapshot.context.attempts },
-    { type: 'step.succeeded', now, output: Math.floor(rand() * 100), ...(route ? { route } : {}) },
+    { type: 'step.succeeded', now, output: Math.floor(rand() * 100), ...(route ? { route } : {}), ...(rand() < 0.3 ? { gate: { pass: !(route && 'goto' in route), reason: 'r' } } : {}) },
     { type: 'attempt.failed', now, failure: { class: pick(classes), message: 'boom' }, jitter: rand() },
     { type: 'task.handback', now, reason: 'drain' },
     { type: 'task.cancel', now, reason: 'operator' },
     { type: 'run.stopped', now },
     { type: 'compensation.succeeded', now, step: compStep },
     { type: 'compensation.failed', now, step: compStep, message: 'nope' },
-    { type: 'task.approve', now, by: 'p' },
-    { type: 'task.reject', now, by: 'p', reason: 'no' },
+    { type: 'task.approve', now, by: 'p', ...(rand() < 0.5 ? { input: { n: 1 }, reason: 'ok' } : {}) },
+    { type: 'task.reject', now, by: 'p', reason: 'no', ...(rand() < 0.5 ? { goto: pick(names) } : {}) },
     { type: 'task.annotate', now },
     { type: 'task.reopen', now, policy, reason: 'again' },
   ];

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/ports/logger.ts';
-import { WorkspaceJanitor } from '../../src/workspace-janitor.ts';
+import { WorkspaceJanitor } from '../../src/node/workspace-janitor.ts';
 import { tempDir } from '../support/temp-dir.ts';
 
 describe('WorkspaceJanitor', () => {

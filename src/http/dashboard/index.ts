@@ -63,9 +63,23 @@ function route(path: string): string | undefined {
   if (task) return TASK_ID_PATTERN.test(task[1]!) ? 'task.html' : undefined;
   const asset = /^\/assets\/([a-z0-9-]+\.[a-z]+)$/.exec(path);
   // Only names that are in the folder: a map lookup, so no path can leave it.
-  if (asset && asset[1] !== 'index.html' && asset[1] !== 'task.html') return asset[1];
+  if (asset && !PAGES.has(asset[1]!)) return asset[1];
   return undefined;
 }
+
+/** Pages are served at their own paths only (each with its CSP), never as assets. */
+const PAGES = new Set(['index.html', 'task.html', 'inspect.html']);
+
+/**
+ * The bridge page's policy: the dashboard's, plus Stately's inspector in a frame and the
+ * `/inspect` WebSocket of the origin the page came from (`host`: the checked Host header).
+ */
+export function bridgePolicy(host: string): string {
+  return CONTENT_SECURITY_POLICY.replace("connect-src 'self'", `connect-src 'self' ws://${host} wss://${host}`).replace("default-src 'none'", `default-src 'none'; frame-src ${STATELY_INSPECTOR_ORIGIN}`);
+}
+
+/** Where Stately's inspector UI lives (the bridge page frames it; it needs internet). */
+export const STATELY_INSPECTOR_ORIGIN = 'https://stately.ai';
 
 /**
  * Serves `path` (the URL path without its query) when it is the dashboard's and returns true;
@@ -75,6 +89,15 @@ export async function serveDashboard(req: IncomingMessage, res: ServerResponse, 
   if (req.method !== 'GET' && req.method !== 'HEAD') return false;
   const name = route(path);
   if (name === undefined) return false;
+  return serveAsset(req, res, name, CONTENT_SECURITY_POLICY);
+}
+
+/** `GET /inspect`: the page that forwards the node's inspection stream to Stately's inspector. */
+export function serveBridgePage(req: IncomingMessage, res: ServerResponse): boolean {
+  return serveAsset(req, res, 'inspect.html', bridgePolicy(req.headers.host ?? 'localhost'));
+}
+
+function serveAsset(req: IncomingMessage, res: ServerResponse, name: string, policy: string): boolean {
   assets ??= loadAssets();
   const asset = assets.get(name);
   if (!asset) return false;
@@ -82,7 +105,7 @@ export async function serveDashboard(req: IncomingMessage, res: ServerResponse, 
   res.setHeader('ETag', asset.etag);
   // Revalidated on every load (cheap: a 304), so a new package version is picked up at once.
   res.setHeader('Cache-Control', 'no-cache');
-  res.setHeader('Content-Security-Policy', CONTENT_SECURITY_POLICY);
+  res.setHeader('Content-Security-Policy', policy);
   res.setHeader('X-Content-Type-Options', 'nosniff');
   res.setHeader('Referrer-Policy', 'no-referrer');
   res.setHeader('X-Frame-Options', 'DENY');

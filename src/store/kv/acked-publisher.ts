@@ -41,6 +41,7 @@ export class AckedPublisher {
     // The connection's inbox prefix: a deployment's permissions may allow only that one.
     this.#inbox = createInbox((nc as { options?: { inboxPrefix?: string } }).options?.inboxPrefix);
     this.#sub = nc.subscribe(`${this.#inbox}.*`, { callback: (_err, m) => this.#onAck(m) });
+    // closed() never rejects (it resolves with the error, if any) and #failAll does not throw.
     void nc.closed().then(() => this.#failAll(new natsErrors.ClosedConnectionError()));
   }
 

@@ -2,6 +2,7 @@ import type { FullTask, StoredTask, TaskWrite } from '../../ports/task-store.ts'
 import type { TaskState } from '../../protocol/task-states.ts';
 import { TASK_ID_PATTERN, type Annotation } from '../../protocol/task.ts';
 import type { WriteTarget } from '../write-rules.ts';
+import type { Notification } from '../../protocol/notification.ts';
 
 /**
  * How a task is laid out in the bucket. See kv-task-store.ts for the design.
@@ -25,6 +26,9 @@ export const NODE_PREFIX = 'n.';
 export const breakerKey = (key: string): string => `${BREAKER_PREFIX}${key}`;
 export const preflightKey = (kind: string): string => `${PREFLIGHT_PREFIX}${kind}`;
 export const nodeKey = (id: string): string => `${NODE_PREFIX}${id}`;
+/** The notification outbox (outbox-keys.ts): `o.<notification id>`. */
+export const OUTBOX_PREFIX = 'o.';
+export const outboxKey = (id: string): string => `${OUTBOX_PREFIX}${id}`;
 
 /** The task id of a watched key, or undefined for a key that is not a task. */
 export function idOfKey(key: string): string | undefined {
@@ -42,10 +46,15 @@ export function idOfKey(key: string): string | undefined {
  */
 export interface TaskDoc extends Omit<FullTask, 'annotations' | 'revision' | 'from'> {
   seq: number;
+  /**
+   * Notifications this record's writes caused, not yet moved to their `o.<id>` keys (see
+   * outbox-keys.ts): written by the same compare-and-set as the change, so none is lost.
+   */
+  outbox?: Notification[];
 }
 
 /** The fields every index needs: they go on the first line of the value, read without the rest. */
-const HEAD_FIELDS = ['state', 'kind', 'priority', 'breakerKey', 'seq', 'availableAt', 'owner', 'leaseExpiresAt', 'cancelRequested'] as const;
+const HEAD_FIELDS = ['state', 'kind', 'priority', 'breakerKey', 'seq', 'availableAt', 'owner', 'leaseExpiresAt', 'cancelRequested', 'outbox'] as const;
 export type TaskHead = Pick<TaskDoc, (typeof HEAD_FIELDS)[number]>;
 const HEAD_SET: ReadonlySet<string> = new Set(HEAD_FIELDS);
 
@@ -99,12 +108,12 @@ export function writeTarget(doc: TaskDoc, revision: number): WriteTarget {
 
 /** What claim, submit and the other whole-task writes return: no history, no annotations. */
 export function toStored(doc: TaskDoc, revision: number): StoredTask {
-  const { seq: _seq, history: _history, ...task } = doc;
+  const { seq: _seq, history: _history, outbox: _outbox, ...task } = doc;
   return { ...task, revision };
 }
 
 export function toFull(doc: TaskDoc, revision: number, annotations: Annotation[]): FullTask {
-  const { seq: _seq, ...task } = doc;
+  const { seq: _seq, outbox: _outbox, ...task } = doc;
   return { ...task, annotations, revision };
 }
 

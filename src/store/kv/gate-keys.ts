@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { z } from 'zod';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
-import { StoreConflictError } from '../../errors.ts';
+import { ErrorCode, ReeveError, StoreConflictError } from '../../errors.ts';
 import type { Clock } from '../../ports/clock.ts';
 import type { BreakerRecord, GateStore, PreflightRecord } from '../../ports/gate-store.ts';
 import type { NodeInfo, NodeRegistry } from '../../ports/node-registry.ts';
@@ -10,6 +11,8 @@ import * as schemas from '../request-schemas.ts';
 import { BREAKER_PREFIX, breakerKey, NODE_PREFIX, nodeKey, PREFLIGHT_PREFIX, preflightKey } from './codec.ts';
 import { TOKEN_TTL_MS } from './serial-cas.ts';
 import { isCasConflict, storeError } from './task-keys.ts';
+import type { Notification } from '../../protocol/notification.ts';
+import type { NotificationRecorder } from '../notifications.ts';
 
 /** Most gets in flight at once for one listing. */
 const MAX_PARALLEL = 256;
@@ -23,7 +26,10 @@ export const BREAKER_NAMES_KEY = 'b-names';
 const BREAKER_RESCAN_MS = 60_000;
 
 /** A breaker as stored under `b.<key>`: the key is the KV key's tail, the revision the entry's. */
-type StoredBreaker = Omit<BreakerRecord, 'key' | 'revision'>;
+type StoredBreaker = Omit<BreakerRecord, 'key' | 'revision'> & {
+  /** breaker.opened / breaker.closed notifications not yet moved to the outbox (outbox-keys.ts). */
+  outbox?: Notification[];
+};
 type StoredPreflight = Omit<PreflightRecord, 'kind'>;
 type StoredNode = Omit<NodeInfo, 'id'>;
 
@@ -67,7 +73,7 @@ const byName = (a: { name: string }, b: { name: string }): number => (a.name < b
  */
 const readableBreaker = schemas.breakerWriteSchema.loose();
 const readablePreflight = schemas.preflightRecordSchema.loose();
-const readableNode = schemas.nodeInfoSchema.omit({ taskCounts: true }).loose();
+const readableNode = schemas.nodeInfoSchema.omit({ taskCounts: true }).extend({ state: z.enum(['up', 'draining', 'stopped', 'dead']) }).loose();
 
 export class KvGateKeys implements GateStore, NodeRegistry {
   readonly #stream: string;
@@ -82,6 +88,7 @@ export class KvGateKeys implements GateStore, NodeRegistry {
     private readonly jsm: JetStreamManager,
     bucket: string,
     private readonly clock: Clock,
+    private readonly recorder: NotificationRecorder,
   ) {
     this.#stream = `KV_${bucket}`;
     this.#subjectPrefix = `$KV.${bucket}.`;
@@ -175,6 +182,17 @@ export class KvGateKeys implements GateStore, NodeRegistry {
       updatedAt: this.clock.now(),
     };
     const key = breakerKey(r.key);
+    // Read first: the change may be a notification, and notifications of earlier changes that
+    // are still in the record must be carried over (the write replaces the whole value).
+    const previous = await this.#current(key, r.key, expectedRevision).catch(async (err: unknown) => {
+      // A create that lost: its winner may have died before registering the name.
+      if (expectedRevision === 0 && err instanceof StoreConflictError) await this.#register([r.key]).catch(() => undefined);
+      throw err;
+    });
+    const outbox = [...(previous?.outbox ?? [])];
+    const notification = this.recorder.forBreaker(r, previous?.state ?? 'closed', stored.updatedAt);
+    if (notification) outbox.push(notification);
+    if (outbox.length > 0) stored.outbox = outbox;
     const value = JSON.stringify(stored);
     // Written or found taken: either way the key exists, so this instance lists it from now on.
     this.#breakerNames.add(r.key);
@@ -192,6 +210,49 @@ export class KvGateKeys implements GateStore, NodeRegistry {
     // or a scan (within BREAKER_RESCAN_MS) registers it.
     if (expectedRevision === 0) await this.#register([r.key]).catch(() => undefined);
     return revision;
+  }
+
+  /** The breaker at `expectedRevision` (undefined: none yet), or the conflict a CAS against it would end in. */
+  async #current(key: string, name: string, expectedRevision: number): Promise<Partial<StoredBreaker> | undefined> {
+    let entry;
+    try {
+      entry = await this.kv.get(key);
+    } catch (err) {
+      throw storeError(err, `reading breaker ${name}`);
+    }
+    const live = entry?.operation === 'PUT' ? entry : undefined;
+    if ((live?.revision ?? 0) !== expectedRevision) throw new StoreConflictError(`breaker:${name}`, expectedRevision, live?.revision);
+    try {
+      return live?.json<Partial<StoredBreaker>>();
+    } catch {
+      return undefined; // not JSON (written by hand): replaced
+    }
+  }
+
+  /** Breakers whose record holds notifications not yet moved to the outbox. */
+  async breakerOutboxes(): Promise<Array<{ key: string; outbox: Notification[] }>> {
+    const found = await this.#read<StoredBreaker>(BREAKER_PREFIX, await this.#currentBreakerNames(), 'listing breaker notifications', (_, v) => Array.isArray(v.outbox) && v.outbox.length > 0);
+    return found.map(({ name, value }) => ({ key: name, outbox: value.outbox! }));
+  }
+
+  /** Removes moved notifications from a breaker's record (compare-and-set, redone on a lost race). */
+  async dropBreakerOutbox(name: string, ids: ReadonlySet<string>): Promise<void> {
+    const key = breakerKey(name);
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const entry = await this.kv.get(key);
+      if (!entry || entry.operation !== 'PUT') return;
+      const value = entry.json<StoredBreaker>();
+      const rest = (value.outbox ?? []).filter((n) => !ids.has(n.id));
+      if (rest.length === (value.outbox ?? []).length) return;
+      const { outbox: _moved, ...kept } = value;
+      try {
+        await this.kv.update(key, JSON.stringify(rest.length > 0 ? { ...kept, outbox: rest } : kept), entry.revision);
+        return;
+      } catch (err) {
+        if (!isCasConflict(err)) throw storeError(err, `moving the notifications of breaker ${name}`);
+      }
+    }
+    throw new ReeveError(ErrorCode.StoreConflict, `breaker ${name} changed under 20 writes in a row while moving its notifications; the next round retries`);
   }
 
   async listPreflight(): Promise<PreflightRecord[]> {

@@ -26,8 +26,9 @@
  * head of every task, fed by a KV watch on `t.>` and by its own reads and writes (so it always
  * sees its own writes). It starts on the first call that needs it (a `get` never starts it)
  * and syncs by reading the revision of the newest task message and waiting for the watch to
- * pass it. It is only a hint: whatever it proposes is re-read and decided by CAS on the task
- * key.
+ * pass it, then reads directly every task key (named by one stream info request) that the
+ * watch's replay skipped, which it does for keys rewritten while it replays (task-index.ts).
+ * It is only a hint: whatever it proposes is re-read and decided by CAS on the task key.
  * - claim: candidates from two sorted lists, cleanup (cancelling/compensating, FIFO) first,
  *   then queued/backoff by priority then FIFO, this instance's own young tasks first within a
  *   small window (affinity, task-index.ts); walks past unavailable/filtered entries. Each
@@ -37,7 +38,8 @@
  * - listStale / listOwned: scan of the leased entries (O(in flight)), then a get per result.
  * - listCancelRequests: scan of the leased entries, no read (the owner re-reads on write).
  * - query: filter + sort of all entries (O(n log n), n = tasks in the bucket; an operator
- *   command), then 2 gets per returned task (record, annotations).
+ *   command), then 2 gets per returned task (record, annotations). A task the index holds
+ *   whose key has no entry at all is re-read a few times, then fails the query (queries.ts).
  * - countByState: counts maintained on every change, O(1).
  * Costs: memory ~250 B per task in the bucket (terminal ones included, since query and
  * countByState need them) per store instance, plus the stored value (~300 B-1 KB) of each
@@ -96,7 +98,7 @@ import type {
 import type { TaskState } from '../../protocol/task-states.ts';
 import { submitRequestSchema, type Annotation, type SubmitRequest, type TaskRecord } from '../../protocol/task.ts';
 import { parseOrThrow } from '../../protocol/validate.ts';
-import { systemClock } from '../../system-clock.ts';
+import { systemClock } from '../../platform/system-clock.ts';
 import * as schemas from '../request-schemas.ts';
 import { newTaskId } from '../task-id.ts';
 import { expectStreamLeaders } from './stream-leaders.ts';
@@ -111,6 +113,10 @@ import { SideKeys } from './side-keys.ts';
 import { TaskIndex } from './task-index.ts';
 import { storeError, TaskKeys } from './task-keys.ts';
 import { cancelRequestDoc, heartbeatDoc, newTaskDoc, reopenDoc, requeueStaleDoc, transitionDoc } from './transitions.ts';
+import { NotificationRecorder } from '../notifications.ts';
+import { KvOutbox } from './kv-outbox.ts';
+import { OutboxKeys } from './outbox-keys.ts';
+import type { DeadNodeReport, NotificationCounts, NotifyRecording, OutboxClaim, OutboxEntry, OutboxSettle } from '../../ports/outbox.ts';
 
 export interface KvTaskStoreOptions {
   /** Not closed by the store: the caller owns it. */
@@ -133,12 +139,20 @@ export class KvTaskStore implements ReeveStore {
   readonly #queries: KvQueries;
   readonly #gates: KvGateKeys;
   readonly #writes: AckedPublisher;
+  readonly #recorder = new NotificationRecorder();
+  readonly #outboxKeys: OutboxKeys;
+  readonly #outbox: KvOutbox;
 
   constructor(kv: KV, jsm: JetStreamManager, bucket: string, nc: NatsConnection, clock: Clock) {
     this.#clock = clock;
-    this.#index = new TaskIndex(kv, async () => {
-      const last = await jsm.streams.getMessage(`KV_${bucket}`, { last_by_subj: `$KV.${bucket}.${TASK_WATCH_FILTER}` });
-      return last?.seq ?? 0;
+    const stream = `KV_${bucket}`;
+    const subjectPrefix = `$KV.${bucket}.`;
+    this.#index = new TaskIndex(kv, {
+      lastTaskRevision: async () => (await jsm.streams.getMessage(stream, { last_by_subj: `${subjectPrefix}${TASK_WATCH_FILTER}` }))?.seq ?? 0,
+      taskKeys: async () => {
+        const info = await jsm.streams.info(stream, { subjects_filter: `${subjectPrefix}${TASK_WATCH_FILTER}` });
+        return Object.keys(info.state.subjects ?? {}).map((subject) => subject.slice(subjectPrefix.length));
+      },
     });
     this.#writes = new AckedPublisher(nc);
     // Single-replica buckets only: a replicated one goes through `kv`, whose updates on a
@@ -149,10 +163,36 @@ export class KvTaskStore implements ReeveStore {
       .then((status) => (status.replicas === 1 ? this.#writes : undefined))
       .catch(() => undefined);
     this.#keys = new TaskKeys(kv, this.#index, fastWrites, `$KV.${bucket}.`);
-    this.#side = new SideKeys(kv, clock, () => nc.info?.max_payload ?? 1024 * 1024);
+    this.#gates = new KvGateKeys(kv, jsm, bucket, clock, this.#recorder);
+    this.#outboxKeys = new OutboxKeys(kv, jsm, bucket, clock);
+    this.#outbox = new KvOutbox(kv, this.#keys, this.#gates, this.#outboxKeys, clock, this.#recorder);
+    this.#side = new SideKeys(kv, clock, () => nc.info?.max_payload ?? 1024 * 1024, (letter) => this.#outbox.add(this.#recorder.forDeadLetter(letter)));
     this.#claimer = new KvClaimer(this.#keys);
     this.#queries = new KvQueries(this.#keys, this.#side);
-    this.#gates = new KvGateKeys(kv, jsm, bucket, clock);
+  }
+
+  recordNotifications(recording: NotifyRecording): void {
+    this.#recorder.set(recording);
+  }
+
+  claimNotifications(claim: OutboxClaim): Promise<OutboxEntry[]> {
+    return this.#outbox.claim(claim);
+  }
+
+  settleNotification(settle: OutboxSettle): Promise<void> {
+    return this.#outbox.settle(settle);
+  }
+
+  notificationCounts(): Promise<NotificationCounts> {
+    return this.#outbox.counts();
+  }
+
+  markNodeDead(report: DeadNodeReport): Promise<boolean> {
+    return this.#outbox.markNodeDead(report);
+  }
+
+  purgeNotifications(before: number): Promise<number> {
+    return this.#outbox.purge(before);
   }
 
   async submit(request: SubmitRequest): Promise<SubmitResult> {
@@ -190,7 +230,7 @@ export class KvTaskStore implements ReeveStore {
   async transition(request: TransitionRequest): Promise<TaskWrite> {
     const req = parseOrThrow(schemas.transitionRequestSchema, request, 'transition');
     const now = this.#clock.now();
-    const { doc, revision, from } = await this.#keys.mutate(req.id, (current) => transitionDoc(current, req, now), req.revision);
+    const { doc, revision, from } = await this.#keys.mutate(req.id, (current) => transitionDoc(current, req, now, this.#recorder), req.revision);
     return toWrite(doc, revision, from ?? doc.state);
   }
 
@@ -228,7 +268,7 @@ export class KvTaskStore implements ReeveStore {
     const now = this.#clock.now();
     const stale: StaleRequeueOptions = { crashLimit: parsed.crashLimit };
     if (parsed.deadOwner !== undefined) stale.deadOwner = parsed.deadOwner;
-    const { doc, revision: next, from } = await this.#keys.mutate(id, (current) => requeueStaleDoc(current, revision, stale, now));
+    const { doc, revision: next, from } = await this.#keys.mutate(id, (current) => requeueStaleDoc(current, revision, stale, now, this.#recorder));
     return withFrom(toStored(doc, next), from);
   }
 
@@ -321,6 +361,7 @@ export class KvTaskStore implements ReeveStore {
   /** Stops the index's watch. The NatsConnection stays open: it belongs to the caller. */
   async close(): Promise<void> {
     this.#index.close();
+    this.#outboxKeys.close();
     this.#writes.close();
   }
 }

@@ -25,6 +25,8 @@ export class SideKeys {
     private readonly clock: Clock,
     /** The server's max_payload: a dead letter is cut to fit rather than lost. */
     private readonly maxPayload: () => number,
+    /** Writes the letter's `deadletter` notification (before the letter: see kv-outbox.ts). */
+    private readonly notify: (letter: Omit<DeadLetter, 'payload'>) => Promise<void> = async () => undefined,
   ) {}
 
   /** Get, then create or update against the revision read, again on a lost race. */
@@ -72,6 +74,8 @@ export class SideKeys {
       receivedAt,
       seq,
     };
+    const { payload: _payload, ...summary } = stored;
+    await this.notify(summary);
     try {
       await this.kv.put(deadLetterKey(seq), JSON.stringify(stored));
     } catch (err) {

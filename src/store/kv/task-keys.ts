@@ -67,6 +67,15 @@ export class TaskKeys {
   ) {}
 
   async read(id: string): Promise<Versioned | undefined> {
+    const found = await this.readState(id);
+    return found === 'deleted' ? undefined : found;
+  }
+
+  /**
+   * `read`, telling a deleted task (its key's last entry is a delete or purge marker, which
+   * every delete and `reeve purge` leaves) from a key with no entry at all (undefined).
+   */
+  async readState(id: string): Promise<Versioned | 'deleted' | undefined> {
     let entry;
     try {
       entry = await this.kv.get(taskKey(id));
@@ -78,7 +87,7 @@ export class TaskKeys {
     if (!entry) return undefined;
     if (entry.operation !== 'PUT') {
       this.index.apply(id, entry.revision, null);
-      return undefined;
+      return 'deleted';
     }
     const doc = decodeDoc(id, entry.value, entry.revision);
     this.index.apply(id, entry.revision, headOf(doc, entry.revision), entry.value);

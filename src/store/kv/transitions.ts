@@ -5,6 +5,7 @@ import type { ParsedTransition } from '../request-schemas.ts';
 import * as rules from '../write-rules.ts';
 import { QUEUE_STATES, writeTarget, type TaskDoc } from './codec.ts';
 import type { Versioned } from './task-keys.ts';
+import type { NotificationRecorder } from '../notifications.ts';
 
 /**
  * Every task write of the KV adapter as a pure function: fresh record in, next record out.
@@ -23,6 +24,16 @@ function setOptional<K extends OptionalKey>(doc: TaskDoc, key: K, value: TaskDoc
 
 function withHistory(doc: TaskDoc, from: TaskState, to: TaskState, reason: string, now: number): TaskDoc['history'] {
   return [...doc.history, { at: now, from, to, reason }];
+}
+
+/**
+ * Adds the notification of this change (when it is one the recorder records) to the record, so
+ * that it is written by the same compare-and-set (SQLite writes it in the same transaction).
+ */
+function withNotification(next: TaskDoc, from: TaskState, recorder: NotificationRecorder | undefined, now: number): TaskDoc {
+  const notification = recorder?.forTask(next, from, now);
+  if (notification) next.outbox = [...(next.outbox ?? []), notification];
+  return next;
 }
 
 /** Leaves the task to nobody (SQLite's `#unchanged`). */
@@ -70,7 +81,7 @@ export function claimDoc(doc: TaskDoc, owner: string, leaseTtlMs: number, now: n
   };
 }
 
-export function transitionDoc({ doc, revision }: Versioned, req: ParsedTransition, now: number): TaskDoc {
+export function transitionDoc({ doc, revision }: Versioned, req: ParsedTransition, now: number, recorder?: NotificationRecorder): TaskDoc {
   const target = writeTarget(doc, revision);
   rules.checkTransition(target, req, now);
   const lease = rules.leaseAfter(target, req, now);
@@ -86,11 +97,12 @@ export function transitionDoc({ doc, revision }: Versioned, req: ParsedTransitio
   if (req.error !== undefined) setOptional(next, 'error', (req.error ?? undefined) as TaskError | undefined);
   if (req.compensations !== undefined) next.compensations = req.compensations as TaskDoc['compensations'];
   if (req.snapshot !== undefined) next.snapshot = req.snapshot;
-  if (req.to !== doc.state || step !== doc.step) {
+  // A change of state is always recorded; `record` decides for the rest (see TransitionRequest).
+  if (req.to !== doc.state || (req.record ?? step !== doc.step)) {
     const reason = step && step !== doc.step ? `${req.reason} [step ${step}]` : req.reason;
     next.history = withHistory(doc, doc.state, req.to, reason, now);
   }
-  return next;
+  return withNotification(next, doc.state, recorder, now);
 }
 
 export function heartbeatDoc(
@@ -104,7 +116,7 @@ export function heartbeatDoc(
   return next;
 }
 
-export function requeueStaleDoc({ doc, revision: current }: Versioned, revision: number, options: StaleRequeueOptions, now: number): TaskDoc {
+export function requeueStaleDoc({ doc, revision: current }: Versioned, revision: number, options: StaleRequeueOptions, now: number, recorder?: NotificationRecorder): TaskDoc {
   const target = writeTarget(doc, current);
   rules.checkStaleRequeue(target, revision, now, options.deadOwner);
   const died = options.deadOwner !== undefined && doc.owner === options.deadOwner;
@@ -115,7 +127,7 @@ export function requeueStaleDoc({ doc, revision: current }: Versioned, revision:
   next.availableAt = now;
   if (outcome.quarantined) next.error = { class: 'lost-lease', code: 'CRASH_LIMIT', message: outcome.reason };
   next.history = withHistory(doc, doc.state, outcome.to, outcome.reason, now);
-  return next;
+  return withNotification(next, doc.state, recorder, now);
 }
 
 /** undefined: the task is already flagged and nothing changes. */

@@ -4,6 +4,7 @@ import type { BreakerRecord, GateStore, PreflightRecord } from '../../ports/gate
 import type { Clock } from '../../ports/clock.ts';
 import { parseOrThrow } from '../../protocol/validate.ts';
 import * as schemas from '../request-schemas.ts';
+import type { SqliteOutbox } from './outbox-table.ts';
 
 interface BreakerRow {
   key: string;
@@ -26,9 +27,10 @@ export class SqliteGateTables implements GateStore {
   constructor(
     private readonly db: Database.Database,
     private readonly clock: Clock,
+    private readonly outbox: SqliteOutbox,
   ) {
     this.#list = db.prepare<[], BreakerRow>('SELECT * FROM breakers ORDER BY key');
-    this.#get = db.prepare<[string], { revision: number }>('SELECT revision FROM breakers WHERE key = ?');
+    this.#get = db.prepare<[string], { revision: number; state: BreakerRecord['state'] }>('SELECT revision, state FROM breakers WHERE key = ?');
     this.#insert = db.prepare('INSERT INTO breakers (key, state, open_until, snapshot, revision, updated_at) VALUES (@key, @state, @openUntil, @snapshot, 1, @now)');
     this.#update = db.prepare('UPDATE breakers SET state = @state, open_until = @openUntil, snapshot = @snapshot, revision = revision + 1, updated_at = @now WHERE key = @key AND revision = @expected');
     this.#listPreflight = db.prepare<[], { kind: string; ok: number; reason: string; checked_at: number }>('SELECT * FROM preflight ORDER BY kind');
@@ -56,6 +58,8 @@ export class SqliteGateTables implements GateStore {
       if ((current?.revision ?? 0) !== expectedRevision) throw new StoreConflictError(`breaker:${record.key}`, expectedRevision, current?.revision);
       if (expectedRevision === 0) this.#insert.run(params);
       else this.#update.run(params);
+      // breaker.opened / breaker.closed commit with the change that is the event.
+      this.outbox.write(this.outbox.recorder.forBreaker(record, current?.state ?? 'closed', params.now));
       return expectedRevision + 1;
     }).immediate();
   }

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { readBootId } from '../../boot-id.ts';
+import { readBootId } from '../../platform/boot-id.ts';
 import type { Clock } from '../../ports/clock.ts';
 import type { ProcessRegistry, ProcessRow } from '../../ports/process-registry.ts';
 import { applyMigrations } from './schema.ts';

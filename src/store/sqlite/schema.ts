@@ -119,6 +119,28 @@ const MIGRATIONS: ReadonlyArray<(db: Database.Database) => void> = [
   (db) => {
     db.exec('ALTER TABLE nodes ADD COLUMN task_counts TEXT');
   },
+  // 5: the notification outbox, written in the transaction of the change each entry reports.
+  (db) => {
+    db.exec(`
+      CREATE TABLE notifications (
+        seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+        id              TEXT NOT NULL UNIQUE,
+        event           TEXT NOT NULL,
+        at              INTEGER NOT NULL,
+        payload         TEXT NOT NULL,
+        state           TEXT NOT NULL,          -- pending | failed (a delivered entry is deleted)
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        last_error      TEXT,
+        delivered       TEXT NOT NULL DEFAULT '[]', -- keys of the sinks that have it
+        owner           TEXT,
+        lease_expires_at INTEGER,
+        updated_at      INTEGER NOT NULL,
+        revision        INTEGER NOT NULL DEFAULT 1
+      );
+      CREATE INDEX notifications_due ON notifications (next_attempt_at) WHERE state = 'pending';
+    `);
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -7,6 +7,7 @@ import { payloadExcerpt } from '../../protocol/excerpt.ts';
 import { truncatePayload } from '../dead-letters.ts';
 import * as schemas from '../request-schemas.ts';
 import type { Statements } from './statements.ts';
+import type { SqliteOutbox } from './outbox-table.ts';
 
 /** Dead letters and node membership: small tables beside the tasks, no task rules involved. */
 export class SqliteSideTables {
@@ -14,6 +15,7 @@ export class SqliteSideTables {
     private readonly sql: Statements,
     private readonly clock: Clock,
     private readonly db: Database.Database,
+    private readonly outbox: SqliteOutbox,
   ) {}
 
   async addDeadLetter(letter: DeadLetterInput): Promise<DeadLetter> {
@@ -21,9 +23,14 @@ export class SqliteSideTables {
     const receivedAt = this.clock.now();
     const payload = truncatePayload(input.payload);
     const excerpt = payloadExcerpt(input.payload);
-    const { seq } = this.sql.insertDeadLetter.get({ ...input, id: input.id ?? null, payload, excerpt, receivedAt })!;
     const { id, ...rest } = input;
-    return { ...rest, ...(id === undefined ? {} : { id }), payload, excerpt, receivedAt, seq };
+    // The letter and its `deadletter` notification commit together.
+    return this.db.transaction(() => {
+      const { seq } = this.sql.insertDeadLetter.get({ ...input, id: input.id ?? null, payload, excerpt, receivedAt })!;
+      const letter: DeadLetter = { ...rest, ...(id === undefined ? {} : { id }), payload, excerpt, receivedAt, seq };
+      this.outbox.write(this.outbox.recorder.forDeadLetter(letter));
+      return letter;
+    }).immediate();
   }
 
   async listDeadLetters(limit = 100): Promise<DeadLetter[]> {
@@ -63,7 +70,11 @@ export class SqliteSideTables {
   }
 
   async listNodes(): Promise<NodeInfo[]> {
-    return this.sql.listNodes.all().map((r) => ({
+    return this.sql.listNodes.all().map((r) => this.nodeFromRow(r));
+  }
+
+  nodeFromRow(r: Record<string, unknown>): NodeInfo {
+    return {
       id: r.id as string,
       incarnation: r.incarnation as string,
       state: r.state as NodeInfo['state'],
@@ -74,6 +85,6 @@ export class SqliteSideTables {
       pid: r.pid as number,
       host: r.host as string,
       ...(typeof r.task_counts === 'string' ? { taskCounts: JSON.parse(r.task_counts) as NonNullable<NodeInfo['taskCounts']> } : {}),
-    }));
+    };
   }
 }

@@ -8,6 +8,9 @@ import type { NodeInfo } from '../../ports/node-registry.ts';
 import type { ReeveStore } from '../../ports/reeve-store.ts';
 import { SqliteGateTables } from './gate-tables.ts';
 import { SqliteSideTables } from './side-tables.ts';
+import { SqliteOutbox } from './outbox-table.ts';
+import { NotificationRecorder, purgeBeforeArg } from '../notifications.ts';
+import type { DeadNodeReport, NotificationCounts, NotifyRecording, OutboxClaim, OutboxEntry, OutboxSettle } from '../../ports/outbox.ts';
 import type {
   ClaimRequest,
   DeadLetter,
@@ -27,7 +30,7 @@ import type {
 import type { TaskState } from '../../protocol/task-states.ts';
 import { submitRequestSchema, type Annotation, type SubmitRequest, type TaskRecord } from '../../protocol/task.ts';
 import { parseOrThrow } from '../../protocol/validate.ts';
-import { systemClock } from '../../system-clock.ts';
+import { systemClock } from '../../platform/system-clock.ts';
 import * as schemas from '../request-schemas.ts';
 import { newTaskId } from '../task-id.ts';
 import * as rules from '../write-rules.ts';
@@ -61,6 +64,7 @@ export class SqliteTaskStore implements ReeveStore {
   readonly #transitions: TransitionWriter;
   readonly #gates: SqliteGateTables;
   readonly #side: SqliteSideTables;
+  readonly #outbox: SqliteOutbox;
 
   constructor(options: SqliteTaskStoreOptions) {
     this.#clock = options.clock ?? systemClock;
@@ -79,10 +83,36 @@ export class SqliteTaskStore implements ReeveStore {
       });
     }
     this.#sql = prepareStatements(this.#db);
+    this.#outbox = new SqliteOutbox(this.#db, this.#clock, new NotificationRecorder());
     this.#claimer = new Claimer(this.#db, this.#sql);
-    this.#transitions = new TransitionWriter(this.#db, this.#sql);
-    this.#gates = new SqliteGateTables(this.#db, this.#clock);
-    this.#side = new SqliteSideTables(this.#sql, this.#clock, this.#db);
+    this.#transitions = new TransitionWriter(this.#db, this.#sql, this.#outbox);
+    this.#gates = new SqliteGateTables(this.#db, this.#clock, this.#outbox);
+    this.#side = new SqliteSideTables(this.#sql, this.#clock, this.#db, this.#outbox);
+  }
+
+  recordNotifications(recording: NotifyRecording): void {
+    this.#outbox.recorder.set(recording);
+  }
+
+  async claimNotifications(claim: OutboxClaim): Promise<OutboxEntry[]> {
+    return this.#outbox.claim(claim);
+  }
+
+  async settleNotification(settle: OutboxSettle): Promise<void> {
+    this.#outbox.settle(settle);
+  }
+
+  async notificationCounts(): Promise<NotificationCounts> {
+    return this.#outbox.counts();
+  }
+
+  async markNodeDead(report: DeadNodeReport): Promise<boolean> {
+    return this.#outbox.markNodeDead(report, (row) => this.#side.nodeFromRow(row));
+  }
+
+  async purgeNotifications(before: number): Promise<number> {
+    parseOrThrow(purgeBeforeArg, before, 'notification purge');
+    return this.#outbox.purge(before);
   }
 
   listBreakers(): Promise<BreakerRecord[]> {
@@ -228,7 +258,9 @@ export class SqliteTaskStore implements ReeveStore {
           : row.error,
       })!;
       this.#history(row, row.state, outcome.to, outcome.reason, now);
-      return { ...rowToTask(updated), from: row.state };
+      const task = rowToTask(updated);
+      this.#outbox.write(this.#outbox.recorder.forTask(task, row.state, now));
+      return { ...task, from: row.state };
     });
   }
 

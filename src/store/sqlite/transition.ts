@@ -5,6 +5,8 @@ import type { ParsedTransition } from '../request-schemas.ts';
 import * as rules from '../write-rules.ts';
 import { leaseRowToWrite, toJsonColumn, type LeaseRow } from './rows.ts';
 import type { Statements } from './statements.ts';
+import type { SqliteOutbox } from './outbox-table.ts';
+import type { TaskError } from '../../protocol/task.ts';
 
 /** Optional request fields and the columns each one sets. */
 const OPTIONAL: ReadonlyArray<[keyof ParsedTransition, string[]]> = [
@@ -41,11 +43,15 @@ export function requireLeaseRow(sql: Statements, id: string): LeaseRow {
  */
 export class TransitionWriter {
   readonly #cache = new Map<number, Database.Statement<Record<string, unknown>>>();
+  readonly #error;
 
   constructor(
     private readonly db: Database.Database,
     private readonly sql: Statements,
-  ) {}
+    private readonly outbox: SqliteOutbox,
+  ) {
+    this.#error = db.prepare<[number], { error: string | null }>('SELECT error FROM tasks WHERE seq = ?');
+  }
 
   #statement(req: ParsedTransition): Database.Statement<Record<string, unknown>> {
     let mask = 0;
@@ -69,7 +75,8 @@ export class TransitionWriter {
     rules.checkTransition(target, req, now);
     const lease = rules.leaseAfter(target, req, now);
     const step = req.step === undefined ? row.step : req.step;
-    const recorded = req.to !== row.state || step !== row.step;
+    // A change of state is always recorded; `record` decides for the rest (see TransitionRequest).
+    const recorded = req.to !== row.state || (req.record ?? step !== row.step);
     const next: LeaseRow = {
       ...row,
       state: req.to,
@@ -107,6 +114,15 @@ export class TransitionWriter {
       const reason = step && step !== row.step ? `${req.reason} [step ${step}]` : req.reason;
       this.sql.insertHistory.run(row.id, next.history_count, now, row.state, req.to, reason);
     }
+    if (this.outbox.recorder.wantsTask(row.state, req.to)) this.#notify(next, req, row.state, now);
     return leaseRowToWrite(next, now, row.state);
+  }
+
+  /** The outbox entry of this state change, in the same transaction. The error is read only here (rare). */
+  #notify(next: LeaseRow, req: ParsedTransition, from: LeaseRow['state'], now: number): void {
+    const stored = req.error === undefined ? this.#error.get(next.seq)?.error : undefined;
+    const error = req.error !== undefined ? (req.error as TaskError | null) : stored ? (JSON.parse(stored) as TaskError) : undefined;
+    const attempts = { transient: next.attempts_transient, permanent: next.attempts_permanent, crashes: next.crashes };
+    this.outbox.write(this.outbox.recorder.forTask({ id: next.id, kind: next.kind, state: next.state, step: next.step, attempts, error }, from, now));
   }
 }

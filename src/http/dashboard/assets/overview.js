@@ -84,7 +84,10 @@ let again = false;
 let lastLoad = 0;
 let timer;
 
-/** Reads the current page; calls made meanwhile fold into one more read after it. */
+/**
+ * Reads the current page; calls made meanwhile fold into one more read after it. Never rejects
+ * (a failed read is shown on the page), so callers fire it with `void`.
+ */
 async function load() {
   if (loading) {
     again = true;
@@ -174,6 +177,7 @@ function setFilter(change) {
 
 // ---- status and dead letters ----
 
+/** Never rejects (a failed read is shown on the page), so callers fire it with `void`. */
 async function loadStatus() {
   try {
     const status = await api('/status');

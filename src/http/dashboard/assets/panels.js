@@ -22,7 +22,9 @@ export function renderNodes(el, nodes, beats) {
     const running = beat && beat.incarnation === n.incarnation && beat.state !== 'stopped' ? beat.running : n.running;
     const seen = beat && beat.incarnation === n.incarnation ? Math.max(beat.at, n.lastSeenAt) : n.lastSeenAt;
     const state = nodeState(n, beat);
-    return h('tr', { 'data-node': n.id }, h('td', { class: 'mono' }, n.id), h('td', {}, badge(state === 'up' ? 'up' : state)), h('td', { class: 'num' }, `${state === 'drained' || state === 'dead' ? 0 : running}/${n.capacity}`), h('td', { class: 'muted', title: time(seen) }, `${age(seen)} ago`));
+    // A node run with --inspect says where its relay is; its bridge page (GET /inspect) is beside it.
+    const relay = beat && beat.incarnation === n.incarnation && typeof beat.inspect === 'string' ? h('a', { class: 'small relay', href: beat.inspect.replace(/^ws/, 'http'), title: `XState inspector relay ${beat.inspect}` }, ' inspect') : '';
+    return h('tr', { 'data-node': n.id }, h('td', { class: 'mono' }, n.id, relay), h('td', {}, badge(state === 'up' ? 'up' : state)), h('td', { class: 'num' }, `${state === 'drained' || state === 'dead' ? 0 : running}/${n.capacity}`), h('td', { class: 'muted', title: time(seen) }, `${age(seen)} ago`));
   });
   el.replaceChildren(h('table', { class: 'mini' }, h('thead', {}, h('tr', {}, h('th', {}, 'Node'), h('th', {}, 'State'), h('th', {}, 'Busy'), h('th', {}, 'Seen'))), h('tbody', {}, rows)));
 }

@@ -136,33 +136,36 @@ function renderHistory(history) {
   $('#history').replaceChildren(h('table', { class: 'mini history' }, h('thead', {}, h('tr', {}, h('th', {}, 'At'), h('th', {}, 'From'), h('th', {}, 'To'), h('th', {}, 'After'), h('th', {}, 'Reason'))), h('tbody', {}, rows.reverse())));
 }
 
-/** At most this much of one output is put in the page (an output may be up to 1 MiB of JSON). */
-const MAX_OUTPUT_CHARS = 20000;
-
-function outputBlock(title, value, extra = []) {
-  let text = JSON.stringify(value, null, 2) ?? 'undefined';
-  if (text.length > MAX_OUTPUT_CHARS) text = `${text.slice(0, MAX_OUTPUT_CHARS)}\n… ${text.length - MAX_OUTPUT_CHARS} more characters (GET /api/v1/tasks/${id} has it whole)`;
+function outputBlock(title, text, extra = []) {
   return h('details', { open: true }, h('summary', {}, h('span', { class: 'mono' }, title), ...extra), h('pre', { class: 'json' }, text));
 }
 
+const json = (value) => JSON.stringify(value, null, 2) ?? 'undefined';
+
 /**
- * Each step's output when the record lists its steps (`steps: [{ name, output, … }]`), else the
- * latest result: a task that has not finished shows what its last finished step returned.
+ * One block per step of the record's `steps` ([{ name, visits, output? | outputExcerpt? }]):
+ * its latest output (the record cuts one over 4 KiB to an excerpt), the step the task is at
+ * marked with the task's state, and a step not entered yet as one line. A record without steps
+ * (a task that has not run: no saga snapshot yet) shows its result if it has one.
  */
 function renderOutputs(t) {
-  const steps = Array.isArray(t.steps) ? t.steps.filter((s) => s && typeof s === 'object') : [];
+  const steps = Array.isArray(t.steps) ? t.steps.filter((s) => s && typeof s.name === 'string') : [];
   if (steps.length) {
-    const blocks = steps.map((s, i) => {
-      const name = s.name ?? s.step ?? `step ${i + 1}`;
-      const status = s.status ?? s.state;
-      const extra = [status ? badge(status) : '', s.visits > 1 ? h('span', { class: 'muted small' }, `visit ${s.visits}`) : ''];
-      const output = 'output' in s ? s.output : s.result;
-      return output === undefined ? h('div', { class: 'step-line' }, h('span', { class: 'mono' }, name), ...extra) : outputBlock(name, output, extra);
+    const blocks = steps.map((s) => {
+      const extra = [
+        s.name === t.step && s.visits > 0 && !('output' in s || 'outputExcerpt' in s) ? badge(t.state) : '',
+        s.visits > 1 ? h('span', { class: 'muted small' }, `visit ${s.visits}`) : '',
+        s.visits === 0 ? h('span', { class: 'muted small' }, 'not reached') : '',
+        'outputExcerpt' in s ? h('span', { class: 'muted small' }, 'excerpt') : '',
+      ];
+      if ('output' in s) return outputBlock(s.name, json(s.output), extra);
+      if ('outputExcerpt' in s) return outputBlock(s.name, String(s.outputExcerpt), extra);
+      return h('div', { class: 'step-line' }, h('span', { class: 'mono' }, s.name), ...extra);
     });
     return $('#outputs').replaceChildren(...blocks);
   }
-  if (t.result === undefined) return $('#outputs').replaceChildren(h('p', { class: 'muted' }, TERMINAL.has(t.state) ? `No result: the task ${t.state === 'succeeded' ? 'returned nothing' : 'did not succeed'}.` : 'No result yet.'));
-  $('#outputs').replaceChildren(outputBlock(t.step ? `${t.step} (latest result)` : 'result', t.result));
+  if (t.result === undefined) return $('#outputs').replaceChildren(h('p', { class: 'muted' }, TERMINAL.has(t.state) ? `No result: the task ${t.state === 'succeeded' ? 'returned nothing' : 'did not succeed'}.` : 'No step has finished yet.'));
+  $('#outputs').replaceChildren(outputBlock(t.step ? `${t.step} (latest result)` : 'result', json(t.result)));
 }
 
 function renderCompensations(list) {
@@ -184,6 +187,7 @@ async function refreshLog() {
   }
 }
 
+/** Never rejects (it shows what failed on the page), so callers fire it with `void`. */
 async function refresh() {
   try {
     render(await api(`/tasks/${encodeURIComponent(id)}`));
