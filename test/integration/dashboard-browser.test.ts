@@ -149,6 +149,9 @@ describe('dashboard in a browser, on a real node', () => {
     // Only what a waiting task allows.
     expect(await page.locator('#actions button').allTextContents()).toEqual(['Approve', 'Reject', 'Cancel task']);
     expect(await page.locator('#history tbody tr').count()).toBeGreaterThanOrEqual(3);
+    // The step it waits at is marked, the one after it not reached yet.
+    expect(await page.locator('#outputs details summary').allTextContents()).toEqual(['prepare', 'draftwaiting']);
+    expect(await page.locator('#outputs .step-line').allTextContents()).toEqual(['publishnot reached']);
     await shot(page, 'task-waiting');
 
     await page.click('#do-approve');

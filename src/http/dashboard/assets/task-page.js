@@ -145,7 +145,7 @@ const json = (value) => JSON.stringify(value, null, 2) ?? 'undefined';
 /**
  * One block per step of the record's `steps` ([{ name, visits, output? | outputExcerpt? }]):
  * its latest output (the record cuts one over 4 KiB to an excerpt), the step the task is at
- * marked with the task's state, and a step not entered yet as one line. A record without steps
+ * marked with the task's state (unless it succeeded), and a step not entered yet as one line. A record without steps
  * (a task that has not run: no saga snapshot yet) shows its result if it has one.
  */
 function renderOutputs(t) {
@@ -153,7 +153,7 @@ function renderOutputs(t) {
   if (steps.length) {
     const blocks = steps.map((s) => {
       const extra = [
-        s.name === t.step && s.visits > 0 && !('output' in s || 'outputExcerpt' in s) ? badge(t.state) : '',
+        s.name === t.step && s.visits > 0 && t.state !== 'succeeded' ? badge(t.state) : '',
         s.visits > 1 ? h('span', { class: 'muted small' }, `visit ${s.visits}`) : '',
         s.visits === 0 ? h('span', { class: 'muted small' }, 'not reached') : '',
         'outputExcerpt' in s ? h('span', { class: 'muted small' }, 'excerpt') : '',
