@@ -6,7 +6,9 @@
  *     ABBA rounds of the same run. Target: the clients cost at most 5 % of the tasks/s;
  *  3. the SSE path alone (bench/sse-path.ts): its CPU per event at the node's event rate, as a
  *     share of the node's CPU per task (three events per task).
- * Run: npm run bench:http [-- N ROUNDS] [--clients K] [--skip-latency] [--cpu-prof DIR]
+ * Run: npm run bench:http [-- N ROUNDS] [--clients K] [--skip-latency] [--nice-clients] [--cpu-prof DIR]
+ * --nice-clients runs the SSE clients at nice 19, so on a small machine they take less of the
+ * node's CPU (a dashboard's browser runs elsewhere); the clients' own CPU per task is printed.
  * --cpu-prof writes a V8 CPU profile of each measured round (without-R / with-R .cpuprofile);
  * `node bench/peers/profile-summary.mjs FILE` sums their self time per module and function.
  */
@@ -24,7 +26,7 @@ import { median, ssePathCost, sseClients } from './sse-path.ts';
 
 const { values: flags, positionals } = parseArgs({
   allowPositionals: true,
-  options: { 'cpu-prof': { type: 'string' }, clients: { type: 'string', default: '10' }, 'skip-latency': { type: 'boolean', default: false } },
+  options: { 'cpu-prof': { type: 'string' }, clients: { type: 'string', default: '10' }, 'skip-latency': { type: 'boolean', default: false }, 'nice-clients': { type: 'boolean', default: false } },
 });
 const N = Number(positionals[0] ?? 5_000);
 const ROUNDS = Number(positionals[1] ?? 3);
@@ -136,13 +138,16 @@ try {
   const without: Array<{ rate: number; cpuUs: number; gcUs: number }> = [];
   const withClients: Array<{ rate: number; cpuUs: number; gcUs: number }> = [];
   let frames = 0;
+  let clientCpuUs = 0;
   // ABBA: odd rounds measure with clients first, so drift over the run (JIT, the store growing,
   // other load) falls on both sides alike.
   for (let r = 0; r < ROUNDS; r++) {
     const measureWith = async () => {
-      const clients = await sseClients(port, CLIENTS, '/api/v1/events');
+      const clients = await sseClients(port, CLIENTS, '/api/v1/events', { nice: flags['nice-clients'] });
       withClients.push(await profiled(`with-${r}`, throughput));
-      frames += await clients.stop();
+      const read = await clients.stop();
+      frames += read.frames;
+      clientCpuUs += read.cpuUs;
     };
     if (r % 2 === 1) await measureWith();
     without.push(await profiled(`without-${r}`, throughput));
@@ -158,6 +163,7 @@ try {
   // that moves whole rounds on a busy machine.
   const pairRate = median(without.map((x, i) => 1 - withClients[i]!.rate / x.rate)) * 100;
   const pairCpu = median(without.map((x, i) => withClients[i]!.cpuUs / x.cpuUs - 1)) * 100;
+  console.log(`the clients' own process: ${(clientCpuUs / (N * ROUNDS)).toFixed(0)} µs CPU per task, on the same cores as the node`);
   console.log(`per-round pairs, median: ${pairRate.toFixed(1)} % fewer tasks/s, ${pairCpu.toFixed(1)} % more node CPU per task`);
   console.log(`  rounds without: ${show(without)}`);
   console.log(`  rounds with:    ${show(withClients)}`);

@@ -61,4 +61,31 @@ describe('embedded event feed', () => {
     expect(queries).toBe(2);
     expect(seen.find((e) => (e.data as { id: string }).id === 'from-the-cli')).toMatchObject({ type: 'task', data: { state: 'queued', kind: 'k' } });
   });
+
+  it('announces each task state once while it is remembered (the newest 10,000 to 20,000 tasks), and again once forgotten', async () => {
+    const { node } = twoConnections();
+    const bus = new InProcessBus({ log: recordingLogger() });
+    cleanup.push(() => bus.close());
+    const s = subjects('reeve');
+    const feed = new EventFeed({ bus, subjects: s, store: node, log: recordingLogger() });
+    const seen: string[] = [];
+    cleanup.push(feed.subscribe((e) => seen.push(`${(e.data as { id: string }).id} ${(e.data as { state: string }).state}`)));
+    const publish = async (ids: string[], state: string) => {
+      for (const id of ids) bus.publish(s.taskEvent(id), { id, state });
+      await bus.flush();
+    };
+    const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => `t-${from + i}`);
+    await publish(range(0, 15_000), 'queued');
+    expect(seen).toHaveLength(15_000);
+    // t-0 is in the older half of what is remembered, t-14999 in the newer: neither is news.
+    await publish(['t-0', 't-14999'], 'queued');
+    expect(seen).toHaveLength(15_000);
+    await publish(['t-0'], 'running');
+    expect(seen.at(-1)).toBe('t-0 running');
+    // 20,000 newer tasks later, t-1's state is forgotten and announced again if it comes again.
+    await publish(range(15_000, 35_000), 'queued');
+    seen.length = 0;
+    await publish(['t-1', 't-34999'], 'queued');
+    expect(seen).toEqual(['t-1 queued']);
+  });
 });
