@@ -13,7 +13,7 @@ import { Exit } from './output.ts';
  * field rules (protocol/task-control.ts).
  */
 export function registerDecisions(program: Command, ctx: CliContext, setExit: (code: number) => void): void {
-  const by = () => ['--by <name>', 'who decides (recorded; the step sees it as ctx.approval.by)', text('--by'), process.env.USER || 'operator'] as const;
+  const by = (seen: string) => ['--by <name>', `who decides (recorded; ${seen})`, text('--by'), process.env.USER || 'operator'] as const;
 
   const cancel = program.command('cancel <id>').description('cancel a task (its compensations run)').option('--reason <text>', 'recorded in history', text('--reason'), 'cancelled by operator');
   cancel.action(operation(cancel, 'cancel', (o) => ({ op: 'cancel', reason: o.reason! })));
@@ -26,7 +26,7 @@ export function registerDecisions(program: Command, ctx: CliContext, setExit: (c
     .description('approve a task waiting for a person: the next step runs and sees ctx.approval (--reject: the same as reject)')
     .option('-i, --input <json|@file>', 'JSON (or @path to a JSON file) the next step gets as ctx.approval.input')
     .option('--reason <text>', 'why (recorded; the next step sees it as ctx.approval.reason)', text('--reason'))
-    .option(...by())
+    .option(...by('the next step sees it as ctx.approval.by'))
     .option('--reject <reason>', 'reject instead (an alias of `reeve reject ID --reason`)', text('--reject'))
     .option('--goto <step>', 'with --reject: send the task back to this step');
   approve.action(operation(approve, 'approve', (o, input) => (o.reject !== undefined ? { op: 'reject', reason: o.reject, by: o.by!, goto: o.goto } : { op: 'approve', by: o.by!, input, reason: o.reason, goto: o.goto })));
@@ -36,7 +36,8 @@ export function registerDecisions(program: Command, ctx: CliContext, setExit: (c
     .description('reject a task waiting for a person: with --goto it goes back to that step (which sees ctx.feedback), else it is compensated and fails')
     .option('--reason <text>', 'why (required; recorded, and the step sent back sees it as ctx.feedback.reason)', text('--reason'))
     .option('--goto <step>', 'send the task back to this step (counted against its maxVisits)')
-    .option(...by());
+    // ctx.feedback is { reason, from }: who rejected is in the history ("rejected by ana: …"), not in the step.
+    .option(...by('shown in the history as "rejected by NAME"'));
   reject.action(operation(reject, 'reject', (o) => ({ op: 'reject', reason: o.reason, by: o.by!, goto: o.goto })));
 
   type Options = { reason?: string; by?: string; reject?: string; goto?: string; input?: string };

@@ -90,7 +90,10 @@ export function describeTask(task: TaskRecord, now: number, extras: TaskExtras =
   ];
   if (task.owner) lines.push(`owner      ${task.owner}  lease ${ago(task.leaseExpiresAt, now)}`);
   if (task.progress !== undefined) lines.push(`progress   ${cut(JSON.stringify(task.progress))}${task.heartbeatAt ? `  (${ago(task.heartbeatAt, now)})` : ''}`);
-  if (task.error) lines.push(`error      [${task.error.class}${task.error.code ? ` ${task.error.code}` : ''}] ${task.error.message}`);
+  // A record keeps its last error until it succeeds: on a task that is not failed or
+  // quarantined it is an earlier attempt's (retried), not why the task is where it is.
+  const errorLabel = task.state === 'failed' || task.state === 'quarantined' ? 'error     ' : 'last error';
+  if (task.error) lines.push(`${errorLabel} [${task.error.class}${task.error.code ? ` ${task.error.code}` : ''}] ${task.error.message}`);
   if (task.result !== undefined) lines.push(`result     ${JSON.stringify(task.result)}`);
   if (extras.runLog) lines.push(`run log    ${extras.runLog}`);
   if (task.steps && task.steps.length > 1) {

@@ -6,6 +6,7 @@ import type { CliContext, GlobalOptions } from './context.ts';
 import { Exit, reportError } from './output.ts';
 import { nodeLogger } from './node-log.ts';
 import { checkKinds } from './start-check.ts';
+import { exampleInput } from './start-hint.ts';
 import { handleStopSignals } from './stop-signals.ts';
 
 /**
@@ -55,7 +56,7 @@ export async function runStart(ctx: CliContext, opts: StartOptions): Promise<num
       [
         `reeve node ${node.id} running (${file ?? "no config file: defaults"}; ${node.backend.describe}).`,
         kinds.length ? `kinds: ${kinds.join(', ')}` : 'no agent kinds configured: add some to reeve.config.json',
-        `submit from another terminal:  npx reeve submit ${kinds[0] ?? 'KIND'} --input '{"message":"hi"}' --wait`,
+        `submit from another terminal:  npx reeve submit ${kinds[0] ?? 'KIND'} --input '${exampleInput(kinds[0] === undefined ? undefined : config.agents[kinds[0]])}' --wait`,
         'stop with Ctrl-C (drains in-flight work first).',
       ].join('\n'),
     );

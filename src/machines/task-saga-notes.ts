@@ -29,9 +29,9 @@ export function nextVisit(context: SagaContext, target: string): string {
   return `(visit ${(context.visits[target] ?? 0) + 1} of ${maxVisitsOf(context, target)})`;
 }
 
-/** `(3 of 3)`: the visits the target has had, against its maxVisits. */
+/** `3 of 3`: the visits the target has had, against its maxVisits. */
 export function visitsUsed(context: SagaContext, target: string): string {
-  return `(${context.visits[target] ?? 0} of ${maxVisitsOf(context, target)})`;
+  return `${context.visits[target] ?? 0} of ${maxVisitsOf(context, target)}`;
 }
 
 function maxVisitsOf(context: SagaContext, target: string): number | string {

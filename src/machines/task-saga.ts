@@ -169,7 +169,7 @@ export const taskSagaMachine = setup({
       const unknown = logic.stepIndexOf(context, target) < 0;
       const message = unknown
         ? `step ${stepName(context)} routed to "${target}", which is not a step of this kind`
-        : `${leadOf(context, event)} → ${target}: past its maxVisits ${notes.visitsUsed(context, target)}`;
+        : `${leadOf(context, event)} → ${target}: past its maxVisits (${notes.visitsUsed(context, target)})`;
       return { outcome: 'failed' as const, note: message, error: { class: 'permanent' as const, code: unknown ? 'BAD_ROUTE' : 'MAX_VISITS', message } };
     }),
     countFailure: assign(({ context, event }) => {

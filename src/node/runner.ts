@@ -30,5 +30,5 @@ export function nodeRunner(o: { config: Config; clock: Clock; log: Logger; regis
 function moduleRunner(config: Config, clock: Clock, log: Logger): ModuleRunner {
   const threads = config.node.threads ?? Math.max(1, Math.min(config.node.concurrency, availableParallelism() * 2));
   const tasksPerThread = config.node.tasksPerThread ?? Math.ceil(config.node.concurrency / threads);
-  return new ModuleRunner({ maxThreads: threads, tasksPerThread, clock, log: log.child({ component: 'module-pool' }) });
+  return new ModuleRunner({ maxThreads: threads, tasksPerThread, clock, log: log.child({ component: 'module-pool' }), secrets: config.secrets });
 }

@@ -1,3 +1,4 @@
+import { format } from 'node:util';
 import { BroadcastChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { classifyFailure } from '../machines/failure-classifier.ts';
@@ -5,6 +6,7 @@ import type { Clock } from '../ports/clock.ts';
 import { silentLogger, type Logger } from '../ports/logger.ts';
 import type { AbortReason, RunOutcome, RunRequest } from '../ports/runner.ts';
 import type { Json } from '../protocol/task.ts';
+import { createSecretRedactor, type SecretRedactor } from '../protocol/secret-redactor.ts';
 import type { ModuleTask, ModuleTaskResult } from './module-worker.ts';
 
 export interface ModuleRunnerOptions {
@@ -15,6 +17,8 @@ export interface ModuleRunnerOptions {
   clock: Clock;
   /** Where a worker thread's error outside any run is reported (default: nowhere). */
   log?: Logger;
+  /** Redacted from the error messages agents throw, which the task record keeps. */
+  secrets?: readonly string[];
 }
 
 /**
@@ -26,12 +30,24 @@ const workerFile = new URL(import.meta.url.endsWith('.ts') ? './worker-entry.mjs
 
 type Stop = { kind: 'abort'; reason: AbortReason } | { kind: 'timeout'; message: string };
 
-type RunMessage = { reeveRun?: string; type: string; threadId?: number; details?: Json; level?: string; fields?: Record<string, unknown>; msg?: string };
+type RunMessage = {
+  reeveRun?: string;
+  reeveConsole?: boolean;
+  type: string;
+  threadId?: number;
+  details?: Json;
+  level?: string;
+  fields?: Record<string, unknown>;
+  msg?: string;
+  /** A `console.*` call's arguments, formatted here once redacted. */
+  args?: unknown[];
+};
 
-/** An agent's `ctx.log` line, relayed from its worker thread to the run's logger. */
-function agentLog(log: Logger, m: RunMessage): void {
+/** An agent's `ctx.log` or `console.*` line, relayed from its worker thread to the run's logger. */
+function agentLog(log: Logger, m: RunMessage, redactor: SecretRedactor | undefined): void {
   const level = (['debug', 'info', 'warn', 'error'] as const).find((l) => l === m.level) ?? 'info';
-  log[level]({ ...m.fields, agent: true }, m.msg ?? 'agent log');
+  const msg = m.args ? format(...(redactor ? redactor.value(m.args) : m.args)) : m.msg;
+  log[level]({ ...m.fields, agent: true }, msg ?? 'agent log');
 }
 
 /** Counts a run's messages on the runner's channel, so the wait for the last few knows when they are in. */
@@ -81,6 +97,7 @@ export class ModuleRunner {
   readonly #stops: BroadcastChannel;
   readonly #stopsName = `reeve:module-stops:${process.pid}:${++runners}`;
   #lastRun = 0;
+  readonly #redactor: SecretRedactor | undefined;
 
   constructor(options: ModuleRunnerOptions) {
     this.#clock = options.clock;
@@ -102,7 +119,9 @@ export class ModuleRunner {
     this.#pool.on('error', (err: unknown) => log.warn({ err }, 'a module worker thread failed outside any run; it is replaced'));
     this.#pool.on('message', (message: RunMessage) => {
       if (typeof message?.reeveRun === 'string') this.#runs.get(message.reeveRun)?.(message);
+      else if (message?.reeveConsole) agentLog(log, message, this.#redactor);
     });
+    this.#redactor = createSecretRedactor(options.secrets ?? []);
     this.#stops = new BroadcastChannel(this.#stopsName);
     this.#stops.unref();
   }
@@ -163,7 +182,7 @@ export class ModuleRunner {
         armHeartbeatWatch();
         req.onHeartbeat(m.details);
       } else if (m.type === 'log') {
-        agentLog(req.log, m);
+        agentLog(req.log, m, this.#redactor);
       }
     });
     const onAbort = () => stopRun({ kind: 'abort', reason: (req.signal.reason as AbortReason) ?? 'cancel' });
@@ -219,7 +238,9 @@ export class ModuleRunner {
   /** What the agent returned or threw, as the saga sees it (a throw classified). */
   #outcome(result: ModuleTaskResult, req: RunRequest): RunOutcome {
     if (result.ok) return result.route ? { ok: true, output: result.output, route: result.route } : { ok: true, output: result.output };
-    const { class: explicit, code, message, retryAfterMs } = result.error;
+    const { class: explicit, code, retryAfterMs } = result.error;
+    // The message is kept in the task record and shown by `reeve show` and the API.
+    const message = this.#redactor ? this.#redactor.text(result.error.message) : result.error.message;
     return {
       ok: false,
       failure: classifyFailure({

@@ -4,6 +4,7 @@
  * classes, so failures travel as `{ class?, code?, message, retryAfterMs? }`.
  */
 import { mkdirSync } from 'node:fs';
+import { inspect } from 'node:util';
 import { BroadcastChannel, parentPort, threadId } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import type { AgentContext, AgentLog } from '../agent.ts';
@@ -36,6 +37,8 @@ export interface ModuleTask {
  * their runId; stops come on a BroadcastChannel shared by the runner's threads (rare, tiny).
  */
 const running = new Map<string, AbortController>();
+/** How each running run posts to the main thread (its messages are counted: see `sent`). */
+const posts = new Map<string, (message: object) => void>();
 const abortChannels = new Map<string, BroadcastChannel>();
 function listenForStops(name: string): void {
   if (abortChannels.has(name)) return;
@@ -155,6 +158,32 @@ process.exit = ((code?: number | string | null) => {
   });
 }) as typeof process.exit;
 
+/**
+ * What an agent prints with `console.*` becomes a log line of the node (redacted like `ctx.log`,
+ * tagged `console: true`), not raw text on the node's stdout: a secret printed there would
+ * escape the redaction, and an operator could not tell which task printed it. A line is the
+ * run's own when one run is on this thread; with several interleaved, it cannot be told whose,
+ * so it goes to the pool's logger. The arguments travel as they are (the main thread redacts,
+ * then formats them: formatted here, a secret inside an object would arrive escaped by
+ * `inspect` where the redactor cannot find it); what cannot be cloned travels inspected.
+ */
+function cloneable(arg: unknown): unknown {
+  try {
+    return structuredClone(arg);
+  } catch {
+    return inspect(arg);
+  }
+}
+const CONSOLE_LEVELS = { debug: 'debug', trace: 'debug', log: 'info', info: 'info', warn: 'warn', error: 'error' } as const;
+for (const [method, level] of Object.entries(CONSOLE_LEVELS)) {
+  (console as unknown as Record<string, (...args: unknown[]) => void>)[method] = (...args: unknown[]) => {
+    const message = { type: 'log', level, fields: { console: true }, args: args.map(cloneable) };
+    const only = posts.size === 1 ? posts.values().next().value : undefined;
+    if (only) only(message);
+    else parentPort?.postMessage({ ...message, reeveConsole: true });
+  };
+}
+
 export default async function runModuleTask(task: ModuleTask): Promise<ModuleTaskResult> {
   let sent = 0;
   const post = (message: object) => {
@@ -162,10 +191,15 @@ export default async function runModuleTask(task: ModuleTask): Promise<ModuleTas
     parentPort!.postMessage({ ...message, reeveRun: task.runId });
   };
   listenForStops(task.abortChannel);
+  posts.set(task.runId, post);
   // First of all: the main thread ends this thread by its id if this run hangs (module-runner.ts).
   post({ type: 'thread', threadId });
-  const result = await runAgent(task, post);
-  return { ...result, sent };
+  try {
+    const result = await runAgent(task, post);
+    return { ...result, sent };
+  } finally {
+    posts.delete(task.runId);
+  }
 }
 
 async function runAgent(task: ModuleTask, post: (message: object) => void): Promise<ModuleTaskResult> {

@@ -37,6 +37,9 @@ export interface TaskFacts {
   error?: TaskError | null | undefined;
 }
 
+/** The states whose notification carries the task's error: the error is why it ended there. */
+const ENDED_BADLY: ReadonlySet<TaskState> = new Set(['failed', 'quarantined']);
+
 /** What a store instance records; nothing until `set` names events. */
 export class NotificationRecorder {
   #node = 'reeve';
@@ -74,7 +77,9 @@ export class NotificationRecorder {
         state: task.state,
         ...(task.step ? { step: task.step } : {}),
         attempts: { transient: task.attempts.transient, permanent: task.attempts.permanent, crashes: task.attempts.crashes },
-        ...(task.error ? { error: { class: task.error.class, ...(task.error.code === undefined ? {} : { code: task.error.code }), message: task.error.message } } : {}),
+        // A record keeps its last error until it succeeds; on a task that waits or succeeded that
+        // error is history (a 429 retried away), and a receiver would report it as the news.
+        ...(task.error && ENDED_BADLY.has(task.state) ? { error: { class: task.error.class, ...(task.error.code === undefined ? {} : { code: task.error.code }), message: task.error.message } } : {}),
       },
     };
   }

@@ -29,10 +29,12 @@ describe('secrets in logs, end to end', () => {
       },
     });
     const node = startReeve(p.dir);
+    let records: Record<string, unknown>[] = [];
     try {
       const input = JSON.stringify({ token: SECRET });
       const runs = await Promise.all(['mod', 'cmd'].map((kind) => reeve(p!.dir, ['submit', kind, '--input', input, '--wait', '--json'])));
       for (const r of runs) expect(JSON.parse(r.stdout)).toMatchObject({ state: 'failed' });
+      records = runs.map((r) => JSON.parse(r.stdout) as Record<string, unknown>);
     } finally {
       node.kill('SIGTERM');
     }
@@ -48,6 +50,14 @@ describe('secrets in logs, end to end', () => {
       expect.objectContaining({ agent: true, msg: 'calling the provider with [redacted]', token: '[redacted]', request: { headers: { authorization: 'Bearer [redacted]' } } }),
     );
     expect(lines).toContainEqual(expect.objectContaining({ agent: true, msg: 'retrying with [redacted]' }));
+    // What it printed with console.*: log lines of its task, not raw text on the node's stdout.
+    expect(lines).toContainEqual(expect.objectContaining({ agent: true, console: true, level: 30, msg: 'printing [redacted] to stdout', kind: 'mod' }));
+    expect(lines).toContainEqual(expect.objectContaining({ agent: true, console: true, level: 50, msg: "{ key: '[redacted]' }" }));
+    expect(node.stdoutText()).not.toContain('7f3a9c01be');
+    // The error the module agent threw, as the task record keeps it.
+    const { input: _input, ...modRecord } = records[0]!;
+    expect(JSON.stringify(modRecord)).toContain('the provider refused key [redacted]');
+    expect(JSON.stringify(modRecord)).not.toContain('7f3a9c01be');
     // The node's own lines about the failures: the module's error and the command's output tail.
     const failed = lines.filter((l) => l.msg === 'attempt failed').map((l) => (l.failure as { message: string }).message);
     expect(failed).toContainEqual(expect.stringContaining('the provider refused key [redacted]'));

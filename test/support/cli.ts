@@ -33,12 +33,18 @@ export function reeve(cwd: string, args: string[], env: Record<string, string> =
 }
 
 /** Starts `reeve start` (with `args`) as its own OS process. */
-export function startReeve(cwd: string, env: Record<string, string> = {}, args: string[] = []): ChildProcess & { exited: Promise<number | null>; stderrText(): string } {
-  const child = spawn(process.execPath, [reeveBin, 'start', ...args], { cwd, env: cleanEnv(env), stdio: ['ignore', 'ignore', 'pipe'] });
+export function startReeve(
+  cwd: string,
+  env: Record<string, string> = {},
+  args: string[] = [],
+): ChildProcess & { exited: Promise<number | null>; stderrText(): string; stdoutText(): string } {
+  const child = spawn(process.execPath, [reeveBin, 'start', ...args], { cwd, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
+  let stdout = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return Object.assign(child, { exited, stderrText: () => stderr });
+  return Object.assign(child, { exited, stderrText: () => stderr, stdoutText: () => stdout });
 }
 
 /** A temp project directory with a reeve.config.json. */

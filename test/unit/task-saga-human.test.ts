@@ -52,7 +52,7 @@ describe('task saga: gates', () => {
   it('waits for a person when a failed gate reaches maxVisits with onMaxVisits "wait"', () => {
     const saga = gated(atReview({ maxVisits: 1, onMaxVisits: 'wait' }), { pass: false, reason: 'still no tests' }, 'develop');
     expect(saga.state).toBe('waiting');
-    expect(saga.context.note).toBe('gate review: fail — "still no tests" → develop, which has had (1 of 1) visits (maxVisits); waiting for a person');
+    expect(saga.context.note).toBe('gate review: fail — "still no tests" → develop, which has had 1 of 1 visits (maxVisits); waiting for a person');
   });
 
   it('counts a goto back into the step itself as a visit, with its own note', () => {
@@ -107,7 +107,7 @@ describe('task saga: approvals and rejections', () => {
     saga.send({ type: 'task.reject', by: 'ana', reason: 'again', goto: 'develop' });
     expect(saga.snapshot).not.toBe(before);
     expect(saga.state).toBe('waiting');
-    expect(saga.context.note).toMatch(/^rejected by ana: "again" → develop, which has had \(1 of 1\) visits/);
+    expect(saga.context.note).toMatch(/^rejected by ana: "again" → develop, which has had 1 of 1 visits/);
   });
 
   it('refuses a rejection whose goto names no step of the kind', () => {
