@@ -1,22 +1,37 @@
 /**
  * The HTTP API's cost, on a real embedded node in this process:
  *  1. GET /api/v1/tasks/:id at a steady 200 requests/s for 10 s: p50/p99 latency;
- *  2. end-to-end no-op throughput (N tasks submitted, until all succeeded) with no SSE client,
- *     then with 10 SSE clients on /api/v1/events (in a child process, reading every event),
- *     alternated over rounds in the same run. Target: the clients cost at most 5 %.
- * Run: npm run bench:http [-- N ROUNDS]
+ *  2. end-to-end no-op throughput (N tasks submitted, until all succeeded) with no SSE client and
+ *     with 10 SSE clients on /api/v1/events (in a child process, counting every frame), in
+ *     ABBA rounds of the same run. Target: the clients cost at most 5 % of the tasks/s;
+ *  3. the SSE path alone (bench/sse-path.ts): its CPU per event at the node's event rate, as a
+ *     share of the node's CPU per task (three events per task).
+ * Run: npm run bench:http [-- N ROUNDS] [--clients K] [--skip-latency] [--nice-clients] [--cpu-prof DIR]
+ * --nice-clients runs the SSE clients at nice 19, so on a small machine they take less of the
+ * node's CPU (a dashboard's browser runs elsewhere); the clients' own CPU per task is printed.
+ * --cpu-prof writes a V8 CPU profile of each measured round (without-R / with-R .cpuprofile);
+ * `node bench/peers/profile-summary.mjs FILE` sums their self time per module and function.
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { Agent, request } from 'node:http';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { parseConfig } from '../src/config/load.ts';
 import { startNode } from '../src/node/start-node.ts';
+import { median, ssePathCost, sseClients } from './sse-path.ts';
 
-const N = Number(process.argv[2] ?? 5_000);
-const ROUNDS = Number(process.argv[3] ?? 3);
+const { values: flags, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { 'cpu-prof': { type: 'string' }, clients: { type: 'string', default: '10' }, 'skip-latency': { type: 'boolean', default: false }, 'nice-clients': { type: 'boolean', default: false } },
+});
+const N = Number(positionals[0] ?? 5_000);
+const ROUNDS = Number(positionals[1] ?? 3);
+const CLIENTS = Number(flags.clients);
+const profDir = flags['cpu-prof'];
 const dir = mkdtempSync(join(tmpdir(), 'reeve-bench-http-'));
 writeFileSync(join(dir, 'noop.mjs'), 'export default async function () { return null; }\n');
 const log = pino({ level: 'warn' }, pino.destination({ fd: 2, sync: true }));
@@ -60,31 +75,35 @@ async function latency(): Promise<void> {
   console.log(`GET /api/v1/tasks/:id at ${rate}/s for 10 s: p50 ${quantile(times, 0.5).toFixed(2)} ms, p99 ${quantile(times, 0.99).toFixed(2)} ms (${times.length} requests)`);
 }
 
-/** 10 SSE clients in a child process, reading every frame (counted, not parsed: a browser elsewhere would parse them). */
-async function sseClients(count: number): Promise<{ stop(): Promise<number> }> {
-  const script = `
-    const http = require('node:http'); let frames = 0, open = 0;
-    for (let i = 0; i < ${count}; i++) http.get({ host: '127.0.0.1', port: ${port}, path: '/api/v1/events' }, (res) => {
-      if (++open === ${count}) process.stdout.write('open\\n');
-      let buf = ''; res.on('data', (d) => { buf += d; let e; while ((e = buf.indexOf('\\n\\n')) !== -1) { const f = buf.slice(0, e); buf = buf.slice(e + 2); if (f.includes('data: ')) frames++; } });
-    });
-    process.on('SIGTERM', () => { process.stdout.write('frames ' + frames + '\\n'); process.exit(0); });`;
-  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  while (!out.includes('open')) await sleep(10);
-  return {
-    stop: async () => {
-      child.kill('SIGTERM');
-      await new Promise((resolve) => child.on('exit', resolve));
-      return Number(/frames (\d+)/.exec(out)?.[1] ?? 0);
-    },
-  };
+let session: Session | undefined;
+if (profDir) {
+  mkdirSync(profDir, { recursive: true });
+  session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
 }
 
+/** Runs `measure` under the CPU profiler when --cpu-prof is given. */
+async function profiled<T>(name: string, measure: () => Promise<T>): Promise<T> {
+  if (!session || !profDir) return measure();
+  await session.post('Profiler.start');
+  try {
+    return await measure();
+  } finally {
+    const { profile } = await session.post('Profiler.stop');
+    writeFileSync(join(profDir, `${name}.cpuprofile`), JSON.stringify(profile));
+  }
+}
+
+/** Milliseconds this process spent in garbage collection so far (every kind of pause). */
+let gcMs = 0;
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) gcMs += entry.duration;
+}).observe({ entryTypes: ['gc'] });
+
 let round = 0;
-/** Tasks per second (wall clock) and CPU microseconds of this process (the node) per task. */
-async function throughput(): Promise<{ rate: number; cpuUs: number }> {
+/** Tasks per second (wall clock), CPU and GC microseconds of this process (the node) per task. */
+async function throughput(): Promise<{ rate: number; cpuUs: number; gcUs: number }> {
   const prefix = `r${round++}`;
   let done = 0;
   let finished!: () => void;
@@ -94,38 +113,67 @@ async function throughput(): Promise<{ rate: number; cpuUs: number }> {
   });
   const start = performance.now();
   const cpu = process.cpuUsage();
+  const gcBefore = gcMs;
   for (let i = 0; i < N; i++) await node.store.submit({ id: `${prefix}-${i}`, kind: 'noop' });
   await all;
   const rate = (N / (performance.now() - start)) * 1000;
   const used = process.cpuUsage(cpu);
   sub.unsubscribe();
-  return { rate, cpuUs: (used.user + used.system) / N };
+  return { rate, cpuUs: (used.user + used.system) / N, gcUs: ((gcMs - gcBefore) * 1000) / N };
 }
 
+let stopped = false;
+async function stopNode(): Promise<void> {
+  if (stopped) return;
+  stopped = true;
+  agent.destroy();
+  await node.drain(0);
+  await node.done;
+}
+const show = (xs: Array<{ rate: number; cpuUs: number; gcUs: number }>) => xs.map((x) => `${x.rate.toFixed(0)}/s ${x.cpuUs.toFixed(0)}µs (gc ${x.gcUs.toFixed(0)})`).join(', ');
+
 try {
-  await latency();
+  if (!flags['skip-latency']) await latency();
   await throughput(); // warm-up: worker threads, JIT
-  const without: Array<{ rate: number; cpuUs: number }> = [];
-  const withClients: Array<{ rate: number; cpuUs: number }> = [];
+  const without: Array<{ rate: number; cpuUs: number; gcUs: number }> = [];
+  const withClients: Array<{ rate: number; cpuUs: number; gcUs: number }> = [];
   let frames = 0;
+  let clientCpuUs = 0;
+  // ABBA: odd rounds measure with clients first, so drift over the run (JIT, the store growing,
+  // other load) falls on both sides alike.
   for (let r = 0; r < ROUNDS; r++) {
-    without.push(await throughput());
-    const clients = await sseClients(10);
-    withClients.push(await throughput());
-    frames += await clients.stop();
+    const measureWith = async () => {
+      const clients = await sseClients(port, CLIENTS, '/api/v1/events', { nice: flags['nice-clients'] });
+      withClients.push(await profiled(`with-${r}`, throughput));
+      const read = await clients.stop();
+      frames += read.frames;
+      clientCpuUs += read.cpuUs;
+    };
+    if (r % 2 === 1) await measureWith();
+    without.push(await profiled(`without-${r}`, throughput));
+    if (r % 2 === 0) await measureWith();
   }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const a = median(without.map((x) => x.rate));
   const b = median(withClients.map((x) => x.rate));
   const ca = median(without.map((x) => x.cpuUs));
   const cb = median(withClients.map((x) => x.cpuUs));
-  console.log(`no-op throughput, ${N} tasks, median of ${ROUNDS} rounds: ${a.toFixed(0)}/s without SSE clients, ${b.toFixed(0)}/s with 10 (${frames} frames read): ${(((a - b) / a) * 100).toFixed(1)} % fewer tasks/s`);
-  console.log(`node CPU per task (this process): ${ca.toFixed(0)} µs without, ${cb.toFixed(0)} µs with 10 clients: ${(((cb - ca) / ca) * 100).toFixed(1)} % more`);
-  console.log(`  rounds without: ${without.map((x) => `${x.rate.toFixed(0)}/s ${x.cpuUs.toFixed(0)}µs`).join(', ')}`);
-  console.log(`  rounds with:    ${withClients.map((x) => `${x.rate.toFixed(0)}/s ${x.cpuUs.toFixed(0)}µs`).join(', ')}`);
+  console.log(`no-op throughput, ${N} tasks, median of ${ROUNDS} rounds: ${a.toFixed(0)}/s without SSE clients, ${b.toFixed(0)}/s with ${CLIENTS} (${frames} frames read): ${(((a - b) / a) * 100).toFixed(1)} % fewer tasks/s`);
+  console.log(`node CPU per task (this process): ${ca.toFixed(0)} µs without, ${cb.toFixed(0)} µs with ${CLIENTS} clients: ${(((cb - ca) / ca) * 100).toFixed(1)} % more`);
+  // Each round's pair ran back to back: the median of the per-round ratios shrugs off the drift
+  // that moves whole rounds on a busy machine.
+  const pairRate = median(without.map((x, i) => 1 - withClients[i]!.rate / x.rate)) * 100;
+  const pairCpu = median(without.map((x, i) => withClients[i]!.cpuUs / x.cpuUs - 1)) * 100;
+  console.log(`the clients' own process: ${(clientCpuUs / (N * ROUNDS)).toFixed(0)} µs CPU per task, on the same cores as the node`);
+  console.log(`per-round pairs, median: ${pairRate.toFixed(1)} % fewer tasks/s, ${pairCpu.toFixed(1)} % more node CPU per task`);
+  console.log(`  rounds without: ${show(without)}`);
+  console.log(`  rounds with:    ${show(withClients)}`);
+  await stopNode();
+  const alone = await ssePathCost({ ratePerSecond: 3 * a, clients: CLIENTS, rounds: 6, seconds: 3, log });
+  console.log(
+    `SSE path alone at ${(3 * a).toFixed(0)} events/s, ${CLIENTS} clients: ${alone.perEvent.toFixed(1)} µs CPU per event (medians ${median(alone.with).toFixed(1)} - ${median(alone.without).toFixed(1)}), ` +
+      `${(((3 * alone.perEvent) / ca) * 100).toFixed(1)} % of the node's ${ca.toFixed(0)} µs per task`,
+  );
 } finally {
-  agent.destroy();
-  await node.drain(0);
-  await node.done;
+  await stopNode();
   rmSync(dir, { recursive: true, force: true });
 }

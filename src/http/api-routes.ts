@@ -164,7 +164,7 @@ export const API_ROUTES: ApiRoute[] = [
     },
   },
   { method: 'GET', path: '/api/v1/status', summary: 'The `reeve status --json` report', query: s.noQuerySchema, response: { status: 200, schema: s.statusSchema }, handle: async (ctx) => ok(await statusReport(ctx.store, ctx.clock.now(), ctx.backend.mode)) },
-  { method: 'GET', path: '/api/v1/nodes', summary: 'Nodes (up, draining, dead)', query: s.noQuerySchema, response: { status: 200 }, handle: async (ctx) => ok({ nodes: nodeViews(await ctx.store.listNodes(), ctx.clock.now()) }) },
+  { method: 'GET', path: '/api/v1/nodes', summary: 'Nodes (up, draining, drained, dead)', query: s.noQuerySchema, response: { status: 200 }, handle: async (ctx) => ok({ nodes: nodeViews(await ctx.store.listNodes(), ctx.clock.now()) }) },
   { method: 'GET', path: '/api/v1/breakers', summary: 'Circuit breakers', query: s.noQuerySchema, response: { status: 200 }, handle: async (ctx) => ok({ breakers: (await statusReport(ctx.store, ctx.clock.now(), ctx.backend.mode)).breakers }) },
   {
     method: 'GET',

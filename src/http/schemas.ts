@@ -88,7 +88,7 @@ export const errorSchema = z.object({ error: z.object({ code: z.string(), messag
 
 export const statusSchema = z.object({
   mode: z.enum(['embedded', 'cluster']),
-  nodes: z.array(z.object({ id: z.string(), incarnation: z.string(), state: z.enum(['up', 'draining', 'dead']), capacity: z.number().int(), running: z.number().int(), lastSeenAt: epochMs })),
+  nodes: z.array(z.object({ id: z.string(), incarnation: z.string(), state: z.enum(['up', 'draining', 'drained', 'dead']), capacity: z.number().int(), running: z.number().int(), lastSeenAt: epochMs })),
   breakers: z.array(z.object({ key: z.string(), state: z.enum(['closed', 'open', 'halfOpen']), openUntil: epochMs.optional() })),
   preflight: z.array(z.object({ kind: z.string(), ok: z.boolean(), reason: z.string(), checkedAt: epochMs })),
   counts: z.record(z.string(), z.number().int()),

@@ -12,7 +12,7 @@ import { redact } from './log-tail.ts';
 import type { NodeMetrics } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
 import { noQuerySchema } from './schemas.ts';
-import { serveEvents } from './sse.ts';
+import { SseHub } from './sse.ts';
 
 export type Readiness = { ready: true } | { ready: false; reason: string };
 
@@ -58,7 +58,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   const openapi = JSON.stringify(openApiDocument(API_ROUTES, options.version));
   const secrets = options.api.config.secrets;
   const redactText = secrets.length === 0 ? (t: string) => t : (t: string) => redact(t, secrets);
-  const streams = new Set<ServerResponse>();
+  const events = new SseHub(options.feed, redactText);
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://reeve.invalid');
@@ -80,7 +80,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     }
     if (method === 'GET' && path === '/metrics') return sendText(res, 200, await options.metrics.render(), options.metrics.contentType);
     if (method === 'GET' && path === '/api/v1/openapi.json') return sendText(res, 200, openapi, 'application/json; charset=utf-8');
-    if (method === 'GET' && path === '/api/v1/events') return serveEvents(req, res, options.feed, redactText, streams);
+    if (method === 'GET' && path === '/api/v1/events') return events.serve(req, res);
     if ((method === 'GET' || method === 'HEAD') && DASHBOARD.test(path) && (await serveDashboard(req, res, path))) return;
     if ((method === 'GET' || method === 'HEAD') && bridge && serveBridgePage(req, res)) return;
     const found = routes.map((r) => ({ r, m: r.pattern.exec(path) })).filter((x) => x.m !== null);
@@ -121,8 +121,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     port: address.port,
     server,
     close: async () => {
+      events.close();
       options.feed.close();
-      for (const res of streams) res.end();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await closed;
@@ -130,9 +130,15 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   };
 }
 
+/** The query as one value per key: a repeated key (`?state=a&state=b`) is refused, not read as its last value or as an OR. */
 function queryOf(url: URL): Record<string, string> {
-  const query: Record<string, string> = {};
-  for (const [k, v] of url.searchParams) if (k !== 'token') query[k] = v;
+  // No prototype: `?__proto__=x` is an unknown key like any other, not a prototype write.
+  const query = Object.create(null) as Record<string, string>;
+  for (const [k, v] of url.searchParams) {
+    if (k === 'token') continue;
+    if (Object.hasOwn(query, k)) throw new InvalidInputError('query', [{ path: k, message: 'is given more than once; give it once' }]);
+    query[k] = v;
+  }
   return query;
 }
 

@@ -155,7 +155,9 @@ export class NodeLifecycle {
     const { id, incarnation, clock } = this.deps;
     const { bus, subjects } = this.deps.backend;
     if (this.#drained) bus.publish(subjects.drained(id), { id, incarnation, ...this.#drained, at: clock.now() });
-    // Best effort: with the store unreachable the row goes stale and reads as dead all the same.
-    await this.beacon('stopped').catch(() => undefined);
+    // `stopped` reads as drained in `reeve status`; a node whose supervision tree gave up
+    // leaves its last beacon, so it shows as dead once that is stale. Best effort: with the
+    // store unreachable the row goes stale and reads as dead all the same.
+    if (this.#exitCode === 0) await this.beacon('stopped').catch(() => undefined);
   }
 }

@@ -213,6 +213,12 @@ export interface TaskStore {
   reopen(id: string, reason: string): Promise<StoredTask>;
   /** Full records, newest first. */
   query(query?: TaskQuery): Promise<TaskRecord[]>;
+  /**
+   * SQLite only: a number that moves whenever another connection (another process, such as the
+   * CLI) has committed a write; this connection's own writes leave it alone. Live views re-read
+   * the newest tasks only when it moved. The KV store has none: every write is announced on NATS.
+   */
+  externalWriteMark?(): number;
   countByState(): Promise<Partial<Record<TaskState, number>>>;
   /** Tasks in state `queued` of these kinds (a cluster node's intake: what waits for it). */
   countQueued(kinds: readonly string[]): Promise<number>;

@@ -4,12 +4,18 @@ import type { NotificationCounts, OutboxStore } from '../ports/outbox.ts';
 import type { TaskStore } from '../ports/task-store.ts';
 import type { TaskState } from '../protocol/task-states.ts';
 
-/** A node is dead when it missed three heartbeats (one a second) or said it stopped. */
+/** A node is dead when it missed three heartbeats (one a second) without saying it stopped. */
 export const DEAD_AFTER_MS = 3_000;
+
+/**
+ * DESIGN's node states are up | draining | dead; `drained` is an addition: a node that said it
+ * stopped (it drained and exited 0) is not a failure an operator has to look into, as dead is.
+ */
+export type NodeViewState = 'up' | 'draining' | 'drained' | 'dead';
 
 export interface StatusReport {
   mode: 'embedded' | 'cluster';
-  nodes: Array<{ id: string; incarnation: string; state: 'up' | 'draining' | 'dead'; capacity: number; running: number; lastSeenAt: number }>;
+  nodes: Array<{ id: string; incarnation: string; state: NodeViewState; capacity: number; running: number; lastSeenAt: number }>;
   breakers: Array<{ key: string; state: 'closed' | 'open' | 'halfOpen'; openUntil?: number }>;
   preflight: Array<{ kind: string; ok: boolean; reason: string; checkedAt: number }>;
   counts: Partial<Record<TaskState, number>>;
@@ -53,7 +59,7 @@ export async function statusReport(
   return { mode, nodes, breakers, preflight, counts: await store.countByState(), notifications };
 }
 
-/** The nodes as `reeve status` shows them: `dead` once three heartbeats are missed. */
+/** The nodes as `reeve status` shows them: `drained` once stopped cleanly, `dead` once three heartbeats are missed. */
 export function nodeViews(records: NodeInfo[], now: number): StatusReport['nodes'] {
   return records.map((n) => ({
     id: n.id,
@@ -65,15 +71,18 @@ export function nodeViews(records: NodeInfo[], now: number): StatusReport['nodes
   }));
 }
 
-function nodeState(n: NodeInfo, now: number): StatusReport['nodes'][number]['state'] {
-  return n.state === 'stopped' || n.state === 'dead' || now - n.lastSeenAt > DEAD_AFTER_MS ? 'dead' : n.state;
+function nodeState(n: NodeInfo, now: number): NodeViewState {
+  if (n.state === 'stopped') return 'drained';
+  // `dead` in the record: a live node (or its next incarnation) recorded that it went silent.
+  return n.state === 'dead' || now - n.lastSeenAt > DEAD_AFTER_MS ? 'dead' : n.state;
 }
 
 /** The live node record with task counts seen last. */
 export function freshestCounts(records: NodeInfo[], now: number): (NodeInfo & { taskCounts: NonNullable<NodeInfo['taskCounts']> }) | undefined {
   let best: (NodeInfo & { taskCounts: NonNullable<NodeInfo['taskCounts']> }) | undefined;
   for (const n of records) {
-    if (n.taskCounts === undefined || nodeState(n, now) === 'dead') continue;
+    const state = nodeState(n, now);
+    if (n.taskCounts === undefined || state === 'dead' || state === 'drained') continue;
     if (!best || n.lastSeenAt > best.lastSeenAt) best = { ...n, taskCounts: n.taskCounts };
   }
   return best;

@@ -121,7 +121,7 @@ describe('reeve CLI (the real binary)', () => {
     }
   });
 
-  it('runs a node: submit --wait exits 0 on success and 1 on failure; status sees the node; SIGTERM exits 0', async () => {
+  it('runs a node: submit --wait exits 0 on success and 1 on failure; status sees the node; SIGTERM drains, exits 0 and status shows it drained, not dead', async () => {
     const node = startReeve(p.dir);
     try {
       const ok = await reeve(p.dir, ['submit', 'echo', '--input', '{"x":2}', '--wait', '--json']);
@@ -139,7 +139,10 @@ describe('reeve CLI (the real binary)', () => {
     }
     expect(await node.exited).toBe(0);
     const after = JSON.parse((await reeve(p.dir, ['status', '--json'])).stdout);
-    expect(after.nodes[0].state).toBe('dead');
+    expect(after.nodes[0]).toMatchObject({ state: 'drained', running: 0 });
+    const human = (await reeve(p.dir, ['status'])).stdout;
+    expect(human).toMatch(new RegExp(`${after.nodes[0].id}\\s+drained\\s`));
+    expect(human).not.toMatch(/\bdead\b/);
   });
 
   it('reaps from the CLI: --dry-run --json reports in the contract shape', async () => {

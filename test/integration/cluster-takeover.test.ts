@@ -105,7 +105,7 @@ describe('a node killed with SIGKILL mid-run', () => {
 });
 
 describe('reeve drain NODE', () => {
-  it('stops the node pulling, hands back unfinished runs with no attempt charged, announces drained and exits 0', async () => {
+  it('stops the node pulling, hands back unfinished runs with no attempt charged, announces drained, exits 0 and shows as drained (not dead)', async () => {
     const { cluster, runs } = setup('drain');
     const observer = await observe([nats.url], 'drain-tasks');
     const started: Array<ReturnType<typeof cluster.start>> = [];
@@ -121,6 +121,10 @@ describe('reeve drain NODE', () => {
       expect(drained.code, drained.stderr).toBe(0);
       expect(JSON.parse(drained.stdout)).toMatchObject({ draining: ['node-a'], drained: [{ id: 'node-a', handedBack: 2, finished: 0 }] });
       expect(await a.exited).toBe(0);
+      // It said it stopped: drained, not dead (dead is for a node that vanished).
+      const status = JSON.parse((await cluster.cli(['status', '--json'])).stdout) as { nodes: Array<{ id: string; state: string; running: number }> };
+      expect(status.nodes.find((n) => n.id === 'node-a')).toMatchObject({ state: 'drained', running: 0 });
+      expect((await cluster.cli(['status'])).stdout).toMatch(/node-a\s+drained\s/);
       for (const id of ids) {
         const task = (await observer.store.get(id))!;
         expect(task.state).toBe('queued');

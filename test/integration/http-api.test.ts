@@ -89,6 +89,19 @@ describe.each(['sqlite', 'nats'] as const)('HTTP API on %s', (backend) => {
   it('gives 400 naming the field for malformed requests, 404 and 413, and keeps serving', async () => {
     const cases: Array<[string, string, unknown, string]> = [
       ['POST', '/api/v1/tasks', '{"kind": ', '(body)'],
+      ['POST', '/api/v1/tasks', '[1, 2]', 'request body: (root)'],
+      ['POST', '/api/v1/tasks', 'null', 'request body: (root)'],
+      ['POST', '/api/v1/tasks', Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), '(body)'],
+      ['POST', '/api/v1/tasks', `{"kind":"echo","input":${'['.repeat(100_000)}${']'.repeat(100_000)}}`, 'input'],
+      ['POST', '/api/v1/tasks/x/approve', { extra: 1 }, 'extra'],
+      ['POST', '/api/v1/tasks/x/reject', {}, 'reason'],
+      ['GET', '/api/v1/tasks?cursor=abc', undefined, 'cursor'],
+      ['GET', '/api/v1/tasks?limit=0', undefined, 'limit'],
+      ['GET', '/api/v1/tasks?limit=5000', undefined, 'limit'],
+      ['GET', '/api/v1/tasks?state=queued&state=failed', undefined, 'state: is given more than once'],
+      ['GET', '/api/v1/tasks?__proto__=1', undefined, '__proto__'],
+      ['GET', '/api/v1/events?since=1', undefined, 'since'],
+      ['GET', '/api/v1/dead-letters/99999999999999999999', undefined, 'n'],
       ['POST', '/api/v1/tasks', { kind: 'echo', prority: 1 }, 'prority'],
       ['POST', '/api/v1/tasks', { kind: 'nope' }, 'kind'],
       ['POST', '/api/v1/tasks', { kind: 'echo', timeoutMs: -1 }, 'timeoutMs'],
@@ -112,11 +125,15 @@ describe.each(['sqlite', 'nats'] as const)('HTTP API on %s', (backend) => {
     expect((await node.request('GET', '/api/v1/nowhere')).status).toBe(404);
     const huge = await node.request('POST', '/api/v1/tasks', { body: JSON.stringify({ kind: 'echo', input: 'x'.repeat(1_200_000) }) });
     expect([huge.status, huge.json().error.code]).toEqual([413, 'PAYLOAD_TOO_LARGE']);
+    // Without a Content-Length (chunked) the size is counted as it arrives.
+    const streamed = await node.request('POST', '/api/v1/tasks', { body: JSON.stringify({ kind: 'echo', input: 'x'.repeat(1_200_000) }), headers: { 'transfer-encoding': 'chunked' } });
+    expect([streamed.status, streamed.json().error.code]).toEqual([413, 'PAYLOAD_TOO_LARGE']);
     // Just under the limit is accepted (in a cluster the record must also fit NATS's 1 MiB max_payload).
     const size = { nats: 512 * 1024, sqlite: 1024 * 1024 - 2 - 200 }[backend];
     const big = await node.request('POST', '/api/v1/tasks', { body: { id: `big-${backend}`, kind: 'echo', input: 'y'.repeat(size) } });
     expect(big.status).toBe(201);
     expect((await node.request('GET', '/healthz')).status).toBe(200);
+    expect(node.process.exitCode).toBeNull();
   });
 
   it('cancels, retries, and approves or rejects a waiting task through the operator path (409 when refused)', async () => {

@@ -52,6 +52,23 @@ describe('reeve status counts', () => {
     expect(report.nodes.map((n) => [n.id, n.state])).toEqual([['n-dead', 'dead'], ['n-new', 'up'], ['n-old', 'up'], ['n-quiet', 'up']]);
   });
 
+  it('shows a node that said it stopped as drained, not dead, at any age, and does not take its counts', async () => {
+    const s = store();
+    await s.submit({ id: 'a', kind: 'k' });
+    await s.recordNode({ ...beacon('n-drained', NOW - 100, { queued: 99 }), state: 'stopped' });
+    await s.recordNode({ ...beacon('n-long-gone', NOW - 10 * DEAD_AFTER_MS), state: 'stopped', running: 3 });
+    await s.recordNode(beacon('n-vanished', NOW - DEAD_AFTER_MS - 1));
+    await s.recordNode({ ...beacon('n-leaving', NOW - 10), state: 'draining' });
+    const report = await statusReport(s, NOW, 'cluster');
+    expect(report.nodes.map((n) => [n.id, n.state, n.running])).toEqual([
+      ['n-drained', 'drained', 0],
+      ['n-leaving', 'draining', 0],
+      ['n-long-gone', 'drained', 0],
+      ['n-vanished', 'dead', 0],
+    ]);
+    expect(report.counts).toEqual({ queued: 1 });
+  });
+
   it('counts every task when no live node reported counts, when asked to be exact, and always in embedded mode', async () => {
     const s = store();
     await s.submit({ id: 'a', kind: 'k' });

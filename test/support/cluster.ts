@@ -164,7 +164,7 @@ export async function streamLeader(nc: NatsConnection, stream: string): Promise<
 export interface NodeStatus {
   id: string;
   incarnation: string;
-  state: 'up' | 'draining' | 'dead';
+  state: 'up' | 'draining' | 'drained' | 'dead';
   running: number;
 }
 

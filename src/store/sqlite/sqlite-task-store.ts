@@ -395,6 +395,11 @@ export class SqliteTaskStore implements ReeveStore {
     return this.#db.prepare<string[], { n: number }>(`SELECT COUNT(*) AS n FROM tasks WHERE state = 'queued' AND kind IN (${marks})`).get(...kinds)!.n;
   }
 
+  /** SQLite's `data_version`: unchanged by this connection's own commits, moved by any other's. */
+  externalWriteMark(): number {
+    return this.#db.pragma('data_version', { simple: true }) as number;
+  }
+
   async countByState(): Promise<Partial<Record<TaskState, number>>> {
     return Object.fromEntries(this.#sql.countByState.all().map((r) => [r.state, r.n]));
   }

@@ -4,12 +4,14 @@ import { api } from './api.js';
 import { age, badge, h, time } from './dom.js';
 
 /**
- * A node that announced it stopped (drained and exited) is `drained`, not dead: the status API
- * may say so itself (`state: "drained"`), or the last heartbeat seen on the stream said `stopped`.
+ * A node that drained and exited is `drained`, not dead: the status API says so, and between two
+ * status reads a heartbeat of the same incarnation saying `stopped` (or `draining`) is newer.
  */
 function nodeState(node, lastBeat) {
-  if (node.state === 'drained' || node.drained === true) return 'drained';
-  if (lastBeat && lastBeat.incarnation === node.incarnation && lastBeat.state === 'stopped') return 'drained';
+  if (lastBeat && lastBeat.incarnation === node.incarnation && lastBeat.at >= node.lastSeenAt) {
+    if (lastBeat.state === 'stopped') return 'drained';
+    if (lastBeat.state === 'draining' && node.state === 'up') return 'draining';
+  }
   return node.state;
 }
 

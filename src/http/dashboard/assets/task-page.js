@@ -98,20 +98,29 @@ function render(t) {
     ...fact('Step', t.step ?? '–'),
     ...fact('Created', `${age(t.createdAt)} ago`, time(t.createdAt)),
     ...fact('Changed', `${age(t.updatedAt)} ago`, time(t.updatedAt)),
-    ...fact('Owner', t.owner ?? '–'),
+    // `node:incarnation`: the node is what an operator looks for; the whole owner is in the title.
+    ...fact('Owner', t.owner ? t.owner.split(':')[0] : '–', t.owner),
     ...fact('Lease', t.leaseExpiresAt && !TERMINAL.has(t.state) ? `expires ${time(t.leaseExpiresAt)}` : '–'),
     ...fact('Priority', String(t.priority ?? 0)),
     ...fact('Breaker', t.breakerKey ?? t.kind),
-    ...(t.error ? fact('Error', `${t.error.class}${t.error.code ? ` ${t.error.code}` : ''}: ${t.error.message}`, undefined, true) : []),
+    ...(t.error ? fact('Error', h('span', { class: 'error-text' }, `${t.error.class}${t.error.code ? ` ${t.error.code}` : ''}: ${t.error.message}`), undefined, true) : []),
     ...(t.result !== undefined ? fact('Result', h('code', {}, short(t.result)), undefined, true) : []),
   );
   renderActions();
   const a = t.attempts ?? {};
   $('#attempts').replaceChildren(h('div', { class: 'stats' }, ...['transient', 'permanent', 'crashes'].map((k) => h('div', { class: 'stat' }, h('span', { class: 'big' }, String(a[k] ?? 0)), h('span', { class: 'muted' }, k)))));
-  $('#progress').replaceChildren(t.progress !== undefined ? progressView(t.progress) : h('span', { class: 'muted' }, t.state === 'running' ? 'no heartbeat details yet' : '–'), t.heartbeatAt ? h('span', { class: 'muted small' }, ` ${age(t.heartbeatAt)} ago`) : '');
+  renderProgress(t);
   renderHistory(t.history ?? []);
   renderOutputs(t);
   renderCompensations(t.compensations ?? []);
+}
+
+/** The last heartbeat's details; once the task is no longer in flight they are history, and say so. */
+function renderProgress(t) {
+  const done = TERMINAL.has(t.state);
+  const when = t.heartbeatAt ? h('span', { class: 'muted small' }, done ? ` reported ${age(t.heartbeatAt)} ago, before it ended` : ` ${age(t.heartbeatAt)} ago`) : '';
+  if (t.progress === undefined) return $('#progress').replaceChildren(h('span', { class: 'muted' }, t.state === 'running' ? 'no heartbeat details yet' : '–'), t.state === 'running' ? when : '');
+  $('#progress').replaceChildren(h('span', { class: done ? 'faded' : '' }, progressView(t.progress)), when);
 }
 
 function short(value) {
@@ -127,17 +136,36 @@ function renderHistory(history) {
   $('#history').replaceChildren(h('table', { class: 'mini history' }, h('thead', {}, h('tr', {}, h('th', {}, 'At'), h('th', {}, 'From'), h('th', {}, 'To'), h('th', {}, 'After'), h('th', {}, 'Reason'))), h('tbody', {}, rows.reverse())));
 }
 
-/** Each finished step's latest output: the record's `steps` ([{ name, visits, output? | outputExcerpt? }]). */
-function stepOutputs(t) {
-  if (!Array.isArray(t.steps)) return [];
-  return t.steps.filter((s) => 'output' in s || 'outputExcerpt' in s).map((s) => [s.visits > 1 ? `${s.name} (visit ${s.visits})` : s.name, s.output ?? s.outputExcerpt]);
+function outputBlock(title, text, extra = []) {
+  return h('details', { open: true }, h('summary', {}, h('span', { class: 'mono' }, title), ...extra), h('pre', { class: 'json' }, text));
 }
 
+const json = (value) => JSON.stringify(value, null, 2) ?? 'undefined';
+
+/**
+ * One block per step of the record's `steps` ([{ name, visits, output? | outputExcerpt? }]):
+ * its latest output (the record cuts one over 4 KiB to an excerpt), the step the task is at
+ * marked with the task's state (unless it succeeded), and a step not entered yet as one line. A record without steps
+ * (a task that has not run: no saga snapshot yet) shows its result if it has one.
+ */
 function renderOutputs(t) {
-  const entries = stepOutputs(t);
-  if (!entries.length && t.result === undefined) return $('#outputs').replaceChildren(h('p', { class: 'muted' }, 'No step has finished yet.'));
-  const blocks = entries.length ? entries : [['result', t.result]];
-  $('#outputs').replaceChildren(...blocks.map(([step, out]) => h('details', { open: true }, h('summary', { class: 'mono' }, step), h('pre', { class: 'json' }, JSON.stringify(out, null, 2)))));
+  const steps = Array.isArray(t.steps) ? t.steps.filter((s) => s && typeof s.name === 'string') : [];
+  if (steps.length) {
+    const blocks = steps.map((s) => {
+      const extra = [
+        s.name === t.step && s.visits > 0 && t.state !== 'succeeded' ? badge(t.state) : '',
+        s.visits > 1 ? h('span', { class: 'muted small' }, `visit ${s.visits}`) : '',
+        s.visits === 0 ? h('span', { class: 'muted small' }, 'not reached') : '',
+        'outputExcerpt' in s ? h('span', { class: 'muted small' }, 'excerpt') : '',
+      ];
+      if ('output' in s) return outputBlock(s.name, json(s.output), extra);
+      if ('outputExcerpt' in s) return outputBlock(s.name, String(s.outputExcerpt), extra);
+      return h('div', { class: 'step-line' }, h('span', { class: 'mono' }, s.name), ...extra);
+    });
+    return $('#outputs').replaceChildren(...blocks);
+  }
+  if (t.result === undefined) return $('#outputs').replaceChildren(h('p', { class: 'muted' }, TERMINAL.has(t.state) ? `No result: the task ${t.state === 'succeeded' ? 'returned nothing' : 'did not succeed'}.` : 'No step has finished yet.'));
+  $('#outputs').replaceChildren(outputBlock(t.step ? `${t.step} (latest result)` : 'result', json(t.result)));
 }
 
 function renderCompensations(list) {
