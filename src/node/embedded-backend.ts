@@ -22,7 +22,7 @@ export function openEmbedded({ config, log, clock, name }: BackendOptions): Back
     describe: `sqlite ${config.store.path}`,
     watchForeignWrites: (onWrite, wanted) => {
       if (config.store.path === ':memory:') return () => undefined;
-      const watch = watchForeignWrites(config.store.path, () => sqlite.dataVersion(), onWrite, log, wanted);
+      const watch = watchForeignWrites(config.store.path, () => sqlite.externalWriteMark(), onWrite, log, wanted);
       return () => watch.close();
     },
     submit: async (request) => {

@@ -34,7 +34,7 @@ describe('writes to the SQLite store by other processes', () => {
     const own = openSqliteTaskStore({ path });
     const other = openSqliteTaskStore({ path });
     let woken = 0;
-    const watch = watchForeignWrites(path, () => own.dataVersion(), () => woken++, recordingLogger());
+    const watch = watchForeignWrites(path, () => own.externalWriteMark(), () => woken++, recordingLogger());
     for (let i = 0; i < 20; i++) await own.submit({ id: `own-${i}`, kind: 'k' });
     await sleep(300); // every event of those commits has been delivered
     expect(woken).toBe(0);

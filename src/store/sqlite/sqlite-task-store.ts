@@ -123,15 +123,6 @@ export class SqliteTaskStore implements ReeveStore {
     return this.#outbox.purge(before);
   }
 
-  /**
-   * SQLite's `PRAGMA data_version` of this connection: it moves only when another connection
-   * (another process) has committed, so a change means work may have come in from outside.
-   */
-  dataVersion(): number {
-    this.#dataVersion ??= this.#db.prepare<[], number>('PRAGMA data_version').pluck();
-    return this.#dataVersion.get()!;
-  }
-
   listBreakers(): Promise<BreakerRecord[]> {
     return this.#gates.listBreakers();
   }
@@ -395,9 +386,13 @@ export class SqliteTaskStore implements ReeveStore {
     return this.#db.prepare<string[], { n: number }>(`SELECT COUNT(*) AS n FROM tasks WHERE state = 'queued' AND kind IN (${marks})`).get(...kinds)!.n;
   }
 
-  /** SQLite's `data_version`: unchanged by this connection's own commits, moved by any other's. */
+  /**
+   * SQLite's `data_version`: unchanged by this connection's own commits, moved by any other's
+   * (another process wrote: work may have come in, a listing may be stale).
+   */
   externalWriteMark(): number {
-    return this.#db.pragma('data_version', { simple: true }) as number;
+    this.#dataVersion ??= this.#db.prepare<[], number>('PRAGMA data_version').pluck();
+    return this.#dataVersion.get()!;
   }
 
   async countByState(): Promise<Partial<Record<TaskState, number>>> {
