@@ -1,5 +1,4 @@
 import { format } from 'node:util';
-import { BroadcastChannel } from 'node:worker_threads';
 import { classifyFailure } from '../machines/failure-classifier.ts';
 import type { Clock } from '../ports/clock.ts';
 import { silentLogger, type Logger } from '../ports/logger.ts';
@@ -48,9 +47,6 @@ function agentLog(log: Logger, m: RunMessage, redactor: SecretRedactor | undefin
   log[level]({ ...m.fields, agent: true }, msg ?? 'agent log');
 }
 
-/** Distinct per runner in a process (tests run several), so stops never cross runners. */
-let runners = 0;
-
 /**
  * Runs module agents on a thread pool (thread-pool.ts), up to `tasksPerThread` interleaved on
  * each thread. A stop (abort, timeout, missed heartbeat) first fires the agent's `ctx.signal`;
@@ -68,8 +64,6 @@ export class ModuleRunner {
   readonly #onThread = new Map<number, number>();
   /** Runs in flight by runId: where their messages go (see module-worker.ts). */
   readonly #runs = new Map<string, (message: RunMessage) => void>();
-  readonly #stops: BroadcastChannel;
-  readonly #stopsName = `reeve:module-stops:${process.pid}:${++runners}`;
   #lastRun = 0;
   readonly #redactor: SecretRedactor | undefined;
 
@@ -83,16 +77,12 @@ export class ModuleRunner {
       minThreads: 1,
       idleTimeoutMs: 30_000,
       tasksPerThread: options.tasksPerThread ?? 1,
-      // Each thread listens for stops from its start (see earlyStops in module-worker.ts).
-      workerData: { abortChannel: this.#stopsName },
       // A thread's error outside any run (a throw in a timer an agent left behind); the pool
       // replaces the thread.
       onError: (err: unknown) => log.warn({ err }, 'a module worker thread failed outside any run; it is replaced'),
       // A `console.*` line that cannot be told whose run printed (several on the thread).
       onThreadNote: (note) => agentLog(log, note as RunMessage, this.#redactor),
     });
-    this.#stops = new BroadcastChannel(this.#stopsName);
-    this.#stops.unref();
   }
 
   async run(req: RunRequest): Promise<RunOutcome> {
@@ -114,7 +104,7 @@ export class ModuleRunner {
     const stopRun = (why: Stop) => {
       if (stop) return;
       stop = why;
-      this.#sendStop(runId, why);
+      this.#sendStop(runId, why, threadId);
       timers.push(
         setTimeout(() => {
           if (threadId !== undefined) return this.#endThread(threadId);
@@ -140,7 +130,7 @@ export class ModuleRunner {
         // Stopped while it waited for a thread: the stop was broadcast before this run had a
         // place to land, so send it again; if the agent ignores it, end the thread a full
         // grace from now.
-        if (stop) this.#sendStop(runId, stop);
+        if (stop) this.#sendStop(runId, stop, threadId);
         if (killPending && threadId !== undefined) {
           const id = threadId;
           timers.push(setTimeout(() => this.#endThread(id), req.killGraceMs));
@@ -200,7 +190,6 @@ export class ModuleRunner {
       ...(req.approval ? { approval: req.approval } : {}),
       ...(req.feedback ? { feedback: req.feedback } : {}),
       runId,
-      abortChannel: this.#stopsName,
     };
   }
 
@@ -260,7 +249,7 @@ export class ModuleRunner {
       if (m.type !== 'thread' || m.threadId === undefined) return;
       threadId = m.threadId;
       this.#onThread.set(threadId, (this.#onThread.get(threadId) ?? 0) + 1);
-      this.#sendStop(runId, stop);
+      this.#sendStop(runId, stop, threadId);
       const id = threadId;
       timer = setTimeout(() => this.#endThread(id), graceMs);
     });
@@ -274,8 +263,9 @@ export class ModuleRunner {
       });
   }
 
-  #sendStop(runId: string, stop: Stop): void {
-    this.#stops.postMessage({ runId, reason: stop.kind === 'abort' ? stop.reason : 'timeout' });
+  /** A run not yet given to a thread gets its stop when it is (the 'thread' message). */
+  #sendStop(runId: string, stop: Stop, threadId: number | undefined): void {
+    if (threadId !== undefined) this.#pool.send(threadId, { runId, reason: stop.kind === 'abort' ? stop.reason : 'timeout' });
   }
 
   /** Terminates a worker thread; the pool fails the runs on it and starts a replacement. */
@@ -296,6 +286,5 @@ export class ModuleRunner {
 
   async close(): Promise<void> {
     await this.#pool.destroy();
-    this.#stops.close();
   }
 }

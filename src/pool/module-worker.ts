@@ -5,7 +5,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { inspect } from 'node:util';
-import { BroadcastChannel, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { isMainThread, parentPort } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import type { AgentContext, AgentLog } from '../agent.ts';
 import type { StepRoute } from '../machines/task-saga-types.ts';
@@ -25,17 +25,15 @@ export interface ModuleTask {
   steps: Record<string, Json>;
   approval?: Approval;
   feedback?: Feedback;
-  /** Names this run for the stops broadcast on `abortChannel`. */
+  /** Names this run in the runner's stops. */
   runId: string;
-  /** The BroadcastChannel on which the runner sends `{ runId, reason }` to stop a run. */
-  abortChannel: string;
 }
 
 /**
  * The runner talks to runs without a MessageChannel each: transferring a port with every task
  * cost ~70-125 µs of CPU per run (measured against a bare piscina run). A run's messages
  * (heartbeats, logs) go back with the results of the thread's batch (thread-pool.ts), tagged
- * with the run; stops come on a BroadcastChannel shared by the runner's threads (rare, tiny).
+ * with the run; stops come on the same port as the batches (see `stop`).
  */
 const running = new Map<string, AbortController>();
 /** How each running run sends its own messages to the main thread. */
@@ -43,26 +41,13 @@ const posts = new Map<string, (message: object) => void>();
 /** How this thread sends a message that is no run's (set once it serves batches). */
 let threadNote: ((message: unknown) => void) | undefined;
 /**
- * Stops of runs not (yet) on this thread. The stop channel and the batches are two ports, so a
- * stop sent just after its run was given to this thread may arrive before the run: it is kept
- * here and applied when the run starts. Every thread hears every stop, so this is bounded.
+ * A stop (`{ runId, reason }`) comes on the thread's own port, after the batch that brought its
+ * run, so the run is always there by then (a run registers itself as it starts, before its
+ * first await); a stop for a run that already ended finds nothing.
  */
-const earlyStops = new Map<string, string | undefined>();
-const abortChannels = new Map<string, BroadcastChannel>();
-function listenForStops(name: string): void {
-  if (abortChannels.has(name)) return;
-  const channel = new BroadcastChannel(name);
-  channel.onmessage = (event) => {
-    const { runId, reason } = ((event as { data?: unknown }).data ?? {}) as { runId?: string; reason?: string };
-    if (runId === undefined) return;
-    const run = running.get(runId);
-    if (run) return run.abort(reason);
-    earlyStops.set(runId, reason);
-    if (earlyStops.size > 1000) earlyStops.delete(earlyStops.keys().next().value!);
-  };
-  // The pool decides when a thread ends; a listener must not keep it alive.
-  channel.unref();
-  abortChannels.set(name, channel);
+function stop(message: unknown): void {
+  const { runId, reason } = (message ?? {}) as { runId?: string; reason?: string };
+  if (runId !== undefined) running.get(runId)?.abort(reason);
 }
 
 export interface WorkerFailure {
@@ -195,7 +180,6 @@ for (const [method, level] of Object.entries(CONSOLE_LEVELS)) {
 
 /** One run; `post` sends the run's own messages (heartbeats, logs) back before its result. */
 export default async function runModuleTask(task: ModuleTask, post: (message: object) => void): Promise<ModuleTaskResult> {
-  listenForStops(task.abortChannel);
   posts.set(task.runId, post);
   try {
     return await runAgent(task, post);
@@ -206,18 +190,12 @@ export default async function runModuleTask(task: ModuleTask, post: (message: ob
 
 // Loaded in a pool's thread (directly, or through worker-entry.mjs): serve the runner's batches.
 if (!isMainThread && parentPort) {
-  const channel = (workerData as { abortChannel?: unknown } | null)?.abortChannel;
-  if (typeof channel === 'string') listenForStops(channel);
-  threadNote = serveBatches(parentPort, (task, post) => runModuleTask(task as ModuleTask, post));
+  threadNote = serveBatches(parentPort, (task, post) => runModuleTask(task as ModuleTask, post), stop);
 }
 
 async function runAgent(task: ModuleTask, post: (message: object) => void): Promise<ModuleTaskResult> {
   const controller = new AbortController();
   running.set(task.runId, controller);
-  if (earlyStops.has(task.runId)) {
-    controller.abort(earlyStops.get(task.runId));
-    earlyStops.delete(task.runId);
-  }
   let route: StepRoute | undefined;
   try {
     const loaded = await loadAgent(task.file);

@@ -76,6 +76,14 @@ export class ThreadPool {
     });
   }
 
+  /**
+   * Sends a control message to a thread, after everything already sent to it (so after the
+   * batch that brought a run given to it); `serveBatches`'s `onControl` gets it.
+   */
+  send(threadId: number, control: unknown): void {
+    for (const thread of this.#threads) if (thread.threadId === threadId) thread.worker.postMessage({ control });
+  }
+
   /** The live threads' ids. */
   get threadIds(): number[] {
     return [...this.#threads].map((t) => t.threadId);
@@ -118,16 +126,17 @@ export class ThreadPool {
       const run = this.#queue[next++]!;
       best.runs.set(run.id, run);
       best.outbox.push(run);
-      run.listener.onThread?.(best.threadId);
     }
     this.#queue = next === this.#queue.length ? [] : this.#queue.slice(next);
     for (const thread of this.#threads) {
       if (thread.outbox.length === 0) continue;
-      const batch = thread.outbox.map((r) => ({ id: r.id, task: r.task }));
+      const given = thread.outbox;
       thread.outbox = [];
       clearTimeout(thread.idle);
       thread.worker.ref();
-      thread.worker.postMessage(batch);
+      thread.worker.postMessage(given.map((r) => ({ id: r.id, task: r.task })));
+      // Told once the batch is posted, so whatever the caller sends the thread comes after it.
+      for (const run of given) run.listener.onThread?.(thread.threadId);
     }
   }
 
@@ -193,7 +202,11 @@ export class ThreadPool {
  * back what they produce in one message per turn of the thread's event loop. Returns the way
  * to send a message of the thread's own (the pool's `onThreadNote`).
  */
-export function serveBatches(port: MessagePort, handler: (task: unknown, note: (message: unknown) => void) => Promise<unknown>): (message: unknown) => void {
+export function serveBatches(
+  port: MessagePort,
+  handler: (task: unknown, note: (message: unknown) => void) => Promise<unknown>,
+  onControl: (control: unknown) => void = () => undefined,
+): (message: unknown) => void {
   let out: Out[] = [];
   let scheduled = false;
   const flush = () => {
@@ -209,7 +222,8 @@ export function serveBatches(port: MessagePort, handler: (task: unknown, note: (
       setImmediate(flush);
     }
   };
-  port.on('message', (batch: Array<{ id: number; task: unknown }>) => {
+  port.on('message', (batch: Array<{ id: number; task: unknown }> | { control: unknown }) => {
+    if (!Array.isArray(batch)) return onControl(batch.control);
     for (const { id, task } of batch) {
       handler(task, (note) => send({ id, note })).then(
         (value) => send({ id, value }),

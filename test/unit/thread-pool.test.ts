@@ -32,6 +32,12 @@ describe('ThreadPool', () => {
     expect(seen).toEqual([{ i: 0 }, { i: 1 }, { i: 2 }, 'result']);
   });
 
+  it('delivers a control message sent once a run is given to a new thread after that run', async () => {
+    const p = open({ maxThreads: 2, tasksPerThread: 1 });
+    const runs = ['a', 'b'].map((key) => p.run({ control: key }, { onNote: () => undefined, onThread: (id) => p.send(id, { key, value: `${key}!` }) }));
+    expect(((await Promise.all(runs)) as Array<{ value: string }>).map((r) => r.value)).toEqual(['a!', 'b!']);
+  });
+
   it('keeps a run waiting while every thread holds tasksPerThread runs, and starts it when one ends', async () => {
     const p = open({ maxThreads: 1, tasksPerThread: 1 });
     const order: string[] = [];
