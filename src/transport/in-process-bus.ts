@@ -32,7 +32,7 @@ let busCount = 0;
  * The bus of embedded mode: one process, no server, NATS semantics. Delivery is asynchronous
  * (a microtask per delivery, so a handler never runs inside the publisher's call, and vitest's
  * fake timers, which fake setImmediate, do not stall it); every subscriber parses its own copy
- * of the JSON text; a subscription matches at publish time, and one removed before its
+ * of the JSON text, when it first reads it; a subscription matches at publish time, and one removed before its
  * delivery runs does not receive it (the NATS client drops it too).
  */
 export class InProcessBus implements Bus {
