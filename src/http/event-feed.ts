@@ -17,6 +17,28 @@ export interface FeedEvent {
   json: string;
 }
 
+/**
+ * A listener that takes its events a window at a time (the SSE hub): `onReady` says there is
+ * something to take (once, until the next `take`), and `take` returns the events since the last
+ * call. The feed's per-event work (parse, validate, dedup) then runs inside `take`, once per
+ * window, instead of on every bus message.
+ */
+export interface FeedBatch {
+  take(): FeedEvent[];
+  unsubscribe(): void;
+}
+
+interface BatchListener {
+  events: FeedEvent[];
+  onReady: () => void;
+}
+
+/** A bus message waiting for the next drain, with the kind of event its subject promises. */
+interface Pending {
+  type: FeedEventType;
+  message: BusMessage;
+}
+
 export interface EventFeedOptions {
   bus: Pick<Bus, 'subscribe'>;
   subjects: Pick<Subjects, 'taskEvents' | 'heartbeats' | 'breakers'>;
@@ -45,6 +67,10 @@ const MAX_KNOWN = 20_000;
  */
 export class EventFeed {
   readonly #listeners = new Set<(event: FeedEvent) => void>();
+  readonly #batches = new Set<BatchListener>();
+  /** Bus messages not looked at yet: drained at once for a per-event listener, else on `take`. */
+  #pending: Pending[] = [];
+  #taker: BatchListener | undefined;
   /**
    * The last state announced per task, in two generations: a full `#known` becomes `#older` and
    * a fresh one starts. A Map used as a queue (delete the first key, re-insert on update) costs
@@ -61,43 +87,60 @@ export class EventFeed {
   constructor(private readonly options: EventFeedOptions) {}
 
   get listeners(): number {
-    return this.#listeners.size;
+    return this.#listeners.size + this.#batches.size;
   }
 
   /** Calls `listener` with every event from now on; returns the unsubscribe. */
   subscribe(listener: (event: FeedEvent) => void): () => void {
     this.#listeners.add(listener);
-    if (this.#listeners.size === 1) this.#start();
+    this.#added();
     return () => {
-      this.#listeners.delete(listener);
-      if (this.#listeners.size === 0) this.#stop();
+      if (this.#listeners.delete(listener)) this.#removed();
+    };
+  }
+
+  /** Every event from now on, taken a window at a time (see FeedBatch). */
+  subscribeBatched(onReady: () => void): FeedBatch {
+    const batch: BatchListener = { events: [], onReady };
+    this.#batches.add(batch);
+    this.#added();
+    return {
+      take: () => {
+        // What the drain finds is taken now: no "ready" for it.
+        this.#taker = batch;
+        try {
+          this.#drain();
+        } finally {
+          this.#taker = undefined;
+        }
+        const { events } = batch;
+        batch.events = [];
+        return events;
+      },
+      unsubscribe: () => {
+        if (this.#batches.delete(batch)) this.#removed();
+      },
     };
   }
 
   close(): void {
     this.#listeners.clear();
+    this.#batches.clear();
     this.#stop();
+  }
+
+  #added(): void {
+    if (this.listeners === 1) this.#start();
+  }
+
+  #removed(): void {
+    if (this.listeners === 0) this.#stop();
   }
 
   #start(): void {
     const { bus, subjects } = this.options;
-    this.#subscriptions = [
-      // Task events are the hot path (three or more per task): checked for what the feed relies on
-      // (id, state) rather than parsed whole with zod, and passed on as received.
-      bus.subscribe(subjects.taskEvents, (m) => {
-        const e = m.data as { id?: unknown; state?: unknown } | null;
-        if (typeof e?.id !== 'string' || !TASK_ID_PATTERN.test(e.id) || !STATES.has(e.state)) return;
-        if (this.#isNew(e.id, e.state as string)) this.#emit('task', e, m);
-      }),
-      bus.subscribe(subjects.heartbeats, (m) => {
-        const parsed = nodeHeartbeatSchema.safeParse(m.data);
-        if (parsed.success) this.#emit('node', parsed.data, m);
-      }),
-      bus.subscribe(subjects.breakers, (m) => {
-        const parsed = breakerEventSchema.safeParse(m.data);
-        if (parsed.success) this.#emit('breaker', parsed.data, m);
-      }),
-    ];
+    const queue = (type: FeedEventType) => (message: BusMessage) => this.#queue(type, message);
+    this.#subscriptions = [bus.subscribe(subjects.taskEvents, queue('task')), bus.subscribe(subjects.heartbeats, queue('node')), bus.subscribe(subjects.breakers, queue('breaker'))];
     const every = this.options.followStoreMs;
     if (every !== undefined) {
       this.#seeded = false;
@@ -111,8 +154,41 @@ export class EventFeed {
   #stop(): void {
     for (const s of this.#subscriptions) s.unsubscribe();
     this.#subscriptions = [];
+    this.#pending = [];
     clearInterval(this.#timer);
     this.#timer = undefined;
+  }
+
+  /**
+   * The bus handler: as little as possible per message (task events are three or more per task,
+   * and the node is bound by its main thread). A per-event listener needs it now; batch
+   * listeners are told once that there is something to take.
+   */
+  #queue(type: FeedEventType, message: BusMessage): void {
+    this.#pending.push({ type, message });
+    if (this.#listeners.size > 0) this.#drain();
+    else if (this.#pending.length === 1) for (const batch of this.#batches) if (batch.events.length === 0) batch.onReady();
+  }
+
+  #drain(): void {
+    if (this.#pending.length === 0) return;
+    const pending = this.#pending;
+    this.#pending = [];
+    for (const { type, message } of pending) this.#accept(type, message);
+  }
+
+  /** Validates a bus event and announces it (a task state only if it is news). */
+  #accept(type: FeedEventType, m: BusMessage): void {
+    if (type === 'task') {
+      // Checked for what the feed relies on (id, state) rather than parsed whole with zod, and
+      // passed on as received.
+      const e = m.data as { id?: unknown; state?: unknown } | null;
+      if (typeof e?.id !== 'string' || !TASK_ID_PATTERN.test(e.id) || !STATES.has(e.state)) return;
+      if (this.#isNew(e.id, e.state as string)) this.#emit('task', e, m);
+      return;
+    }
+    const parsed = (type === 'node' ? nodeHeartbeatSchema : breakerEventSchema).safeParse(m.data);
+    if (parsed.success) this.#emit(type, parsed.data, m);
   }
 
   async #follow(): Promise<void> {
@@ -123,6 +199,8 @@ export class EventFeed {
       const mark = this.options.store.externalWriteMark?.();
       if (this.#seeded && mark !== undefined && mark === this.#mark) return;
       const tasks = await this.options.store.query({ limit: FOLLOW_WINDOW });
+      // What the bus brought before goes first, so each state is announced in the order seen.
+      this.#drain();
       // Oldest first, so a listener sees a burst of submissions in order.
       for (const task of tasks.reverse()) {
         if (this.#isNew(task.id, task.state) && this.#seeded) this.#emit('task', eventOf(task));
@@ -147,12 +225,12 @@ export class EventFeed {
   }
 
   #emit(type: FeedEventType, data: unknown, message?: BusMessage): void {
-    if (this.#listeners.size === 0) return;
     // The bus's own JSON text when it is one line (an SSE frame ends at a blank line, so a body
     // with a newline, which only a foreign publisher could send, is re-serialised).
     const json = message && !/[\r\n]/.test(message.raw) ? message.raw : JSON.stringify(data);
     const event = { type, data, json };
     for (const listener of this.#listeners) listener(event);
+    for (const batch of this.#batches) if (batch.events.push(event) === 1 && batch !== this.#taker) batch.onReady();
   }
 }
 

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { EventFeed, FeedEvent } from './event-feed.ts';
+import type { EventFeed, FeedBatch } from './event-feed.ts';
 
 /** A slow client is dropped once this much is queued for it, rather than grow the node's memory. */
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
@@ -17,18 +17,19 @@ const PING = Buffer.from(': ping\n\n');
 /**
  * `GET /api/v1/events`: Server-Sent Events (`event: task|node|breaker`, `data:` the contract's
  * JSON) for every client of one server. Each event becomes one frame, whatever the number of
- * clients; the frames of a window (FLUSH_MS) are joined, redacted and encoded once, and that
- * one buffer is written to every client. Per-client work is one write per window, so ten dashboards
+ * clients; the hub takes the feed's events a window (FLUSH_MS) at a time, so the feed's work per
+ * event (parse, validate, dedup) and the frames' building run in one loop per window rather than
+ * on every bus message of a main-thread-bound node; the window's frames are redacted and encoded
+ * once, and that one buffer is written to every client. Per-client work is one write per window, so ten dashboards
  * cost about what one does (building and redacting a frame per client per event was the most
  * of the node's SSE cost, with the garbage it made).
  */
 export class SseHub {
   readonly #clients = new Set<ServerResponse>();
-  #frames: string[] = [];
+  #batch: FeedBatch | undefined;
   #flushTimer: NodeJS.Timeout | undefined;
   #lastFlush = 0;
   #pingTimer: NodeJS.Timeout | undefined;
-  #unsubscribe: (() => void) | undefined;
 
   constructor(
     private readonly feed: EventFeed,
@@ -60,32 +61,32 @@ export class SseHub {
   }
 
   #start(): void {
-    this.#unsubscribe = this.feed.subscribe((event) => this.#add(event));
+    this.#batch = this.feed.subscribeBatched(() => this.#schedule());
     this.#pingTimer = setInterval(() => this.#write(PING), PING_MS);
     this.#pingTimer.unref();
   }
 
   #stop(): void {
-    this.#unsubscribe?.();
-    this.#unsubscribe = undefined;
+    this.#batch?.unsubscribe();
+    this.#batch = undefined;
     clearInterval(this.#pingTimer);
     clearTimeout(this.#flushTimer);
     this.#flushTimer = undefined;
-    this.#frames = [];
   }
 
-  #add(event: FeedEvent): void {
-    this.#frames.push(`event: ${event.type}\ndata: ${event.json}\n\n`);
+  /** Called once per window by the feed, when it has something to take. */
+  #schedule(): void {
     this.#flushTimer ??= setTimeout(() => this.#flush(), Math.max(0, this.#lastFlush + FLUSH_MS - performance.now()));
   }
 
   #flush(): void {
     this.#flushTimer = undefined;
     this.#lastFlush = performance.now();
-    if (this.#frames.length === 0) return;
-    const batch = Buffer.from(this.redact(this.#frames.join('')));
-    this.#frames = [];
-    this.#write(batch);
+    const events = this.#batch?.take() ?? [];
+    if (events.length === 0) return;
+    let text = '';
+    for (const event of events) text += `event: ${event.type}\ndata: ${event.json}\n\n`;
+    this.#write(Buffer.from(this.redact(text)));
   }
 
   #write(chunk: Buffer): void {

@@ -11,7 +11,7 @@ export interface BusMessage {
   /** The parsed JSON body, or undefined when `error` is set. */
   data: unknown;
   /** Set when the body was not JSON: the subscriber reports it, never throws. */
-  error?: Error;
+  error?: Error | undefined;
   /** The raw body as text (for dead letters and rejection excerpts). */
   raw: string;
   /** Reply subject of a request, if any: answering is `bus.publish(reply, data)` (see transport/respond.ts). */

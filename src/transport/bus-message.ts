@@ -21,16 +21,58 @@ export function encodePayload(subject: string, data: unknown): string {
   return text;
 }
 
-/** Parses a body; a body that is not JSON is reported in `error`, never thrown. */
-export function decodeMessage(subject: string, raw: string, reply: string | undefined): BusMessage {
-  const message: BusMessage = { subject, data: undefined, raw };
-  if (reply) message.reply = reply;
-  try {
-    message.data = JSON.parse(raw) as unknown;
-  } catch (thrown) {
-    message.error = new InvalidInputError(`message on ${subject}`, [{ path: '(body)', message: `is not JSON: ${toError(thrown).message}` }]);
+/**
+ * A received message whose body is parsed on first access to `data` or `error`, once, for this
+ * subscriber only (each subscriber still gets its own copy). A subscriber that only passes the
+ * text on (the event feed, per window) never pays for a parse it does not use.
+ */
+class ReceivedMessage implements BusMessage {
+  declare reply?: string;
+  #data: unknown;
+  #error: Error | undefined;
+  #parsed = false;
+
+  constructor(
+    readonly subject: string,
+    readonly raw: string,
+    reply: string | undefined,
+  ) {
+    if (reply) this.reply = reply;
   }
-  return message;
+
+  get data(): unknown {
+    if (!this.#parsed) this.#parse();
+    return this.#data;
+  }
+
+  set data(value: unknown) {
+    this.#parsed = true;
+    this.#data = value;
+  }
+
+  get error(): Error | undefined {
+    if (!this.#parsed) this.#parse();
+    return this.#error;
+  }
+
+  #parse(): void {
+    this.#parsed = true;
+    try {
+      this.#data = JSON.parse(this.raw) as unknown;
+    } catch (thrown) {
+      this.#error = new InvalidInputError(`message on ${this.subject}`, [{ path: '(body)', message: `is not JSON: ${toError(thrown).message}` }]);
+    }
+  }
+
+  /** What a test's diff or a log shows: the parsed fields, as an eagerly parsed message had them. */
+  toJSON(): object {
+    return { subject: this.subject, data: this.data, raw: this.raw, ...(this.error ? { error: this.error } : {}), ...(this.reply ? { reply: this.reply } : {}) };
+  }
+}
+
+/** A body that is not JSON is reported in `error` (on first access), never thrown. */
+export function decodeMessage(subject: string, raw: string, reply: string | undefined): BusMessage {
+  return new ReceivedMessage(subject, raw, reply);
 }
 
 /** A request's subject, timeout and body checked and encoded (both buses refuse the same things). */

@@ -32,7 +32,7 @@ let busCount = 0;
  * The bus of embedded mode: one process, no server, NATS semantics. Delivery is asynchronous
  * (a microtask per delivery, so a handler never runs inside the publisher's call, and vitest's
  * fake timers, which fake setImmediate, do not stall it); every subscriber parses its own copy
- * of the JSON text; a subscription matches at publish time, and one removed before its
+ * of the JSON text, when it first reads it; a subscription matches at publish time, and one removed before its
  * delivery runs does not receive it (the NATS client drops it too).
  */
 export class InProcessBus implements Bus {
@@ -112,14 +112,25 @@ export class InProcessBus implements Bus {
     this.wildcard.clear();
   }
 
-  /** Schedules one delivery per matching subscription; returns how many. */
+  /**
+   * Schedules the deliveries to every matching subscription, in one microtask per message rather
+   * than one per subscriber (the order is the same: nothing else could run between them); returns
+   * how many. A live view's subscriber on task events then costs the node a call, not a task.
+   */
   private dispatch(subject: string, raw: string, reply: string | undefined): number {
-    const tokens = subject.split('.');
-    const matching = [...(this.literal.get(subject) ?? [])];
-    for (const sub of this.wildcard) if (matchesPattern(sub.tokens, tokens)) matching.push(sub);
+    const literal = this.literal.get(subject);
+    const matching = literal ? [...literal] : [];
+    if (this.wildcard.size > 0) {
+      const tokens = subject.split('.');
+      for (const sub of this.wildcard) if (matchesPattern(sub.tokens, tokens)) matching.push(sub);
+    }
     const targets = oneOfEachQueue(matching);
-    for (const sub of targets) queueMicrotask(() => this.deliver(sub, subject, raw, reply));
+    if (targets.length > 0) queueMicrotask(() => this.deliverAll(targets, subject, raw, reply));
     return targets.length;
+  }
+
+  private deliverAll(targets: LocalSubscription[], subject: string, raw: string, reply: string | undefined): void {
+    for (const sub of targets) this.deliver(sub, subject, raw, reply);
   }
 
   private deliver(sub: LocalSubscription, subject: string, raw: string, reply: string | undefined): void {

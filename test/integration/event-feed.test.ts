@@ -88,4 +88,56 @@ describe('embedded event feed', () => {
     await publish(['t-1', 't-34999'], 'queued');
     expect(seen).toEqual(['t-1 queued']);
   });
+
+  it('hands a batch listener the events of a window at once: told once that there is something, then every event in order, each task state once', async () => {
+    const { node } = twoConnections();
+    const bus = new InProcessBus({ log: recordingLogger() });
+    cleanup.push(() => bus.close());
+    const s = subjects('reeve');
+    const feed = new EventFeed({ bus, subjects: s, store: node, log: recordingLogger() });
+    let ready = 0;
+    const batch = feed.subscribeBatched(() => ready++);
+    cleanup.push(() => batch.unsubscribe());
+    expect(feed.listeners).toBe(1);
+    const heartbeat = { id: 'n1', incarnation: 'i1', state: 'up', capacity: 4, running: 0, at: 1, kinds: ['k'] };
+    bus.publish(s.taskEvent('a'), { id: 'a', kind: 'k', state: 'queued' });
+    bus.publish(s.heartbeat('n1'), heartbeat);
+    bus.publish(s.taskEvent('a'), { id: 'a', kind: 'k', state: 'queued' }); // not news
+    bus.publish(s.taskEvent('x'), { id: 'bad id!', state: 'queued' }); // refused
+    bus.publish(s.taskEvent('b'), { id: 'b', kind: 'k', state: 'nonsense' }); // refused
+    bus.publish(s.heartbeat('n2'), { id: 'n2' }); // not a heartbeat
+    bus.publish(s.taskEvent('a'), { id: 'a', kind: 'k', state: 'running' });
+    await bus.flush();
+    expect(ready).toBe(1);
+    const events = batch.take();
+    expect(events.map((e) => `${e.type} ${(e.data as { id: string }).id}`)).toEqual(['task a', 'node n1', 'task a']);
+    expect(events[0]!.json).toBe('{"id":"a","kind":"k","state":"queued"}');
+    expect(events[1]!.data).toMatchObject(heartbeat);
+    expect(batch.take()).toEqual([]);
+    // The next message is a new window: told again.
+    bus.publish(s.taskEvent('c'), { id: 'c', kind: 'k', state: 'queued' });
+    await bus.flush();
+    expect(ready).toBe(2);
+    expect(batch.take().map((e) => (e.data as { id: string }).id)).toEqual(['c']);
+  });
+
+  it('gives a per-event listener and a batch listener the same events, each task state announced once', async () => {
+    const { node } = twoConnections();
+    const bus = new InProcessBus({ log: recordingLogger() });
+    cleanup.push(() => bus.close());
+    const s = subjects('reeve');
+    const feed = new EventFeed({ bus, subjects: s, store: node, log: recordingLogger() });
+    const seen: string[] = [];
+    cleanup.push(feed.subscribe((e) => seen.push((e.data as { state: string }).state)));
+    let ready = 0;
+    const batch = feed.subscribeBatched(() => ready++);
+    cleanup.push(() => batch.unsubscribe());
+    for (const state of ['queued', 'queued', 'running', 'succeeded']) bus.publish(s.taskEvent('a'), { id: 'a', kind: 'k', state });
+    await bus.flush();
+    expect(seen).toEqual(['queued', 'running', 'succeeded']);
+    expect(ready).toBe(1);
+    expect(batch.take().map((e) => (e.data as { state: string }).state)).toEqual(seen);
+    batch.unsubscribe();
+    expect(feed.listeners).toBe(1);
+  });
 });

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { BusMessage } from '../../src/ports/bus.ts';
+import { decodeMessage } from '../../src/transport/bus-message.ts';
 import { InProcessBus } from '../../src/transport/in-process-bus.ts';
 import { matchesPattern, parsePattern } from '../../src/transport/subject-pattern.ts';
 import { recordingLogger } from '../support/recording-logger.ts';
@@ -80,6 +81,25 @@ describe('InProcessBus', () => {
     expect(second[0]!.data).toEqual({ items: [1], at: '1970-01-01T00:00:00.000Z' });
     expect(second[0]!.raw).toBe('{"items":[1],"at":"1970-01-01T00:00:00.000Z"}');
     expect(second[0]!.reply).toBeUndefined();
+  });
+
+  it('parses a received body once per subscriber: the same object on every read, a fresh one per message', () => {
+    const raw = '{"items":[1]}';
+    const mine = decodeMessage('a', raw, undefined);
+    const theirs = decodeMessage('a', raw, undefined);
+    expect(mine.data).toBe(mine.data);
+    (mine.data as { items: number[] }).items.push(2);
+    expect(mine.data).toEqual({ items: [1, 2] });
+    expect(theirs.data).toEqual({ items: [1] });
+    expect(mine.error).toBeUndefined();
+    expect(JSON.parse(JSON.stringify(theirs))).toEqual({ subject: 'a', data: { items: [1] }, raw });
+  });
+
+  it('reports a body that is not JSON in `error` when read, never by throwing', () => {
+    const message = decodeMessage('reeve.events.task.x', '{"id": ', 'inbox.1');
+    expect(message.data).toBeUndefined();
+    expect(message.error).toMatchObject({ code: 'INVALID_INPUT', message: expect.stringMatching(/message on reeve\.events\.task\.x: \(body\): is not JSON/) });
+    expect(message).toMatchObject({ subject: 'reeve.events.task.x', raw: '{"id": ', reply: 'inbox.1' });
   });
 
   it('sends undefined as null and refuses what JSON cannot hold', async () => {
